@@ -1,0 +1,1 @@
+"""HTTP API (aiohttp): parse -> service -> serialize."""

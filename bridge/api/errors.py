@@ -1,0 +1,63 @@
+"""One error shape for every failure: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bridge.core.errors import BridgeError
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "unavailable": 503,
+    "too_large": 413,
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    headers = {"WWW-Authenticate": 'Bearer realm="bridge"'} if status == 401 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BridgeError as exc:
+        return error_response(STATUS[exc.kind], exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 404 else "no such resource or route"
+        return error_response(exc.status, code, message)
+    except json.JSONDecodeError as exc:
+        return error_response(400, "invalid_json", f"the body is not valid JSON: {exc.msg}")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "an internal error occurred; it was logged")

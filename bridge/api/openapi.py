@@ -1,0 +1,365 @@
+"""The OpenAPI 3.1 document, built from the route table and these component schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bridge import __version__
+from bridge.api.ops import Op
+
+S = dict[str, Any]
+
+
+def _obj(props: S, required: tuple[str, ...] = (), *, closed: bool = True) -> S:
+    schema: S = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _ref(name: str) -> S:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: S) -> S:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _page(item: str) -> S:
+    return _obj(
+        {
+            "items": {"type": "array", "items": _ref(item)},
+            "next_after": _nullable({"type": "string"}),
+        },
+        ("items",),
+        closed=False,
+    )
+
+
+URL: S = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s]+$"}
+DIGIT: S = _nullable({"type": "string", "pattern": "^[0-9A-D#*]$"})
+TEXT: S = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}
+MEDIA: S = {
+    "oneOf": [
+        _obj(
+            {
+                "play": _obj(
+                    {
+                        "file": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$",
+                        }
+                    },
+                    ("file",),
+                )
+            },
+            ("play",),
+        ),
+        _obj(
+            {
+                "say": _obj(
+                    {
+                        "text": {"type": "string", "minLength": 1, "maxLength": 1000},
+                        "language": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+                        },
+                    },
+                    ("text",),
+                )
+            },
+            ("say",),
+        ),
+    ]
+}
+PARTICIPANT_OPTIONS: S = _obj(
+    {
+        **{
+            k: {"type": "boolean"}
+            for k in (
+                "talker",
+                "listen",
+                "start_on_entry",
+                "destroy_on_exit",
+                "beep_on_entry",
+                "start_muted",
+                "dtmf_enabled",
+            )
+        },
+        **{k: DIGIT for k in ("exit_digit", "mute_digit", "unmute_digit")},
+        **{
+            k: _nullable(_ref("Media"))
+            for k in ("while_stopped_media", "name", "has_joined_message", "has_left_message")
+        },
+        "call_control_sequence": _nullable({"type": "string", "pattern": "^[0-9A-D#*]{1,16}$"}),
+        **{
+            k: _nullable(URL)
+            for k in ("call_control_url", "leave_conference_url", "notification_url")
+        },
+    }
+)
+DIAL_IN: S = _obj(
+    {
+        "access_code": {"type": "string", "pattern": "^[0-9]{3,20}$"},
+        "pin": _nullable({"type": "string", "pattern": "^[0-9]{3,12}$"}),
+        "moderator_pin": _nullable({"type": "string", "pattern": "^[0-9]{3,12}$"}),
+        "participant_options": _ref("ParticipantOptions"),
+        "moderator_options": _ref("ParticipantOptions"),
+    },
+    ("access_code",),
+)
+CONFERENCE_FIELDS: S = {
+    "name": TEXT,
+    "alias": _nullable(TEXT),
+    "detail": _nullable({"type": "string", "maxLength": 2000}),
+    "type": {"enum": ["conference", "connect"]},
+    "play_beep": {"enum": ["always", "never", "entry_only", "exit_only"]},
+    "record": {"type": "boolean"},
+    "max_participants": _nullable({"type": "integer", "minimum": 1, "maximum": 40}),
+    "timeout": {"type": "integer", "minimum": 0, "maximum": 604800},
+    "wait_media": _nullable(_ref("Media")),
+    "action_url": _nullable(URL),
+    "status_callback_url": _nullable(URL),
+    "data": {"type": "object"},
+    "pre_actions": {"type": "array", "items": _ref("Media"), "maxItems": 10},
+    "post_actions": {"type": "array", "items": _ref("Media"), "maxItems": 10},
+    "dial_in": _nullable(_ref("DialIn")),
+}
+ANY_OBJECT: S = {"type": "object"}
+
+SCHEMAS: dict[str, S] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+                ("code", "message", "details"),
+            )
+        },
+        ("error",),
+    ),
+    "Media": MEDIA,
+    "ParticipantOptions": PARTICIPANT_OPTIONS,
+    "DialIn": DIAL_IN,
+    "ConferenceCreate": _obj(CONFERENCE_FIELDS),
+    "ConferenceUpdate": _obj(
+        {
+            **{
+                k: CONFERENCE_FIELDS[k]
+                for k in (
+                    "alias",
+                    "detail",
+                    "play_beep",
+                    "record",
+                    "max_participants",
+                    "data",
+                    "status_callback_url",
+                    "wait_media",
+                    "dial_in",
+                )
+            },
+            "status": {"enum": ["terminated"]},
+        },
+    ),
+    "Conference": {"type": "object", "required": ["id", "status", "revision"]},
+    "ConferencePage": _page("Conference"),
+    "Event": {"type": "object", "required": ["id", "type", "sequence", "conference_id"]},
+    "EventPage": _obj(
+        {
+            "items": {"type": "array", "items": _ref("Event")},
+            "next_after_sequence": _nullable({"type": "integer"}),
+        },
+        ("items",),
+        closed=False,
+    ),
+    "ParticipantCreate": _obj(
+        {
+            "to": {"type": "string", "pattern": "^[A-Za-z0-9_.@:+/=-]{1,128}$"},
+            "from": _nullable({"type": "string", "pattern": "^\\+?[A-Za-z0-9._-]{1,40}$"}),
+            "seconds_answer_timeout": {"type": "integer", "minimum": 1, "maximum": 300},
+            "hold_media": _nullable(_ref("Media")),
+            "participant": _ref("ParticipantOptions"),
+            "secondary_call": _obj(
+                {
+                    "call_recording": {"type": "boolean"},
+                    "minutes_max_call_duration": {"type": "integer", "minimum": 1, "maximum": 1440},
+                    **{
+                        k: _nullable(URL)
+                        for k in ("first_page", "final_page", "error_page", "next_page")
+                    },
+                }
+            ),
+            "muted": {"type": "boolean"},
+            "dtmf_enabled": {"type": "boolean"},
+        },
+        ("to",),
+    ),
+    "ParticipantUpdate": _obj(
+        {
+            **{k: {"type": "boolean"} for k in ("muted", "deaf", "listen", "hold", "dtmf_enabled")},
+            "hold_media": _nullable(_ref("Media")),
+        }
+    ),
+    "Participant": {"type": "object", "required": ["id", "status", "conference_id"]},
+    "ParticipantPage": _page("Participant"),
+    "AnnouncementCreate": _obj(
+        {
+            "media": {
+                "oneOf": [
+                    _ref("Media"),
+                    {"type": "array", "items": _ref("Media"), "minItems": 1, "maxItems": 10},
+                ]
+            },
+            "participant_id": {"type": "string"},
+        },
+        ("media",),
+    ),
+    "Announcement": ANY_OBJECT,
+    "Recording": {"type": "object", "required": ["id", "status"]},
+    "RecordingPage": _page("Recording"),
+    "RecordingUpdate": _obj(
+        {"status": {"enum": ["paused", "in_progress", "stopped"]}}, ("status",)
+    ),
+    "ReservationCreate": _obj(
+        {
+            "conference_name": {"type": "string", "pattern": "^[A-Za-z0-9]{1,47}$"},
+            "max_participants": {"type": "integer", "minimum": 40, "maximum": 350},
+            "start_time": {
+                "type": "string",
+                "description": "YYYY-MM-DD_hh:mm:ss or YYYY-MM-DD-hh-mm (UTC) or RFC 3339; 5 min to 24 h ahead",
+            },
+            "duration": {"type": "integer", "minimum": 15, "maximum": 480},
+            "divert": _nullable({"type": "string", "pattern": "^[A-Za-z0-9_.@:+/=-]{1,128}$"}),
+            "conference": _ref("ConferenceCreate"),
+        },
+        ("conference_name", "max_participants", "start_time", "duration"),
+    ),
+    "ReservationExtend": _obj(
+        {"extend_minutes": {"type": "integer", "minimum": 15, "maximum": 60}}, ("extend_minutes",)
+    ),
+    "Reservation": {"type": "object", "required": ["reservation_token", "status"]},
+    "ReservationPage": _page("Reservation"),
+    "ReservationExtended": ANY_OBJECT,
+    "ReservationRemoved": ANY_OBJECT,
+    "SubscriptionCreate": _obj(
+        {
+            "url": URL,
+            "event_types": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[a-z_]+\\.([a-z_]+|\\*)$"},
+            },
+            "secret": {
+                "type": "string",
+                "minLength": 16,
+                "maxLength": 80,
+                "pattern": "^[\\x20-\\x7e]+$",
+            },
+        },
+        ("url",),
+    ),
+    "Subscription": ANY_OBJECT,
+    "SubscriptionPage": _page("Subscription"),
+    "Deleted": ANY_OBJECT,
+    "DeliveryPage": {"type": "object"},
+    "Retrying": ANY_OBJECT,
+    "AccountCreate": _obj({"name": TEXT, "is_admin": {"type": "boolean"}}, ("name",)),
+    "Account": ANY_OBJECT,
+    "AccountPage": {"type": "object"},
+    "KeyCreate": _obj({"label": _nullable(TEXT)}),
+    "ApiKey": ANY_OBJECT,
+    "ApiKeyPage": {"type": "object"},
+    "Health": ANY_OBJECT,
+}
+
+QUERY: dict[str, S] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+    "after": {"type": "string", "pattern": "^[a-z]{2,3}_[0-9a-z]{26}$"},
+    "status": {"type": "string"},
+    "name": {"type": "string"},
+    "after_sequence": {"type": "integer", "minimum": 0},
+    "conference_id": {"type": "string"},
+}
+ERRORS = {
+    "400": "Invalid input: nothing was changed",
+    "401": "Missing or invalid API key",
+    "403": "Not allowed for this key",
+    "404": "No such resource",
+    "409": "Not possible in the resource's current state",
+}
+
+
+def build(ops: tuple[Op, ...]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        params: list[S] = [
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+            for n in re.findall(r"{(\w+)}", op.path)
+        ]
+        params += [
+            {"name": n, "in": "query", "required": False, "schema": QUERY[n]} for n in op.query
+        ]
+        success: S = {"description": op.summary}
+        if op.response:
+            success["content"] = {op.content_type: {"schema": _ref(op.response)}}
+        elif op.content_type != "application/json" or op.path == "/openapi.json":
+            success["content"] = {
+                op.content_type: {
+                    "schema": {"type": "string"}
+                    if op.content_type != "application/json"
+                    else {"type": "object"}
+                }
+            }
+        responses: dict[str, Any] = {str(op.status): success}
+        for code, text in ERRORS.items():
+            if op.auth == "public" and code in ("401", "403", "409"):
+                continue
+            responses[code] = {
+                "description": text,
+                "content": {"application/json": {"schema": _ref("Error")}},
+            }
+        operation: S = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": params,
+            "responses": responses,
+        }
+        if op.auth != "public":
+            operation["security"] = [{"bearer": []}, {"basic": []}]
+        if op.body:
+            operation["requestBody"] = {
+                "required": op.method == "POST",
+                "content": {"application/json": {"schema": _ref(op.body)}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Conference Bridge API",
+            "version": __version__,
+            "description": "Conferences, participants and reservations on ConfBridge, mod_conference or the embedded engine.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "user = account id, password = API key",
+                },
+            },
+        },
+    }

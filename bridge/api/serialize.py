@@ -1,0 +1,178 @@
+"""Resources as the API shows them (snake_case, RFC 3339 UTC, revision counters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.core.clock import rfc3339
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    Participant,
+    ParticipantStatus,
+    Recording,
+    Reservation,
+)
+from bridge.core.options import (
+    call_options_to_dict,
+    dial_in_to_dict,
+    participant_options_to_dict,
+)
+
+# How each seed API names our canonical statuses.
+FREECLIMB = {
+    ConferenceStatus.RESERVED: "creating",
+    ConferenceStatus.EMPTY: "empty",
+    ConferenceStatus.POPULATED: "populated",
+    ConferenceStatus.IN_PROGRESS: "inProgress",
+    ConferenceStatus.TERMINATING: "inProgress",
+    ConferenceStatus.TERMINATED: "terminated",
+}
+ACULAB = {
+    ConferenceStatus.RESERVED: "RESERVED",
+    ConferenceStatus.EMPTY: "HOLDING",
+    ConferenceStatus.POPULATED: "HOLDING",
+    ConferenceStatus.IN_PROGRESS: "ACTIVE",
+    ConferenceStatus.TERMINATING: "ACTIVE",
+    ConferenceStatus.TERMINATED: "COMPLETED",
+}
+VOIPBIN = {
+    ConferenceStatus.RESERVED: "starting",
+    ConferenceStatus.EMPTY: "starting",
+    ConferenceStatus.POPULATED: "progressing",
+    ConferenceStatus.IN_PROGRESS: "progressing",
+    ConferenceStatus.TERMINATING: "terminating",
+    ConferenceStatus.TERMINATED: "terminated",
+}
+VOIPBIN_CALL = {
+    ParticipantStatus.JOINING: "joining",
+    ParticipantStatus.JOINED: "joined",
+    ParticipantStatus.LEAVING: "leaving",
+    ParticipantStatus.LEFT: "leaved",
+    ParticipantStatus.FAILED: "leaved",
+}
+
+
+def conference(c: Conference) -> dict[str, Any]:
+    base = f"/v1/conferences/{c.id}"
+    return {
+        "id": c.id,
+        "uri": base,
+        "account_id": c.account_id,
+        "name": c.name,
+        "alias": c.alias,
+        "detail": c.detail,
+        "type": c.type.value,
+        "status": c.status.value,
+        "vendor_status": {
+            "freeclimb": FREECLIMB[c.status],
+            "aculab": ACULAB[c.status],
+            "voipbin": VOIPBIN[c.status],
+        },
+        "play_beep": c.play_beep.value,
+        "record": c.record,
+        "max_participants": c.max_participants,
+        "timeout": c.timeout,
+        "wait_media": c.wait_media.to_dict() if c.wait_media else None,
+        "action_url": c.action_url,
+        "status_callback_url": c.status_callback_url,
+        "data": c.data,
+        "pre_actions": [m.to_dict() for m in c.pre_actions],
+        "post_actions": [m.to_dict() for m in c.post_actions],
+        "dial_in": dial_in_to_dict(c.dial_in) if c.dial_in else None,
+        "reservation_token": c.reservation_id,
+        "participant_count": c.participant_count,
+        "recording_id": c.recording_id,
+        "end_reason": c.end_reason,
+        "revision": c.revision,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+        "started_at": rfc3339(c.started_at),
+        "ended_at": rfc3339(c.ended_at),
+        "subresource_uris": {
+            "participants": f"{base}/participants",
+            "recordings": f"{base}/recordings",
+            "events": f"{base}/events",
+        },
+    }
+
+
+def participant(p: Participant) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "uri": f"/v1/conferences/{p.conference_id}/participants/{p.id}",
+        "conference_id": p.conference_id,
+        "account_id": p.account_id,
+        "direction": p.direction.value,
+        "status": p.status.value,
+        "vendor_status": {"voipbin": VOIPBIN_CALL[p.status]},
+        "from": p.from_,
+        "to": p.to,
+        "moderator": p.moderator,
+        "muted": p.muted,
+        "deaf": p.deaf,
+        "listen": not p.deaf,
+        "hold": p.hold,
+        "talking": p.talking,
+        "dtmf_enabled": p.dtmf_enabled,
+        "options": participant_options_to_dict(p.options),
+        "secondary_call": call_options_to_dict(p.call_options) if p.call_options else None,
+        "seconds_answer_timeout": p.answer_timeout,
+        "hold_media": p.hold_media.to_dict() if p.hold_media else None,
+        "leave_reason": p.leave_reason.value if p.leave_reason else None,
+        "failure_reason": p.failure_reason.value if p.failure_reason else None,
+        "seconds_connected_duration": p.seconds_connected(p.left_at or p.updated_at),
+        "revision": p.revision,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
+        "joined_at": rfc3339(p.joined_at),
+        "left_at": rfc3339(p.left_at),
+    }
+
+
+def reservation(r: Reservation) -> dict[str, Any]:
+    return {
+        "reservation_token": r.id,
+        "uri": f"/v1/reservations/{r.id}",
+        "account_id": r.account_id,
+        "conference_id": r.conference_id,
+        "conference_name": r.conference_name,
+        "max_participants": r.max_participants,
+        "start_time": r.start_time.strftime("%Y-%m-%d_%H:%M:%S"),
+        "start_datetime": rfc3339(r.start_time),
+        "end_datetime": rfc3339(r.end_time),
+        "duration": r.duration_minutes,
+        "divert": r.divert,
+        "status": r.status.value,
+        "vendor_status": {"aculab": r.status.value.upper()},
+        "revision": r.revision,
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
+    }
+
+
+def recording(r: Recording) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "uri": f"/v1/conferences/{r.conference_id}/recordings/{r.id}",
+        "audio_uri": f"/v1/conferences/{r.conference_id}/recordings/{r.id}/audio",
+        "conference_id": r.conference_id,
+        "status": r.status.value,
+        "format": r.format,
+        "duration_seconds": r.duration_seconds,
+        "size_bytes": r.size_bytes,
+        "revision": r.revision,
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
+        "ended_at": rfc3339(r.ended_at),
+    }
+
+
+def row(values: dict[str, Any], *, hide: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Accounts, keys, subscriptions, deliveries: plain rows with times in RFC 3339."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in hide:
+            continue
+        out[key] = rfc3339(value) if hasattr(value, "isoformat") else value
+    return out

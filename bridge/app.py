@@ -1,0 +1,126 @@
+"""The composition root: configuration in, a running application out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bridge.api import docs, openapi, routes
+from bridge.api.errors import error_middleware
+from bridge.api.state import STATE, AppState
+from bridge.config import Config
+from bridge.core.clock import Clock, SystemClock
+from bridge.metrics import Metrics
+from bridge.pbx.backend import Backend
+from bridge.services import accounts
+from bridge.services.context import Limits, Services
+from bridge.services.observer import Observer
+from bridge.services.router import Router
+from bridge.services.scheduler import Scheduler
+from bridge.store.db import Database
+from bridge.webhooks.dispatcher import Dispatcher, RetryPolicy
+
+log = logging.getLogger("bridge")
+
+ADMIN_KEY_FILE = "admin-api-key"
+
+
+def make_backend(config: Config) -> Backend:
+    if config.engine == "embedded":
+        from bridge.pbx.embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend()
+    raise SystemExit(
+        f"the {config.engine} engine is not available in this build; use engine=embedded"
+    )
+
+
+@dataclass
+class Parts:
+    """Everything the application runs, for tests that reach inside."""
+
+    services: Services
+    observer: Observer
+    scheduler: Scheduler
+    dispatcher: Dispatcher
+    admin_key: str | None = None
+
+
+PARTS: web.AppKey[Parts] = web.AppKey("bridge_parts", Parts)
+
+
+def build_app(
+    config: Config,
+    *,
+    backend: Backend | None = None,
+    clock: Clock | None = None,
+    run_scheduler: bool = True,
+) -> web.Application:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    config.media_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics()
+    db = Database(config.effective_database_url)
+    clock = clock or SystemClock()
+    policy = RetryPolicy(
+        base_seconds=config.webhook_retry_base_seconds,
+        cap_seconds=config.webhook_retry_cap_seconds,
+        max_age_seconds=config.webhook_max_age_seconds,
+        timeout_seconds=config.webhook_timeout_seconds,
+    )
+    dispatcher = Dispatcher(
+        db, clock, metrics, policy=policy, poll_seconds=config.webhook_poll_seconds
+    )
+    services = Services(
+        db=db,
+        clock=clock,
+        backend=backend or make_backend(config),
+        metrics=metrics,
+        recordings_dir=config.recordings_dir.resolve(),
+        media_dir=config.media_dir.resolve(),
+        limits=Limits(
+            unreserved_max_participants=config.unreserved_max_participants,
+            terminate_grace_seconds=config.terminate_grace_seconds,
+        ),
+        on_events=lambda events: dispatcher.notify() if events else None,
+    )
+    observer = Observer(services)
+    scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
+    parts = Parts(services, observer, scheduler, dispatcher)
+    spec = openapi.build(routes.OPS)
+
+    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    app[STATE] = AppState(services, dispatcher, spec, docs.render(spec))
+    app[PARTS] = parts
+    routes.register(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await db.migrate()
+        parts.admin_key = await accounts.ensure_admin(services)
+        if parts.admin_key is not None:
+            _write_admin_key(config.data_dir, parts.admin_key)
+        observer.start()
+        await services.backend.start(observer, Router(services))
+        await dispatcher.start()
+        if run_scheduler:
+            scheduler.start()
+        yield
+        await scheduler.stop()
+        await services.backend.stop()
+        await observer.stop()
+        await dispatcher.stop()
+        await db.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _write_admin_key(data_dir: Path, key: str) -> None:
+    path = data_dir / ADMIN_KEY_FILE
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    log.warning("created the admin account; its API key is in %s (shown once)", path.resolve())

@@ -1,0 +1,127 @@
+"""Typed, layered configuration: defaults < TOML file < BRIDGE_* environment < CLI flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("embedded", "asterisk", "freeswitch")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    engine: str = "embedded"
+    log_level: str = "info"
+    unreserved_max_participants: int = 40
+    terminate_grace_seconds: float = 30.0
+    webhook_retry_base_seconds: float = 1.0
+    webhook_retry_cap_seconds: float = 300.0
+    webhook_max_age_seconds: float = 86400.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 2.0
+    scheduler_interval_seconds: float = 1.0
+    # Asterisk engine
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "bridge"
+    ami_secret: str = ""
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    # FreeSWITCH engine
+    esl_host: str = "127.0.0.1"
+    esl_port: int = 8021
+    esl_password: str = ""
+    esl_outbound_port: int = 8084
+    # embedded engine
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 20999
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bridge.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+
+_FIELDS = {f.name: f for f in fields(Config) if f.name != "extra"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(Config(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Path):
+            return Path(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: cannot use {value!r} ({exc})") from exc
+
+
+def _apply(cfg: Config, values: Mapping[str, Any], source: str) -> Config:
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        changes[key] = _coerce(key, value)
+    return replace(cfg, **changes)
+
+
+def load(
+    *,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Config:
+    env = os.environ if environ is None else environ
+    cfg = Config()
+    path = config_file or (Path(env["BRIDGE_CONFIG"]) if env.get("BRIDGE_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        for values in data.values():
+            if isinstance(values, dict):  # [asterisk] ami_port = ... is the same as ami_port
+                flat.update(values)
+        cfg = _apply(cfg, flat, str(path))
+    env_values = {
+        k.removeprefix("BRIDGE_").lower(): v
+        for k, v in env.items()
+        if k.startswith("BRIDGE_") and k.removeprefix("BRIDGE_").lower() in _FIELDS
+    }
+    cfg = _apply(cfg, env_values, "environment")
+    cfg = _apply(cfg, {k: v for k, v in (flags or {}).items() if v is not None}, "flags")
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {cfg.engine!r}")
+    if not 0 < cfg.port < 65536:
+        raise ConfigError(f"port must be 1-65535, not {cfg.port}")
+    return cfg

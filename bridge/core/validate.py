@@ -1,0 +1,175 @@
+"""Validators for everything a user sends. Each returns the clean value or raises InvalidInput."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge.core.errors import InvalidInput, invalid_field
+
+DIGITS = frozenset("0123456789ABCD#*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ACCESS_CODE = re.compile(r"[0-9]{3,20}")
+_PIN = re.compile(r"[0-9]{3,12}")
+_RES_NAME = re.compile(r"[A-Za-z0-9]{1,47}")
+_CALLER = re.compile(r"\+?[A-Za-z0-9._-]{1,40}")
+_DIAL_TARGET = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
+_MEDIA_PATH = re.compile(r"[A-Za-z0-9_./-]{1,200}")
+_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+MAX_DATA_BYTES = 16 * 1024
+
+
+def expect_mapping(value: Any, field: str = "body") -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise invalid_field(field, "must be a JSON object")
+    return value
+
+
+def reject_unknown(body: Mapping[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            "unknown_field",
+            f"{where}: unknown field(s) {', '.join(unknown)}",
+            fields=unknown,
+        )
+
+
+def boolean(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise invalid_field(field, "must be true or false")
+    return value
+
+
+def integer(value: Any, field: str, *, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_field(field, "must be an integer")
+    if not minimum <= value <= maximum:
+        raise invalid_field(field, f"must be between {minimum} and {maximum}", "out_of_range")
+    return value
+
+
+def text(value: Any, field: str, *, max_len: int = 200, min_len: int = 1) -> str:
+    """Free text: printable, no control characters."""
+    if not isinstance(value, str):
+        raise invalid_field(field, "must be a string")
+    if not min_len <= len(value) <= max_len:
+        raise invalid_field(field, f"must be {min_len} to {max_len} characters", "bad_length")
+    if _CONTROL.search(value):
+        raise invalid_field(field, "must not contain control characters (CR, LF, NUL, ...)")
+    return value
+
+
+def optional_text(value: Any, field: str, *, max_len: int = 200) -> str | None:
+    return None if value is None else text(value, field, max_len=max_len, min_len=0)
+
+
+def url(value: Any, field: str) -> str:
+    """An absolute http(s) URL, at most 2048 characters, no whitespace or controls."""
+    if not isinstance(value, str) or not value:
+        raise invalid_field(field, "must be an absolute http or https URL")
+    if len(value) > 2048 or _CONTROL.search(value) or " " in value:
+        raise invalid_field(field, "must be a URL without spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.hostname:
+        raise invalid_field(field, "must be an absolute http or https URL")
+    return value
+
+
+def optional_url(value: Any, field: str) -> str | None:
+    return None if value is None else url(value, field)
+
+
+def digit(value: Any, field: str) -> str | None:
+    """One DTMF digit: 0-9, A-D, # or *."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 1 or value not in DIGITS:
+        raise invalid_field(field, "must be one digit of 0-9, A-D, # or *", "invalid_digit")
+    return value
+
+
+def digit_sequence(value: Any, field: str, *, max_len: int = 16) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= max_len
+        or any(c not in DIGITS for c in value)
+    ):
+        raise invalid_field(field, f"must be 1 to {max_len} of 0-9, A-D, # or *", "invalid_digit")
+    return value
+
+
+def access_code(value: Any, field: str = "access_code") -> str:
+    if not isinstance(value, str) or _ACCESS_CODE.fullmatch(value) is None:
+        raise invalid_field(field, "must be 3 to 20 decimal digits")
+    return value
+
+
+def pin(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or _PIN.fullmatch(value) is None:
+        raise invalid_field(field, "must be 3 to 12 decimal digits")
+    return value
+
+
+def reservation_name(value: Any, field: str = "conference_name") -> str:
+    if not isinstance(value, str) or _RES_NAME.fullmatch(value) is None:
+        raise invalid_field(field, "must be 1 to 47 letters or digits")
+    return value
+
+
+def caller_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or _CALLER.fullmatch(value) is None:
+        raise invalid_field(
+            field, "must be a number or SIP user: optional +, then letters, digits, . _ - (max 40)"
+        )
+    return value
+
+
+def dial_target(value: Any, field: str) -> str:
+    """Where a dial-out goes: a number, a SIP user or a SIP URI without spaces."""
+    if not isinstance(value, str) or _DIAL_TARGET.fullmatch(value) is None:
+        raise invalid_field(
+            field, "must be a number, user or sip: URI of letters, digits and _ . @ : + / = -"
+        )
+    return value
+
+
+def media_path(value: Any, field: str) -> str:
+    """A media file relative to the media directory, or a sound name: no '..', no absolute path."""
+    if not isinstance(value, str) or _MEDIA_PATH.fullmatch(value) is None:
+        raise invalid_field(field, "must be a relative file name of letters, digits and _ . / -")
+    if value.startswith("/") or ".." in value.split("/") or value.startswith("-"):
+        raise invalid_field(field, "must stay inside the media directory")
+    return value
+
+
+def language(value: Any, field: str) -> str:
+    if not isinstance(value, str) or _LANG.fullmatch(value) is None:
+        raise invalid_field(field, "must be a language tag such as en or en-US")
+    return value
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_field(field, "must be a JSON object")
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size > MAX_DATA_BYTES:
+        raise InvalidInput(
+            "too_large", f"{field}: must be at most {MAX_DATA_BYTES} bytes of JSON", field=field
+        )
+    return value
+
+
+def choice(value: Any, field: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise invalid_field(field, f"must be one of {', '.join(options)}")
+    return str(value)

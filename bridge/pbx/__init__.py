@@ -1,0 +1,1 @@
+"""Engine adapters behind one Backend protocol: asterisk/, freeswitch/, embedded/."""

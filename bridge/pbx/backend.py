@@ -1,0 +1,59 @@
+"""The one protocol every engine implements.
+
+Services send engine-neutral commands (`bridge.core.engine`); engines report observations
+to the sink and ask the router what to do with each arriving caller. Engines never decide
+policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bridge.core.admission import Admission
+from bridge.core.engine import Command, Observation
+from bridge.core.models import Conference, Participant
+
+ObservationSink = Callable[[Observation], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A caller dialled `access_code`; `pin` is None until the engine collected one."""
+
+    access_code: str
+    caller_id: str | None
+    call_ref: str
+    pin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The router's answer: the decision, and when admitted, who the caller now is."""
+
+    admission: Admission
+    conference: Conference | None = None
+    participant: Participant | None = None
+
+
+class CallRouter(Protocol):
+    async def route(self, call: InboundCall) -> Route: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    async def start(self, sink: ObservationSink, router: CallRouter) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def execute(self, command: Command) -> None:
+        """Carry out one command; raise EngineError when the engine refuses or is down."""
+        ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class EngineError(Exception):
+    """The engine could not carry out a command (down, refused, unknown call)."""

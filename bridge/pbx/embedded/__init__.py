@@ -1,0 +1,1 @@
+"""The embedded engine: SIP UA + RTP + mixer, the default when no PBX is configured."""

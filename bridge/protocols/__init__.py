@@ -1,0 +1,1 @@
+"""Sans-IO codecs: bytes in, typed messages out. No sockets, no asyncio."""

@@ -1,0 +1,1 @@
+"""Use cases: load -> state machine -> persist + outbox in one transaction -> engine command."""

@@ -1,0 +1,255 @@
+"""Conference use cases: create, read, list, update, terminate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bridge.core import conference as csm
+from bridge.core import validate as v
+from bridge.core.clock import rfc3339
+from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.ids import new_id
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    ConferenceType,
+    Event,
+    EventDraft,
+    PlayBeep,
+    Reservation,
+)
+from bridge.core.options import parse_dial_in, parse_media, parse_media_list
+from bridge.services.context import Services, Unit
+from bridge.services.units import in_conference
+from bridge.store import repos
+
+CREATE_FIELDS = frozenset(
+    {
+        "name",
+        "alias",
+        "detail",
+        "type",
+        "play_beep",
+        "record",
+        "max_participants",
+        "timeout",
+        "wait_media",
+        "action_url",
+        "status_callback_url",
+        "data",
+        "pre_actions",
+        "post_actions",
+        "dial_in",
+    }
+)
+PATCH_FIELDS = frozenset(
+    {
+        "alias",
+        "detail",
+        "play_beep",
+        "record",
+        "max_participants",
+        "status",
+        "data",
+        "status_callback_url",
+        "wait_media",
+        "dial_in",
+    }
+)
+PLAY_BEEP = tuple(p.value for p in PlayBeep)
+TYPES = tuple(t.value for t in ConferenceType)
+
+
+def _max_participants(value: Any, limit: int) -> int | None:
+    if value is None:
+        return None
+    return v.integer(value, "max_participants", minimum=1, maximum=limit)
+
+
+async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Conference:
+    conf = await build(s, account_id, body)
+    async with s.db.begin() as conn:
+        events = await insert_new(s, conn, conf)
+    s.on_events(events)
+    return conf
+
+
+async def build(
+    s: Services,
+    account_id: str,
+    body: Mapping[str, Any],
+    *,
+    reserved: bool = False,
+    reservation_id: str | None = None,
+    max_limit: int | None = None,
+) -> Conference:
+    v.reject_unknown(body, CREATE_FIELDS, "conference")
+    limit = max_limit or s.limits.unreserved_max_participants
+    now = s.now()
+    name = v.text(body.get("name", body.get("alias") or "conference"), "name", max_len=128)
+    conf = Conference(
+        id=new_id("conference"),
+        account_id=account_id,
+        name=name,
+        alias=v.optional_text(body.get("alias"), "alias", max_len=200),
+        detail=v.optional_text(body.get("detail"), "detail", max_len=2000),
+        type=ConferenceType(v.choice(body.get("type", "conference"), "type", TYPES)),
+        status=ConferenceStatus.RESERVED if reserved else ConferenceStatus.EMPTY,
+        play_beep=PlayBeep(v.choice(body.get("play_beep", "always"), "play_beep", PLAY_BEEP)),
+        record=v.boolean(body.get("record", False), "record"),
+        max_participants=_max_participants(body.get("max_participants"), limit),
+        timeout=v.integer(body.get("timeout", 0), "timeout", minimum=0, maximum=7 * 86400),
+        wait_media=(
+            parse_media(body["wait_media"], "wait_media") if body.get("wait_media") else None
+        ),
+        action_url=v.optional_url(body.get("action_url"), "action_url"),
+        status_callback_url=v.optional_url(body.get("status_callback_url"), "status_callback_url"),
+        data=v.json_object(body.get("data"), "data"),
+        pre_actions=parse_media_list(body.get("pre_actions"), "pre_actions"),
+        post_actions=parse_media_list(body.get("post_actions"), "post_actions"),
+        dial_in=parse_dial_in(body.get("dial_in")),
+        reservation_id=reservation_id,
+        created_at=now,
+        updated_at=now,
+    )
+    return conf
+
+
+async def insert_new(
+    s: Services, conn: Any, conf: Conference, reservation: Reservation | None = None
+) -> list[Event]:
+    """Insert a new conference and its `conference.created` event (in the caller's tx)."""
+    if conf.dial_in is not None and await repos.access_code_taken(
+        conn, conf.dial_in.access_code, except_id=None
+    ):
+        raise Conflict(
+            "access_code_in_use",
+            "another conference that has not ended uses this access code",
+            field="dial_in.access_code",
+        )
+    await repos.insert_conference(conn, conf)
+    if reservation is not None:
+        await repos.insert_reservation(conn, reservation)
+    unit = Unit(s, conn, conf, conf.created_at)
+    unit.event(EventDraft("conference.created", data={"status": conf.status.value}))
+    if reservation is not None:
+        data = {"reservation_token": reservation.id, "start_time": rfc3339(reservation.start_time)}
+        unit.event(EventDraft("reservation.created", data=data))
+    return await unit.commit()
+
+
+async def get(s: Services, account_id: str, conference_id: str) -> Conference:
+    async with s.db.read() as conn:
+        conf = await repos.get_conference(conn, conference_id, account_id=account_id)
+    if conf is None:
+        raise NotFound("conference_not_found", f"no conference {conference_id!r}")
+    return conf
+
+
+async def list_(
+    s: Services,
+    account_id: str,
+    *,
+    status: list[str],
+    name: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Conference]:
+    valid = {st.value for st in ConferenceStatus}
+    bad = [x for x in status if x not in valid]
+    if bad:
+        raise InvalidInput(
+            "invalid_field", f"status: unknown value(s) {', '.join(bad)}", field="status"
+        )
+    async with s.db.read() as conn:
+        return await repos.list_conferences(
+            conn, account_id, status=status, name=name, after=after, limit=limit
+        )
+
+
+async def update(
+    s: Services, account_id: str, conference_id: str, body: Mapping[str, Any]
+) -> Conference:
+    v.reject_unknown(body, PATCH_FIELDS, "conference")
+    if not body:
+        raise InvalidInput("empty_update", "nothing to update: send at least one field")
+    if "status" in body:
+        v.choice(body["status"], "status", ("terminated",))
+
+    async def work(u: Unit) -> Conference:
+        conf = u.conference
+        if conf.status == ConferenceStatus.TERMINATED:
+            raise Conflict("conference_terminated", "the conference has ended; it is read-only")
+        reservation = (
+            await repos.get_reservation(u.conn, conf.reservation_id)
+            if conf.reservation_id
+            else None
+        )
+        limit = (
+            reservation.max_participants if reservation else s.limits.unreserved_max_participants
+        )
+        changes: dict[str, Any] = {}
+        if "alias" in body:
+            changes["alias"] = v.optional_text(body["alias"], "alias", max_len=200)
+        if "detail" in body:
+            changes["detail"] = v.optional_text(body["detail"], "detail", max_len=2000)
+        if "play_beep" in body:
+            changes["play_beep"] = PlayBeep(v.choice(body["play_beep"], "play_beep", PLAY_BEEP))
+        if "record" in body:
+            changes["record"] = v.boolean(body["record"], "record")
+        if "max_participants" in body:
+            changes["max_participants"] = _max_participants(body["max_participants"], limit)
+        if "data" in body:
+            changes["data"] = v.json_object(body["data"], "data")
+        if "status_callback_url" in body:
+            changes["status_callback_url"] = v.optional_url(
+                body["status_callback_url"], "status_callback_url"
+            )
+        if "wait_media" in body:
+            raw = body["wait_media"]
+            changes["wait_media"] = parse_media(raw, "wait_media") if raw else None
+        if "dial_in" in body:
+            dial_in = parse_dial_in(body["dial_in"])
+            if dial_in is not None and await repos.access_code_taken(
+                u.conn, dial_in.access_code, except_id=conf.id
+            ):
+                raise Conflict(
+                    "access_code_in_use",
+                    "another conference that has not ended uses this access code",
+                    field="dial_in.access_code",
+                )
+            changes["dial_in"] = dial_in
+        if changes:
+            changed = {k: val for k, val in changes.items() if getattr(conf, k) != val}
+            if changed:
+                u.set_conference(csm.touch(conf, u.now, **changed))
+                u.event(EventDraft("conference.updated", data={"fields": sorted(changed)}))
+            if (
+                changed.get("record") is True
+                and u.conference.status == ConferenceStatus.IN_PROGRESS
+            ):
+                await u.start_recording()
+            if changed.get("record") is False:
+                await u.stop_recording()
+        if body.get("status") == "terminated":
+            await u.apply(
+                csm.terminate(
+                    u.conference, csm.EndReason.API, u.now, present=u.conference.participant_count
+                )
+            )
+        return u.conference
+
+    return await in_conference(s, conference_id, work, account_id=account_id)
+
+
+async def terminate(
+    s: Services, account_id: str | None, conference_id: str, reason: csm.EndReason
+) -> Conference:
+    async def work(u: Unit) -> Conference:
+        await u.apply(
+            csm.terminate(u.conference, reason, u.now, present=u.conference.participant_count)
+        )
+        return u.conference
+
+    return await in_conference(s, conference_id, work, account_id=account_id)

@@ -1,0 +1,208 @@
+"""Turns what an engine observed into state changes, events and follow-up commands.
+
+Observations are queued and applied one at a time by one task, in the order the engine
+reported them; an engine never waits on a state change (and can never deadlock on one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from bridge.core import conference as csm
+from bridge.core import engine as cmd
+from bridge.core import engine as obs
+from bridge.core import participant as psm
+from bridge.core.dtmf import DigitAction, decide_digit, remember_digit
+from bridge.core.models import (
+    EventDraft,
+    LeaveReason,
+    Participant,
+    ParticipantStatus,
+    RecordingStatus,
+)
+from bridge.services.context import Services, Unit
+from bridge.services.units import in_conference
+from bridge.store import repos
+from bridge.store import tables as t
+
+log = logging.getLogger(__name__)
+
+
+class Observer:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._queue: asyncio.Queue[obs.Observation] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, observation: obs.Observation) -> None:
+        """The sink handed to the engine."""
+        self._queue.put_nowait(observation)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="observer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def drain(self) -> None:
+        """Wait until everything reported so far has been applied (tests, shutdown)."""
+        await self._queue.join()
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self.apply(item)
+                self.s.metrics.observations.labels(type(item).__name__).inc()
+            except Exception:
+                log.exception("could not apply %r", item)
+            finally:
+                self._queue.task_done()
+
+    async def apply(self, o: obs.Observation) -> None:
+        if isinstance(o, obs.Snapshot):
+            await self._resync(o)
+            return
+        if isinstance(o, (obs.RecordingEnded, obs.AnnouncementFinished)):
+            await self._conference_level(o)
+            return
+        async with self.s.db.read() as conn:
+            p = await repos.get_participant(conn, o.participant_id)
+        if p is None:
+            log.warning("observation for unknown participant %s", o.participant_id)
+            return
+        await in_conference(self.s, p.conference_id, lambda u: self._participant_level(u, o))
+
+    async def _participant_level(self, u: Unit, o: obs.Observation) -> None:
+        assert not isinstance(o, (obs.Snapshot, obs.RecordingEnded, obs.AnnouncementFinished))
+        p = await repos.get_participant(u.conn, o.participant_id)
+        if p is None:
+            return
+        if isinstance(o, obs.CallAnswered):
+            u.event(EventDraft("participant.answered", p.id), p)
+        elif isinstance(o, obs.MemberJoined):
+            await self._joined(u, p, o)
+        elif isinstance(o, obs.MemberLeft):
+            await self._left(u, p, o.reason)
+        elif isinstance(o, obs.CallFailed):
+            moved = psm.failed(p, o.reason, u.now)
+            if moved is not None:
+                u.set_participant(*moved)
+                await u.apply(
+                    csm.participant_left(
+                        u.conference, p, LeaveReason.FAILED, u.now, was_joined=False
+                    )
+                )
+        elif isinstance(o, obs.TalkingChanged):
+            if p.status == ParticipantStatus.JOINED:
+                moved = psm.set_flags(p, u.now, talking=o.talking)
+                if moved is not None:
+                    u.set_participant(*moved)
+        elif isinstance(o, obs.MuteChanged):
+            moved = psm.set_flags(p, u.now, muted=o.muted)
+            if moved is not None:
+                u.set_participant(*moved)
+        elif isinstance(o, obs.DigitPressed):
+            await self._digit(u, p, o.digit)
+
+    async def _joined(self, u: Unit, p: Participant, o: obs.MemberJoined) -> None:
+        moved = psm.joined(p, u.now)
+        if moved is None:
+            return
+        new, draft = moved
+        if o.call_ref and new.call_ref != o.call_ref:
+            new = replace(new, call_ref=o.call_ref)
+        u.set_participant(new, draft)
+        await u.apply(csm.participant_joined(u.conference, new, u.now))
+
+    async def _left(self, u: Unit, p: Participant, reason: LeaveReason | None) -> None:
+        was_joined = p.status in (ParticipantStatus.JOINED, ParticipantStatus.LEAVING) and (
+            p.joined_at is not None
+        )
+        moved = psm.left(p, reason or p.leave_reason or LeaveReason.HANGUP, u.now)
+        if moved is None:
+            return
+        new, draft = moved
+        if p.talking:  # engines may not report a final talk-off; synthesise it
+            u.event(EventDraft("participant.talking", p.id, {"talking": False}), new)
+        u.set_participant(new, draft)
+        final_reason = new.leave_reason or LeaveReason.FAILED
+        await u.apply(
+            csm.participant_left(u.conference, new, final_reason, u.now, was_joined=was_joined)
+        )
+
+    async def _digit(self, u: Unit, p: Participant, digit: str) -> None:
+        action = decide_digit(p, digit)
+        recent = (
+            "" if action == DigitAction.CALL_CONTROL else remember_digit(p.recent_digits, digit)
+        )
+        p = replace(p, recent_digits=recent)
+        u.set_participant(p)
+        u.event(EventDraft("participant.digit", p.id, {"digit": digit, "action": action.value}), p)
+        conf = u.conference
+        if action in (DigitAction.MUTE, DigitAction.UNMUTE):
+            moved = psm.set_flags(p, u.now, muted=action == DigitAction.MUTE)
+            if moved is not None:
+                u.set_participant(*moved)
+                u.commands.append(cmd.SetMute(conf, moved[0], moved[0].muted))
+        elif action == DigitAction.EXIT:
+            moved = psm.leaving(p, LeaveReason.EXIT_DIGIT, u.now)
+            if moved is not None:
+                u.set_participant(*moved)
+                u.commands.append(cmd.Kick(conf, moved[0], LeaveReason.EXIT_DIGIT))
+        elif action == DigitAction.CALL_CONTROL:
+            seq = p.options.call_control_sequence
+            u.event(EventDraft("participant.call_control", p.id, {"sequence": seq}), p)
+
+    async def _conference_level(self, o: obs.RecordingEnded | obs.AnnouncementFinished) -> None:
+        async def work(u: Unit) -> None:
+            if isinstance(o, obs.AnnouncementFinished):
+                u.event(
+                    EventDraft("announcement.finished", data={"announcement_id": o.announcement_id})
+                )
+                return
+            rec = await repos.get_recording(u.conn, o.recording_id, conference_id=u.conference.id)
+            if rec is None:
+                return
+            status = RecordingStatus.FAILED if o.failed else RecordingStatus.STOPPED
+            rec = replace(
+                rec,
+                status=status,
+                size_bytes=o.size_bytes,
+                duration_seconds=o.duration_seconds or rec.duration_seconds,
+                ended_at=rec.ended_at or u.now,
+                updated_at=u.now,
+                revision=rec.revision + 1,
+            )
+            await repos.update_recording(u.conn, rec)
+            kind = "recording.failed" if o.failed else "recording.completed"
+            u.event(EventDraft(kind, data={"recording_id": rec.id, "size_bytes": rec.size_bytes}))
+
+        await in_conference(self.s, o.conference_id, work)
+
+    async def _resync(self, snap: obs.Snapshot) -> None:
+        """Converge on the engine's truth: whoever we think is present but the engine does
+        not list has left (hangup); whoever it lists as present but we had as joining has
+        joined. Conferences absent from the snapshot are taken to have nobody."""
+        async with self.s.db.read() as conn:
+            q = select(t.participants.c.id).where(
+                t.participants.c.status.in_(["joining", "joined", "leaving"])
+            )
+            ours = [r[0] for r in await conn.execute(q)]
+        present = set().union(*snap.present.values()) if snap.present else set()
+        for pid in ours:
+            if pid in present:
+                await self.apply(obs.MemberJoined(pid))
+            else:
+                async with self.s.db.read() as conn:
+                    p = await repos.get_participant(conn, pid)
+                if p is not None and p.status != ParticipantStatus.JOINING:
+                    await self.apply(obs.MemberLeft(pid, LeaveReason.HANGUP))

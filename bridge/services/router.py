@@ -1,0 +1,70 @@
+"""Routes each dialled-in caller with core's admission decision (every engine uses this)."""
+
+from __future__ import annotations
+
+from bridge.core import admission as adm
+from bridge.core.ids import new_id
+from bridge.core.models import Direction, EventDraft, Participant
+from bridge.pbx.backend import InboundCall, Route
+from bridge.services.context import Services, Unit
+from bridge.services.units import in_conference
+from bridge.store import repos
+
+
+class Router:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def route(self, call: InboundCall) -> Route:
+        async with self.s.db.read() as conn:
+            conf = await repos.conference_by_access_code(conn, call.access_code)
+        if conf is None:
+            return Route(adm.Admission(adm.Outcome.UNKNOWN))
+
+        async def work(u: Unit) -> Route:
+            conf = u.conference
+            reservation = (
+                await repos.get_reservation(u.conn, conf.reservation_id)
+                if conf.reservation_id
+                else None
+            )
+            active = await repos.count_active(u.conn, conf.id)
+            decision = adm.decide(
+                conf,
+                reservation,
+                active=active,
+                pin=call.pin,
+                unreserved_max=self.s.limits.unreserved_max_participants,
+            )
+            if decision.outcome != adm.Outcome.ADMIT or decision.options is None:
+                if decision.outcome in (adm.Outcome.FULL, adm.Outcome.BUSY, adm.Outcome.DIVERT):
+                    u.event(
+                        EventDraft(
+                            "conference.caller_refused",
+                            data={"outcome": decision.outcome.value, "caller_id": call.caller_id},
+                        )
+                    )
+                return Route(decision, conf)
+            opts = decision.options
+            p = Participant(
+                id=new_id("participant"),
+                conference_id=conf.id,
+                account_id=conf.account_id,
+                created_at=u.now,
+                updated_at=u.now,
+                direction=Direction.INBOUND,
+                options=opts,
+                from_=call.caller_id,
+                to=call.access_code,
+                call_ref=call.call_ref,
+                moderator=decision.moderator,
+                muted=opts.start_muted or not opts.talker,
+                deaf=not opts.listen,
+                dtmf_enabled=opts.dtmf_enabled,
+            )
+            await repos.insert_participant(u.conn, p)
+            data = {"direction": "inbound", "from": call.caller_id, "moderator": p.moderator}
+            u.set_participant(p, EventDraft("participant.joining", p.id, data))
+            return Route(decision, conf, p)
+
+        return await in_conference(self.s, conf.id, work)

@@ -1,0 +1,406 @@
+"""Repositories: small async functions over a connection, returning core dataclasses.
+
+They never commit: callers hold a transaction (`Database.begin()`) around a whole use case,
+so a state change, its events and their outbox entries land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bridge.core.ids import new_id
+from bridge.core.models import (
+    ACTIVE_PARTICIPANT,
+    PRESENT_PARTICIPANT,
+    Conference,
+    ConferenceStatus,
+    Event,
+    EventDraft,
+    Participant,
+    ParticipantStatus,
+    Recording,
+    Reservation,
+    ReservationStatus,
+)
+from bridge.store import convert
+from bridge.store import tables as t
+
+# --- conferences -------------------------------------------------------------------------
+
+
+async def insert_conference(conn: AsyncConnection, c: Conference) -> None:
+    await conn.execute(insert(t.conferences).values(convert.conference_to_row(c)))
+
+
+async def update_conference(conn: AsyncConnection, c: Conference) -> None:
+    row = convert.conference_to_row(c)
+    await conn.execute(update(t.conferences).where(t.conferences.c.id == c.id).values(row))
+
+
+async def get_conference(
+    conn: AsyncConnection,
+    conference_id: str,
+    *,
+    account_id: str | None = None,
+    for_update: bool = False,
+) -> Conference | None:
+    q = select(t.conferences).where(t.conferences.c.id == conference_id)
+    if account_id is not None:
+        q = q.where(t.conferences.c.account_id == account_id)
+    if for_update:
+        q = q.with_for_update()
+    row = (await conn.execute(q)).mappings().first()
+    return None if row is None else convert.conference_from_row(row)
+
+
+async def conference_by_access_code(conn: AsyncConnection, code: str) -> Conference | None:
+    q = select(t.conferences).where(
+        t.conferences.c.access_code == code,
+        t.conferences.c.status != ConferenceStatus.TERMINATED.value,
+    )
+    row = (await conn.execute(q)).mappings().first()
+    return None if row is None else convert.conference_from_row(row)
+
+
+async def access_code_taken(conn: AsyncConnection, code: str, *, except_id: str | None) -> bool:
+    q = select(t.conferences.c.id).where(
+        t.conferences.c.access_code == code,
+        t.conferences.c.status != ConferenceStatus.TERMINATED.value,
+    )
+    if except_id is not None:
+        q = q.where(t.conferences.c.id != except_id)
+    return (await conn.execute(q.limit(1))).first() is not None
+
+
+def _page(q: Select[Any], id_col: Any, after: str | None, limit: int) -> Select[Any]:
+    if after is not None:
+        q = q.where(id_col > after)
+    return q.order_by(id_col).limit(limit)
+
+
+async def list_conferences(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    status: Sequence[str] = (),
+    name: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[Conference]:
+    q = select(t.conferences).where(t.conferences.c.account_id == account_id)
+    if status:
+        q = q.where(t.conferences.c.status.in_(list(status)))
+    if name is not None:
+        q = q.where(t.conferences.c.name == name)
+    q = _page(q, t.conferences.c.id, after, limit)
+    return [convert.conference_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def conferences_with_timeout(conn: AsyncConnection) -> list[Conference]:
+    q = select(t.conferences).where(
+        t.conferences.c.timeout > 0,
+        t.conferences.c.status.not_in(
+            [ConferenceStatus.TERMINATED.value, ConferenceStatus.TERMINATING.value]
+        ),
+    )
+    return [convert.conference_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def count_conferences_by_status(conn: AsyncConnection) -> dict[str, int]:
+    q = select(t.conferences.c.status, func.count()).group_by(t.conferences.c.status)
+    return {status: n for status, n in (await conn.execute(q)).all()}
+
+
+# --- participants ------------------------------------------------------------------------
+
+
+async def insert_participant(conn: AsyncConnection, p: Participant) -> None:
+    await conn.execute(insert(t.participants).values(convert.participant_to_row(p)))
+
+
+async def update_participant(conn: AsyncConnection, p: Participant) -> None:
+    row = convert.participant_to_row(p)
+    await conn.execute(update(t.participants).where(t.participants.c.id == p.id).values(row))
+
+
+async def get_participant(
+    conn: AsyncConnection, participant_id: str, *, conference_id: str | None = None
+) -> Participant | None:
+    q = select(t.participants).where(t.participants.c.id == participant_id)
+    if conference_id is not None:
+        q = q.where(t.participants.c.conference_id == conference_id)
+    row = (await conn.execute(q)).mappings().first()
+    return None if row is None else convert.participant_from_row(row)
+
+
+async def list_participants(
+    conn: AsyncConnection,
+    conference_id: str,
+    *,
+    statuses: Iterable[ParticipantStatus] = (),
+    after: str | None = None,
+    limit: int = 1000,
+) -> list[Participant]:
+    q = select(t.participants).where(t.participants.c.conference_id == conference_id)
+    wanted = [s.value for s in statuses]
+    if wanted:
+        q = q.where(t.participants.c.status.in_(wanted))
+    q = _page(q, t.participants.c.id, after, limit)
+    return [convert.participant_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def present_participants(conn: AsyncConnection, conference_id: str) -> list[Participant]:
+    return await list_participants(conn, conference_id, statuses=PRESENT_PARTICIPANT)
+
+
+async def count_active(conn: AsyncConnection, conference_id: str) -> int:
+    q = select(func.count()).where(
+        t.participants.c.conference_id == conference_id,
+        t.participants.c.status.in_([s.value for s in ACTIVE_PARTICIPANT]),
+    )
+    return int((await conn.execute(q)).scalar_one())
+
+
+# --- reservations ------------------------------------------------------------------------
+
+
+async def insert_reservation(conn: AsyncConnection, r: Reservation) -> None:
+    await conn.execute(insert(t.reservations).values(convert.reservation_to_row(r)))
+
+
+async def update_reservation(conn: AsyncConnection, r: Reservation) -> None:
+    row = convert.reservation_to_row(r)
+    await conn.execute(update(t.reservations).where(t.reservations.c.id == r.id).values(row))
+
+
+async def get_reservation(
+    conn: AsyncConnection, token: str, *, account_id: str | None = None
+) -> Reservation | None:
+    q = select(t.reservations).where(t.reservations.c.id == token)
+    if account_id is not None:
+        q = q.where(t.reservations.c.account_id == account_id)
+    row = (await conn.execute(q)).mappings().first()
+    return None if row is None else convert.reservation_from_row(row)
+
+
+OPEN_RESERVATION = (
+    ReservationStatus.RESERVED.value,
+    ReservationStatus.HOLDING.value,
+    ReservationStatus.ACTIVE.value,
+)
+
+
+async def reservation_name_taken(conn: AsyncConnection, account_id: str, name: str) -> bool:
+    q = select(t.reservations.c.id).where(
+        t.reservations.c.account_id == account_id,
+        t.reservations.c.conference_name == name,
+        t.reservations.c.status.in_(OPEN_RESERVATION),
+    )
+    return (await conn.execute(q.limit(1))).first() is not None
+
+
+async def list_reservations(
+    conn: AsyncConnection,
+    account_id: str | None,
+    *,
+    status: Sequence[str] = (),
+    after: str | None = None,
+    limit: int = 50,
+) -> list[Reservation]:
+    q = select(t.reservations)
+    if account_id is not None:
+        q = q.where(t.reservations.c.account_id == account_id)
+    if status:
+        q = q.where(t.reservations.c.status.in_(list(status)))
+    q = _page(q, t.reservations.c.id, after, limit)
+    return [convert.reservation_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def open_reservations(conn: AsyncConnection) -> list[Reservation]:
+    return await list_reservations(conn, None, status=OPEN_RESERVATION, limit=100_000)
+
+
+# --- recordings --------------------------------------------------------------------------
+
+
+async def insert_recording(conn: AsyncConnection, r: Recording) -> None:
+    await conn.execute(insert(t.recordings).values(convert.recording_to_row(r)))
+
+
+async def update_recording(conn: AsyncConnection, r: Recording) -> None:
+    row = convert.recording_to_row(r)
+    await conn.execute(update(t.recordings).where(t.recordings.c.id == r.id).values(row))
+
+
+async def get_recording(
+    conn: AsyncConnection, recording_id: str, *, conference_id: str
+) -> Recording | None:
+    q = select(t.recordings).where(
+        t.recordings.c.id == recording_id, t.recordings.c.conference_id == conference_id
+    )
+    row = (await conn.execute(q)).mappings().first()
+    return None if row is None else convert.recording_from_row(row)
+
+
+async def list_recordings(conn: AsyncConnection, conference_id: str) -> list[Recording]:
+    q = (
+        select(t.recordings)
+        .where(t.recordings.c.conference_id == conference_id)
+        .order_by(t.recordings.c.id)
+    )
+    return [convert.recording_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+# --- events and their outbox entries ------------------------------------------------------
+
+
+async def append_events(
+    conn: AsyncConnection,
+    conference: Conference,
+    drafts: Sequence[EventDraft],
+    now: datetime,
+    extra_urls: Callable[[EventDraft], list[str]] | None = None,
+) -> list[Event]:
+    """Give each draft the conference's next sequence number, store it, and queue one
+    delivery per destination (the status callback and matching account subscriptions)."""
+    if not drafts:
+        return []
+    q = select(func.coalesce(func.max(t.events.c.sequence), 0)).where(
+        t.events.c.conference_id == conference.id
+    )
+    seq = int((await conn.execute(q)).scalar_one())
+    subs = await _subscriptions_for(conn, conference.account_id)
+    events: list[Event] = []
+    deliveries: list[dict[str, Any]] = []
+    for draft in drafts:
+        seq += 1
+        ev = Event(
+            id=new_id("event"),
+            type=draft.type,
+            account_id=conference.account_id,
+            conference_id=conference.id,
+            participant_id=draft.participant_id,
+            sequence=seq,
+            occurred_at=now,
+            data=draft.data,
+        )
+        events.append(ev)
+        destinations: dict[str, str | None] = {}
+        if conference.status_callback_url:
+            destinations[conference.status_callback_url] = None
+        for sub_id, url, types in subs:
+            if not types or ev.type in types or ev.type.split(".")[0] + ".*" in types:
+                destinations.setdefault(url, sub_id)
+        for url in extra_urls(draft) if extra_urls else ():
+            destinations.setdefault(url, None)
+        for url, subscription_id in destinations.items():
+            deliveries.append(
+                {
+                    "id": new_id("delivery"),
+                    "event_id": ev.id,
+                    "account_id": ev.account_id,
+                    "conference_id": ev.conference_id,
+                    "sequence": ev.sequence,
+                    "subscription_id": subscription_id,
+                    "url": url,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "lease_until": None,
+                    "last_status": None,
+                    "last_error": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "delivered_at": None,
+                }
+            )
+    await conn.execute(
+        insert(t.events),
+        [
+            {
+                "id": e.id,
+                "account_id": e.account_id,
+                "conference_id": e.conference_id,
+                "participant_id": e.participant_id,
+                "sequence": e.sequence,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "data": e.data,
+            }
+            for e in events
+        ],
+    )
+    if deliveries:
+        await conn.execute(insert(t.deliveries), deliveries)
+    return events
+
+
+async def _subscriptions_for(
+    conn: AsyncConnection, account_id: str
+) -> list[tuple[str, str, list[str]]]:
+    q = select(t.subscriptions.c.id, t.subscriptions.c.url, t.subscriptions.c.event_types).where(
+        t.subscriptions.c.account_id == account_id
+    )
+    return [(r.id, r.url, list(r.event_types or [])) for r in await conn.execute(q)]
+
+
+async def list_events(
+    conn: AsyncConnection, conference_id: str, *, after_sequence: int = 0, limit: int = 100
+) -> list[Event]:
+    q = (
+        select(t.events)
+        .where(t.events.c.conference_id == conference_id, t.events.c.sequence > after_sequence)
+        .order_by(t.events.c.sequence)
+        .limit(limit)
+    )
+    return [convert.event_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> Event | None:
+    row = (await conn.execute(select(t.events).where(t.events.c.id == event_id))).mappings().first()
+    return None if row is None else convert.event_from_row(row)
+
+
+# --- accounts, keys, subscriptions -------------------------------------------------------
+
+
+async def insert_row(conn: AsyncConnection, table: Any, values: dict[str, Any]) -> None:
+    await conn.execute(insert(table).values(values))
+
+
+async def get_row(conn: AsyncConnection, table: Any, row_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(table).where(table.c.id == row_id))).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def list_rows(
+    conn: AsyncConnection,
+    table: Any,
+    *,
+    where: Any = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    q = select(table)
+    if where is not None:
+        q = q.where(where)
+    q = _page(q, table.c.id, after, limit)
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def delete_row(conn: AsyncConnection, table: Any, row_id: str, *, account_id: str) -> bool:
+    result = await conn.execute(
+        delete(table).where(and_(table.c.id == row_id, table.c.account_id == account_id))
+    )
+    return bool(result.rowcount)
+
+
+async def update_row(
+    conn: AsyncConnection, table: Any, row_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(update(table).where(table.c.id == row_id).values(values))

@@ -1,0 +1,1 @@
+"""Signed, ordered, retried webhook delivery from the outbox."""
