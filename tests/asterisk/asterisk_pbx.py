@@ -1,0 +1,175 @@
+"""Run a real Asterisk from the root that .ci/asterisk-root.sh provisions.
+
+The configuration it loads is OUR dialplan/ directory, copied into
+ROOT/etc/asterisk, plus small generated *_bridge_local.conf files that the
+shipped files #tryinclude (ports, the AMI secret, the FastAGI address). What we
+ship is what we test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.protocols import ami
+
+REPO = Path(__file__).resolve().parents[2]
+DIALPLAN = REPO / "dialplan"
+DEFAULT_ROOT = Path("/var/cache/conference-bridge/asterisk-root")
+ROOT_MARKER = ".conference-bridge-root"
+AMI_USER = "bridge"
+
+
+def asterisk_root() -> Path:
+    return Path(os.environ.get("BRIDGE_ASTERISK_ROOT", str(DEFAULT_ROOT)))
+
+
+def root_is_complete(root: Path) -> bool:
+    return (root / ROOT_MARKER).is_file() and (root / "usr/sbin/asterisk").exists()
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class AsteriskPorts:
+    ami: int
+    sip: int
+    agi: int
+
+    @classmethod
+    def pick(cls) -> AsteriskPorts:
+        return cls(ami=free_port(), sip=free_port(socket.SOCK_DGRAM), agi=free_port())
+
+
+@dataclass
+class AsteriskProcess:
+    root: Path
+    ports: AsteriskPorts
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    process: subprocess.Popen[bytes] | None = None
+    boot_seconds: float | None = None
+    _mounted: list[Path] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "var/log/asterisk/conference-bridge-test.out"
+
+    # ------------------------------------------------------------------ config
+    def install_config(self) -> None:
+        etc = self.root / "etc/asterisk"
+        for conf in sorted(DIALPLAN.glob("*.conf")):
+            shutil.copyfile(conf, etc / conf.name)
+        (etc / "manager_bridge_local.conf").write_text(
+            f"[general](+)\nport = {self.ports.ami}\n\n[{AMI_USER}](+)\nsecret = {self.secret}\n"
+        )
+        (etc / "pjsip_bridge_local.conf").write_text(
+            f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n"
+        )
+        (etc / "extensions_bridge_local.conf").write_text(
+            f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n"
+        )
+        shutil.copyfile("/etc/hosts", self.root / "etc/hosts")
+        (self.root / "run/asterisk").mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ process
+    def _mount(self, args: list[str], target: Path) -> None:
+        if os.path.ismount(target):
+            return
+        subprocess.run(["mount", *args, str(target)], check=True)
+        self._mounted.append(target)
+
+    def start(self) -> None:
+        self.install_config()
+        self._mount(["-t", "proc", "proc"], self.root / "proc")
+        self._mount(["--bind", "/dev"], self.root / "dev")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                ["chroot", str(self.root), "asterisk", "-f", "-n", "-vvv"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_fully_booted(self, within: float = 60.0) -> float:
+        """Poll AMI until a login sees FullyBooted; returns seconds since start."""
+        assert self.process is not None
+        started = time.monotonic()
+        deadline = started + within
+        last_error = "no attempt"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"asterisk exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            try:
+                if self._login_sees_fully_booted(deadline):
+                    self.boot_seconds = time.monotonic() - started
+                    return self.boot_seconds
+            except OSError as exc:
+                last_error = repr(exc)
+            # Waiting on the process doubles as the pause between attempts.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=0.1)
+        raise TimeoutError(
+            f"Asterisk not FullyBooted within {within}s ({last_error}):\n{self.tail()}"
+        )
+
+    def _login_sees_fully_booted(self, deadline: float) -> bool:
+        with socket.create_connection(("127.0.0.1", self.ports.ami), timeout=2) as sock:
+            sock.settimeout(max(0.1, min(5.0, deadline - time.monotonic())))
+            parser = ami.AmiParser()
+            sock.sendall(ami.login(AMI_USER, self.secret, "boot-1", events="system").payload)
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return False
+                for message in parser.feed(data):
+                    if isinstance(message, ami.AmiResponse) and not message.ok:
+                        raise RuntimeError(f"AMI login refused: {message.message}")
+                    if isinstance(message, ami.AmiEvent) and message.name == "FullyBooted":
+                        return True
+
+    def cli(self, command: str) -> str:
+        done = subprocess.run(
+            ["chroot", str(self.root), "asterisk", "-rx", command],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        return done.stdout.decode(errors="replace")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no asterisk output)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop our Asterisk by PID and undo our mounts, whatever state we are in."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            for target in reversed(self._mounted):
+                if subprocess.run(["umount", str(target)], check=False).returncode != 0:
+                    subprocess.run(["umount", "-l", str(target)], check=False)
+            self._mounted.clear()

@@ -1,0 +1,48 @@
+"""Fixtures for the real-Asterisk tests (marker ``asterisk``).
+
+``asterisk`` starts one Asterisk per test session from the root provisioned by
+.ci/asterisk-root.sh, loading our dialplan/ files. When the root is missing
+the tests are skipped locally; with ``CI`` set that is a failure instead:
+in CI a missing Asterisk is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from ami_test_client import AmiTestClient
+from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: a missing Asterisk is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[AsteriskProcess]:
+    root = asterisk_root()
+    if not root_is_complete(root):
+        _unavailable(f"no Asterisk root at {root}; run .ci/asterisk-root.sh")
+    if os.geteuid() != 0:
+        _unavailable("the Asterisk tests need root (chroot, mount)")
+    pbx = AsteriskProcess(root, AsteriskPorts.pick())
+    try:
+        pbx.start()
+        seconds = pbx.wait_fully_booted()
+        print(f"\nasterisk: FullyBooted {seconds:.2f}s after start (ports {pbx.ports})")
+        yield pbx
+    finally:
+        pbx.stop()
+
+
+@pytest.fixture
+async def ami_client(asterisk: AsteriskProcess) -> AsyncIterator[AmiTestClient]:
+    client = await AmiTestClient.connect("127.0.0.1", asterisk.ports.ami, AMI_USER, asterisk.secret)
+    try:
+        yield client
+    finally:
+        await client.close()
