@@ -19,7 +19,7 @@ from receiver import WebhookReceiver
 
 from bridge.app import PARTS, Parts, build_app
 from bridge.config import Config
-from bridge.core.clock import ManualClock
+from bridge.core.clock import OffsetClock
 
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
 
@@ -59,7 +59,7 @@ class Bridge:
     client: TestClient[Any, Any]
     parts: Parts
     backend: FakeBackend
-    clock: ManualClock
+    clock: OffsetClock
     admin_key: str
 
     @property
@@ -67,7 +67,7 @@ class Bridge:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
     async def call(self, method: str, path: str, *, key: str | None = None, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {key or self.admin_key}"}
+        headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
         resp = await self.client.request(method, path, headers=headers, **kw)
         body = await resp.json() if resp.content_type == "application/json" else await resp.read()
         return resp.status, body
@@ -97,10 +97,7 @@ def test_config(tmp_path: Path, database_url: str) -> Config:
 @pytest.fixture
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     backend = FakeBackend()
-    clock = ManualClock()
-    from datetime import UTC, datetime
-
-    clock.set(datetime.now(UTC).replace(microsecond=0))
+    clock = OffsetClock()
     app = build_app(
         test_config(tmp_path, database_url), backend=backend, clock=clock, run_scheduler=False
     )

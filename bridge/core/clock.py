@@ -34,6 +34,21 @@ class ManualClock:
         self._now = when
 
 
+class OffsetClock:
+    """Real time, shifted by however far it was advanced: time still passes (timers, retry
+    backoff), and tests can jump to a reservation's start without waiting for it."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
 def utc(dt: datetime) -> datetime:
     """Return `dt` as aware UTC (naive values are taken to be UTC, as databases return them)."""
     if dt.tzinfo is None:
