@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeBackend
+from harness import Bridge
 from receiver import WebhookReceiver
 
-from bridge.app import PARTS, Parts, build_app
+from bridge.app import PARTS, build_app
 from bridge.config import Config
 from bridge.core.clock import OffsetClock
 
@@ -50,36 +50,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         pytest.skip("set BRIDGE_TEST_POSTGRES_URL to run the PostgreSQL variants")
     await _reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
-
-
-@dataclass
-class Bridge:
-    """The running application as a test sees it."""
-
-    client: TestClient[Any, Any]
-    parts: Parts
-    backend: FakeBackend
-    clock: OffsetClock
-    admin_key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_key}"}
-
-    async def call(self, method: str, path: str, *, key: str | None = None, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
-        resp = await self.client.request(method, path, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        return resp.status, body
-
-    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        status, body = await self.call(method, path, **kw)
-        assert status == expect, (status, body)
-        return body
-
-    async def settle(self) -> None:
-        """Let every engine observation reported so far be applied."""
-        await self.parts.observer.drain()
 
 
 def test_config(tmp_path: Path, database_url: str) -> Config:

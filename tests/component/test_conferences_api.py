@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from conftest import Bridge
+from harness import Bridge
 
 from bridge.core import engine as e
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import Bridge
+from harness import Bridge
 
 
 def _start(b: Bridge, minutes: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import Bridge
+from harness import Bridge
 from receiver import WebhookReceiver
 
 from bridge.webhooks.signing import verify
