@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -167,6 +168,17 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
             "too_large", f"{field}: must be at most {MAX_DATA_BYTES} bytes of JSON", field=field
         )
     return value
+
+
+def status_filter(values: list[str], enum: type[StrEnum]) -> list[str]:
+    """A `?status=a,b` filter: every value must be one of `enum`'s."""
+    valid = {member.value for member in enum}
+    bad = [x for x in values if x not in valid]
+    if bad:
+        raise InvalidInput(
+            "invalid_field", f"status: unknown value(s) {', '.join(bad)}", field="status"
+        )
+    return values
 
 
 def choice(value: Any, field: str, options: tuple[str, ...]) -> str:

@@ -156,12 +156,7 @@ async def list_(
     after: str | None,
     limit: int,
 ) -> list[Conference]:
-    valid = {st.value for st in ConferenceStatus}
-    bad = [x for x in status if x not in valid]
-    if bad:
-        raise InvalidInput(
-            "invalid_field", f"status: unknown value(s) {', '.join(bad)}", field="status"
-        )
+    v.status_filter(status, ConferenceStatus)
     async with s.db.read() as conn:
         return await repos.list_conferences(
             conn, account_id, status=status, name=name, after=after, limit=limit

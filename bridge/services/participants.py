@@ -125,18 +125,13 @@ async def list_(
     after: str | None,
     limit: int,
 ) -> list[Participant]:
-    valid = {st.value: st for st in ParticipantStatus}
-    bad = [x for x in status if x not in valid]
-    if bad:
-        raise InvalidInput(
-            "invalid_field", f"status: unknown value(s) {', '.join(bad)}", field="status"
-        )
+    wanted = [ParticipantStatus(x) for x in v.status_filter(status, ParticipantStatus)]
     async with s.db.read() as conn:
         conf = await repos.get_conference(conn, conference_id, account_id=account_id)
         if conf is None:
             raise NotFound("conference_not_found", f"no conference {conference_id!r}")
         return await repos.list_participants(
-            conn, conference_id, statuses=[valid[x] for x in status], after=after, limit=limit
+            conn, conference_id, statuses=wanted, after=after, limit=limit
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from bridge.core import conference as csm
 from bridge.core import reservation as rsm
 from bridge.core import validate as v
-from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.errors import Conflict, NotFound
 from bridge.core.ids import new_id
 from bridge.core.models import EventDraft, Reservation, ReservationStatus
 from bridge.services import conferences
@@ -72,12 +72,7 @@ async def get(s: Services, account_id: str, token: str) -> Reservation:
 async def list_(
     s: Services, account_id: str, *, status: list[str], after: str | None, limit: int
 ) -> list[Reservation]:
-    valid = {st.value for st in ReservationStatus}
-    bad = [x for x in status if x not in valid]
-    if bad:
-        raise InvalidInput(
-            "invalid_field", f"status: unknown value(s) {', '.join(bad)}", field="status"
-        )
+    v.status_filter(status, ReservationStatus)
     async with s.db.read() as conn:
         return await repos.list_reservations(
             conn, account_id, status=status, after=after, limit=limit
