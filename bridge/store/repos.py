@@ -34,7 +34,7 @@ from bridge.store import tables as t
 
 
 async def insert_conference(conn: AsyncConnection, c: Conference) -> None:
-    await conn.execute(insert(t.conferences).values(convert.conference_to_row(c)))
+    await conn.execute(insert(t.conferences), convert.conference_to_row(c))
 
 
 async def update_conference(conn: AsyncConnection, c: Conference) -> None:
@@ -120,7 +120,7 @@ async def count_conferences_by_status(conn: AsyncConnection) -> dict[str, int]:
 
 
 async def insert_participant(conn: AsyncConnection, p: Participant) -> None:
-    await conn.execute(insert(t.participants).values(convert.participant_to_row(p)))
+    await conn.execute(insert(t.participants), convert.participant_to_row(p))
 
 
 async def update_participant(conn: AsyncConnection, p: Participant) -> None:
@@ -170,7 +170,7 @@ async def count_active(conn: AsyncConnection, conference_id: str) -> int:
 
 
 async def insert_reservation(conn: AsyncConnection, r: Reservation) -> None:
-    await conn.execute(insert(t.reservations).values(convert.reservation_to_row(r)))
+    await conn.execute(insert(t.reservations), convert.reservation_to_row(r))
 
 
 async def update_reservation(conn: AsyncConnection, r: Reservation) -> None:
@@ -229,7 +229,7 @@ async def open_reservations(conn: AsyncConnection) -> list[Reservation]:
 
 
 async def insert_recording(conn: AsyncConnection, r: Recording) -> None:
-    await conn.execute(insert(t.recordings).values(convert.recording_to_row(r)))
+    await conn.execute(insert(t.recordings), convert.recording_to_row(r))
 
 
 async def update_recording(conn: AsyncConnection, r: Recording) -> None:
@@ -370,7 +370,7 @@ async def get_event(conn: AsyncConnection, event_id: str) -> Event | None:
 
 
 async def insert_row(conn: AsyncConnection, table: Any, values: dict[str, Any]) -> None:
-    await conn.execute(insert(table).values(values))
+    await conn.execute(insert(table), values)
 
 
 async def get_row(conn: AsyncConnection, table: Any, row_id: str) -> dict[str, Any] | None:

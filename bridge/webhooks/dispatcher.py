@@ -91,8 +91,9 @@ class Dispatcher:
             if sent:
                 continue
             self._wake.clear()
+            idle = await self._idle_seconds()  # before creating the wait: nothing leaks
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_seconds())
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
 
     async def _idle_seconds(self) -> float:
         async with self.db.read() as conn:
