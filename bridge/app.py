@@ -34,6 +34,18 @@ def make_backend(config: Config) -> Backend:
         from bridge.pbx.embedded.backend import EmbeddedBackend
 
         return EmbeddedBackend()
+    if config.engine == "freeswitch":
+        from bridge.pbx.freeswitch.backend import FreeSwitchBackend
+
+        if not config.esl_password:
+            raise SystemExit("engine=freeswitch needs esl_password (see freeswitch-conf/README.md)")
+        return FreeSwitchBackend(
+            config.esl_host,
+            config.esl_port,
+            config.esl_password,
+            outbound_port=config.esl_outbound_port,
+            media_root=str(config.media_dir.resolve()),
+        )
     raise SystemExit(
         f"the {config.engine} engine is not available in this build; use engine=embedded"
     )

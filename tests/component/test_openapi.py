@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from conftest import Bridge
+from harness import Bridge
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 PATH_PARAM = re.compile(r"{(\w+)}")

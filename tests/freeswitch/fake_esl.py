@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import os
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 # The recordings live in the shared reference tree beside the repository (../shared).
 REFERENCE = (
@@ -218,3 +219,17 @@ def _malformed(head: bytes) -> str | None:
         if b": " not in line:
             return "malformed command header"
     return None
+
+
+RECORDINGS = [
+    "01-bad-auth",
+    "02-command-before-auth",
+    "10-events-plain-ALL",
+    "11-events-plain-conference-maintenance",
+    "12-events-json-conference-maintenance",
+    "13-events-xml-conference-maintenance",
+    "20-control",
+    "30-outbound-socket",
+]
+
+FakeFactory = Callable[..., Coroutine[Any, Any, FakeEslServer]]

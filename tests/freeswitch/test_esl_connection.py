@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import FakeFactory
-from fake_esl import Faults, load_transcript
+from fake_esl import FakeFactory, Faults, load_transcript
 from test_esl_commands import build, recorded_commands
 
 from bridge.pbx.freeswitch.connection import (

@@ -7,8 +7,7 @@ import itertools
 import re
 
 import pytest
-from conftest import RECORDINGS
-from fake_esl import REFERENCE, load_transcript, raw_stream
+from fake_esl import RECORDINGS, REFERENCE, load_transcript, raw_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,0 +1,194 @@
+"""Pure mapping of our conference and participant options onto mod_conference.
+
+No IO here: Conference / Participant values in, the conference application argument,
+channel variables and API words out (reference/pbx-mapping.md, section 2b). Every
+value that ends up on the wire passes ``safe_value`` here or in the ESL builders.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from bridge.core.ids import engine_name
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    FailureReason,
+    MediaItem,
+    Participant,
+)
+from bridge.protocols import esl
+from bridge.protocols.safe import safe_value
+
+CONTROLS_GROUP: Final = "cb-digits"  # every key bound to the `event` action (freeswitch-conf/)
+PARTICIPANT_VARIABLE: Final = "bridge_participant_id"  # found again after a bridge restart
+SILENCE: Final = "silence_stream://10"  # an exit sound that plays nothing
+_NAME_PREFIX: Final = "cb-"
+_VERSION: Final = re.compile(r"FreeSWITCH Version (\d+)\.(\d+)\.(\d+)")
+# endconf means "this member leaving ends it" from 1.10.10 on; before, it waited for
+# every endconf member (that older meaning is mandatory_member_endconf today).
+_ENDCONF_SINCE: Final = (1, 10, 10)
+
+
+def conference_name(conference: Conference) -> str:
+    return safe_value(engine_name(conference.id), "name")
+
+
+def conference_id_of(name: str) -> str | None:
+    """Undo ``engine_name``: ``cb-cf-xxxx`` -> ``cf_xxxx``; None for foreign conferences."""
+    if not name.startswith(_NAME_PREFIX):
+        return None
+    rest = name[len(_NAME_PREFIX) :]
+    prefix, sep, tail = rest.partition("-")
+    if not sep or not prefix or not tail or "-" in tail:
+        return None
+    return f"{prefix}_{tail}"
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = _VERSION.search(text)
+    if match is None:
+        return None
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def end_flag(version: tuple[int, int, int] | None) -> str | None:
+    """The member flag for destroy_on_exit on this FreeSWITCH, or None.
+
+    None on releases before 1.10.10 (or an unknown version): there ``endconf`` waits for
+    every endconf member, so the bridge-side end-on-exit (core's EndConference) does it.
+    """
+    if version is not None and version >= _ENDCONF_SINCE:
+        return "endconf"
+    return None
+
+
+def media_path(item: MediaItem, media_root: str | None) -> str | None:
+    """The file FreeSWITCH plays for a play item; None for say items."""
+    if item.kind != "play" or item.file is None:
+        return None
+    path = item.file if media_root is None else f"{media_root.rstrip('/')}/{item.file}"
+    return safe_value(path, "path")
+
+
+def lobby_media(conference: Conference, p: Participant, media_root: str | None) -> str | None:
+    """Per-participant wait media needs the lobby: the conference MOH is one per conference."""
+    if conference.status == ConferenceStatus.IN_PROGRESS or p.options.start_on_entry:
+        return None
+    item = p.options.while_stopped_media
+    return None if item is None else media_path(item, media_root)
+
+
+def member_flags(conference: Conference, p: Participant, end: str | None) -> tuple[str, ...]:
+    """``+flags{...}``: member flags, plus the conference flag wait-mod for its creator."""
+    flags: list[str] = []
+    if p.muted or not p.options.talker:
+        flags.append("mute")
+    if p.deaf or not p.options.listen:
+        flags.append("deaf")
+    if p.options.start_on_entry:
+        flags.append("moderator")  # the first moderator clears wait-mod: the latched start
+    elif conference.status != ConferenceStatus.IN_PROGRESS:
+        flags.append("wait-mod")  # applies only if this member creates the conference
+    if p.options.destroy_on_exit and end is not None:
+        flags.append(end)
+    return tuple(flags)
+
+
+def join_target(conference: Conference, p: Participant, profile: str, end: str | None) -> str:
+    return esl.conference_target(
+        conference_name(conference), profile, member_flags(conference, p, end)
+    )
+
+
+def channel_variables(
+    conference: Conference, p: Participant, media_root: str | None
+) -> dict[str, str]:
+    """Variables set on the member's channel before it joins (all values pass safe_value)."""
+    out: dict[str, str] = {
+        PARTICIPANT_VARIABLE: safe_value(p.id, "token"),
+        "conference_controls": CONTROLS_GROUP,
+        "conference_moderator_controls": CONTROLS_GROUP,
+        # keep the wait music running across joins instead of restarting it each time
+        "conference_permanent_wait_mod_moh": "true",
+    }
+    if not (p.options.beep_on_entry and conference.play_beep.on_entry):
+        out["conference_silent_entry"] = "true"
+    if not conference.play_beep.on_exit:
+        out["conference_exit_sound"] = SILENCE
+    wait = conference.wait_media or p.options.while_stopped_media
+    moh = None if wait is None else media_path(wait, media_root)
+    if moh is not None:
+        out["conference_moh_sound"] = moh  # used by the creator only, when the profile has none
+    if conference.max_participants is not None:
+        out["conference_max_members"] = safe_value(conference.max_participants, "integer")
+    if p.call_options is not None and p.call_options.next_page:
+        out["hangup_after_conference"] = "false"  # the call goes on to its next page
+    return out
+
+
+def ends_with_conference(p: Participant) -> bool:
+    """Whether the call must be hung up when it leaves the conference for good."""
+    return not (p.call_options is not None and p.call_options.next_page)
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """One API call for one media item: to the conference, or to one member."""
+
+    command: esl.ApiCommand
+    file: str | None  # what play-file(-member)-done will name; None for say
+
+
+def announcements(
+    name: str, media: tuple[MediaItem, ...], member_id: int | None, media_root: str | None
+) -> list[Announcement]:
+    out: list[Announcement] = []
+    for item in media:
+        path = media_path(item, media_root)
+        if path is not None:
+            out.append(Announcement(esl.conf_play(name, path, member_id), path))
+        elif item.text:
+            text = safe_value(item.text, "text")
+            cmd = (
+                esl.conf_say(name, text)
+                if member_id is None
+                else esl.conf_saymember(name, member_id, text)
+            )
+            out.append(Announcement(cmd, None))
+    return out
+
+
+def dial_endpoint(to: str, prefix: str) -> str:
+    """A dial string for originate: FreeSWITCH endpoints pass, SIP URIs and numbers get
+    ``prefix`` (e.g. ``sofia/gateway/carrier/``)."""
+    if "/" in to:
+        return safe_value(to, "dial_target")
+    if to.startswith("sip:"):
+        to = to[4:]
+    return safe_value(prefix + to, "dial_target")
+
+
+_CAUSES: Final[dict[str, FailureReason]] = {
+    "NO_ANSWER": FailureReason.NO_ANSWER,
+    "NO_USER_RESPONSE": FailureReason.NO_ANSWER,
+    "ALLOTTED_TIMEOUT": FailureReason.NO_ANSWER,
+    "RECOVERY_ON_TIMER_EXPIRE": FailureReason.NO_ANSWER,
+    "PROGRESS_TIMEOUT": FailureReason.NO_ANSWER,
+    "USER_BUSY": FailureReason.BUSY,
+    "CALL_REJECTED": FailureReason.REJECTED,
+    "USER_NOT_REGISTERED": FailureReason.REJECTED,
+    "UNALLOCATED_NUMBER": FailureReason.REJECTED,
+    "NO_ROUTE_DESTINATION": FailureReason.REJECTED,
+    "ORIGINATOR_CANCEL": FailureReason.CANCELLED,
+    "LOSE_RACE": FailureReason.CANCELLED,
+}
+
+
+def failure_reason(body: str) -> FailureReason:
+    """``-ERR NO_ANSWER`` (an originate result) -> our reason."""
+    cause = body.strip().removeprefix("-ERR").strip().split(" ", 1)[0]
+    return _CAUSES.get(cause, FailureReason.ERROR)

@@ -1,0 +1,339 @@
+"""FreeSwitchBackend against FakeFreeSwitch: the exact bytes each Command sends, and the
+observations the recorded conference::maintenance stream produces."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import pytest
+from engine_fixtures import (
+    ROOM1,
+    FakeFreeSwitch,
+    NoRouter,
+    Observations,
+    StubSession,
+    caller_control_event,
+    conference_events,
+    find_event,
+    make_conference,
+    make_participant,
+    with_sequence,
+)
+
+from bridge.core import engine as e
+from bridge.core.ids import engine_name
+from bridge.core.models import (
+    CallOptions,
+    Conference,
+    ConferenceStatus,
+    FailureReason,
+    LeaveReason,
+    MediaItem,
+    Participant,
+    ParticipantOptions,
+    PlayBeep,
+)
+from bridge.pbx.backend import EngineError
+from bridge.pbx.freeswitch.backend import FreeSwitchBackend
+
+pytestmark = pytest.mark.freeswitch
+
+EVENTS = conference_events()
+
+
+@dataclass
+class Rig:
+    fake: FakeFreeSwitch
+    backend: FreeSwitchBackend
+    seen: Observations
+    conf: Conference
+    name: str
+    sequence: int = 10_000
+
+    async def push(self, *frames: bytes) -> None:
+        """Recorded events, renumbered in push order (the backend drops late numbers)."""
+        for frame in frames:
+            self.sequence += 1
+            await self.fake.push(with_sequence(frame, self.sequence))
+
+    def member(self, who: str, **changes: object) -> Participant:
+        """Register one recorded room1 member as ours (as the outbound socket would)."""
+        uuid, _ = ROOM1[who]
+        p = make_participant(self.conf, call_ref=uuid, **changes)
+        self.backend.admitted(self.conf, p, StubSession(uuid))  # type: ignore[arg-type]
+        return p
+
+    async def join(self, who: str) -> None:
+        await self.push(find_event(EVENTS, "add-member", Member_ID=str(ROOM1[who][1])))
+
+    def sent_since(self, mark: int) -> list[bytes]:
+        return [r for r in self.fake.requests[mark:] if not r.startswith(b"event ")]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    fake = await FakeFreeSwitch().start()
+    backend = FreeSwitchBackend(
+        "127.0.0.1", fake.port, "ClueCon", outbound_port=None, profile="default",
+        order_hold=0.0, backoff_initial=0.05,
+    )  # fmt: skip
+    seen = Observations()
+    await backend.start(seen, NoRouter())
+    await asyncio.wait_for(backend.ready.wait(), 5)
+    conf = make_conference(status=ConferenceStatus.IN_PROGRESS)
+    name = engine_name(conf.id)
+    fake.alias(name, "room1")
+    try:
+        yield Rig(fake, backend, seen, conf, name)
+    finally:
+        await backend.stop()
+        await fake.close()
+
+
+async def test_connect_subscribes_probes_the_version_and_resyncs(rig: Rig) -> None:
+    assert rig.fake.requests[:4] == [
+        b"auth ClueCon\n\n",
+        b"event plain BACKGROUND_JOB CUSTOM conference::maintenance\n\n",
+        b"api version\n\n",
+        b"api conference json_list\n\n",
+    ]
+    assert rig.backend.version == (1, 11, 3)
+    assert (await rig.seen.wait(e.Snapshot)) == [e.Snapshot({})]
+    assert rig.backend.health()["esl"] == "connected"
+
+
+async def command_bytes(rig: Rig, command: e.Command) -> list[bytes]:
+    mark = len(rig.fake.requests)
+    await rig.backend.execute(command)
+    return rig.sent_since(mark)
+
+
+async def test_each_member_command_sends_the_recorded_line(rig: Rig) -> None:
+    bob = rig.member("Bob")
+    await rig.join("Bob")
+    await rig.seen.wait(e.MemberJoined)
+    n, c = rig.name.encode(), rig.conf
+
+    def api(line: bytes) -> bytes:
+        return b"api conference " + n + b" " + line + b"\n\n"
+
+    assert await command_bytes(rig, e.SetMute(c, bob, True)) == [api(b"mute 2")]
+    assert await command_bytes(rig, e.SetMute(c, bob, False)) == [api(b"unmute 2")]
+    assert await command_bytes(rig, e.SetDeaf(c, bob, True)) == [api(b"deaf 2")]
+    assert await command_bytes(rig, e.SetDeaf(c, bob, False)) == [api(b"undeaf 2")]
+    # hold alone does not deafen on FreeSWITCH: hold + deaf, and back
+    held = MediaItem("play", file="music/hold.wav")
+    assert await command_bytes(rig, e.SetHold(c, bob, True, held)) == [
+        api(b"hold 2 music/hold.wav"),
+        api(b"deaf 2"),
+    ]
+    assert await command_bytes(rig, e.SetHold(c, bob, False)) == [
+        api(b"unhold 2"),
+        api(b"undeaf 2"),
+    ]
+    # every line above was recorded against the real FreeSWITCH (bar the hold file)
+    assert rig.fake.unrecorded == [api(b"hold 2 music/hold.wav")]
+
+
+async def test_play_and_say_to_all_or_one(rig: Rig) -> None:
+    bob = rig.member("Bob")
+    await rig.join("Bob")
+    await rig.seen.wait(e.MemberJoined)
+    c, n = rig.conf, rig.name.encode()
+    beep = MediaItem("play", file="beep.wav")
+    hello = MediaItem("say", text="hello world")
+    # the recorded FreeSWITCH had no TTS engine: say fails there, and we say so
+    with pytest.raises(EngineError, match="say"):
+        await rig.backend.execute(e.Play(c, (hello,), None, "an_0"))
+    rig.fake.overrides[b"api conference room1 say hello world\n\n"] = b"+OK (say) OK\n"
+    sent = await command_bytes(rig, e.Play(c, (beep, hello), None, "an_1"))
+    assert sent == [
+        b"api conference " + n + b" play beep.wav\n\n",
+        b"api conference " + n + b" say hello world\n\n",
+    ]
+    sent = await command_bytes(rig, e.Play(c, (beep, MediaItem("say", text="hello")), bob, "an_2"))
+    assert sent == [
+        b"api conference " + n + b" play beep.wav 2\n\n",
+        b"api conference " + n + b" saymember 2 hello\n\n",
+    ]
+    # both end in say (no done event): finished once FreeSWITCH took them
+    done = await rig.seen.wait(e.AnnouncementFinished, 2)
+    assert [a.announcement_id for a in done] == ["an_1", "an_2"]
+
+
+async def test_announcement_finishes_on_play_file_done(rig: Rig) -> None:
+    c = rig.conf
+    beep = MediaItem("play", file="/opt/fs/share/freeswitch/sounds/test/beep-2s.wav")
+    rig.member("Bob")
+    await rig.join("Bob")
+    await rig.backend.execute(e.Play(c, (beep,), None, "an_beep"))
+    assert rig.seen.of(e.AnnouncementFinished) == []
+    frame = find_event(EVENTS, "play-file-done", File=beep.file or "")
+    await rig.push(frame)
+    assert await rig.seen.wait(e.AnnouncementFinished) == [e.AnnouncementFinished(c.id, "an_beep")]
+
+
+async def test_recording_start_pause_resume_stop_and_its_end(rig: Rig) -> None:
+    c, n = rig.conf, rig.name.encode()
+    rig.member("Bob")
+    await rig.join("Bob")
+    path = "/opt/fs/rec.wav"  # the recorded path, so the recorded stop-recording matches
+    assert await command_bytes(rig, e.StartRecording(c, "rc_1", path)) == [
+        b"api conference " + n + b" recording start /opt/fs/rec.wav\n\n"
+    ]
+    assert await command_bytes(rig, e.PauseRecording(c, "rc_1", True)) == [
+        b"api conference " + n + b" recording pause /opt/fs/rec.wav\n\n"
+    ]
+    assert await command_bytes(rig, e.PauseRecording(c, "rc_1", False)) == [
+        b"api conference " + n + b" recording resume /opt/fs/rec.wav\n\n"
+    ]
+    assert await command_bytes(rig, e.StopRecording(c, "rc_1")) == [
+        b"api conference " + n + b" recording stop /opt/fs/rec.wav\n\n"
+    ]
+    await rig.push(find_event(EVENTS, "stop-recording"))
+    ended = await rig.seen.wait(e.RecordingEnded)
+    assert ended == [e.RecordingEnded(c.id, "rc_1", size_bytes=58064, duration_seconds=3.62)]
+
+
+async def test_kick_hup_and_end_conference(rig: Rig) -> None:
+    c, n = rig.conf, rig.name.encode()
+    carol, dave = rig.member("Carol"), rig.member("Dave")
+    await rig.join("Carol")
+    await rig.join("Dave")
+    await rig.seen.wait(e.MemberJoined, 2)
+    assert await command_bytes(rig, e.Kick(c, carol, LeaveReason.KICKED)) == [
+        b"api conference " + n + b" kick 3\n\n"
+    ]
+    assert await command_bytes(rig, e.Kick(c, dave, LeaveReason.EXIT_DIGIT)) == [
+        b"api conference " + n + b" hup 4\n\n"
+    ]
+    await rig.push(find_event(EVENTS, "del-member", Member_ID="3"))
+    await rig.push(find_event(EVENTS, "del-member", Member_ID="4"))
+    left = await rig.seen.wait(e.MemberLeft, 2)
+    assert left == [
+        e.MemberLeft(carol.id, LeaveReason.KICKED),
+        e.MemberLeft(dave.id, LeaveReason.EXIT_DIGIT),
+    ]
+    frank = rig.member("Frank")
+    rig.member("Eve", call_options=CallOptions(next_page="https://app.example/next"))
+    await rig.join("Frank")
+    await rig.join("Eve")
+    await rig.seen.wait(e.MemberJoined, 4)
+    sent = await command_bytes(rig, e.EndConference(c))
+    # everyone leaves; Frank's call ends, Eve's goes on to its next page
+    assert sent == [
+        b"api conference " + n + b" hup all\n\n",
+        b"api uuid_kill " + ROOM1["Frank"][0].encode() + b"\n\n",
+    ]
+    assert frank.id not in {m.participant_id for m in rig.seen.of(e.MemberLeft)}
+
+
+async def test_talker_false_is_never_unmuted(rig: Rig) -> None:
+    listener = ParticipantOptions(talker=False)
+    bob = rig.member("Bob", options=listener, muted=True)
+    await rig.join("Bob")
+    with pytest.raises(EngineError):
+        await rig.backend.execute(e.SetMute(rig.conf, bob, False))
+    # someone unmutes it behind our back (API user, stray control): muted again, quietly
+    mark = len(rig.fake.requests)
+    await rig.push(find_event(EVENTS, "unmute-member", Member_ID="2"))
+    sent = await rig.fake.wait_for(b"api conference " + rig.name.encode() + b" mute 2 quiet")
+    assert sent and rig.sent_since(mark) == sent
+    assert rig.seen.of(e.MuteChanged) == []
+
+
+async def test_recorded_stream_becomes_observations(rig: Rig) -> None:
+    who = {name: rig.member(name) for name in ROOM1}
+    pid = {name: p.id for name, p in who.items()}
+    await rig.fake.push(*EVENTS)
+    await rig.seen.wait(e.MemberLeft, 6)
+    joined = [o.participant_id for o in rig.seen.of(e.MemberJoined)]
+    assert joined == [pid[n] for n in ("Alice", "Bob", "Carol", "Dave", "Eve", "Frank")]
+    left = {o.participant_id for o in rig.seen.of(e.MemberLeft)}
+    assert left == set(pid.values())
+    # Eve was transferred to room9: its room9 events are not about our conference
+    bob_mutes = [o.muted for o in rig.seen.of(e.MuteChanged) if o.participant_id == pid["Bob"]]
+    assert bob_mutes[:6] == [True, False, True, False, True, False]
+    talking = {o.participant_id for o in rig.seen.of(e.TalkingChanged)}
+    assert pid["Alice"] in talking and pid["Carol"] not in talking
+    assert rig.backend.events_applied > 100  # room2/room3 events are filtered before this
+
+
+async def test_caller_control_digits_are_reported_one_by_one(rig: Rig) -> None:
+    bob = rig.member("Bob")
+    await rig.join("Bob")
+    await rig.push(caller_control_event(EVENTS, "5"), caller_control_event(EVENTS, "#"))
+    digits = await rig.seen.wait(e.DigitPressed, 2)
+    assert digits == [e.DigitPressed(bob.id, "5"), e.DigitPressed(bob.id, "#")]
+
+
+async def test_stale_member_events_are_ignored(rig: Rig) -> None:
+    bob = rig.member("Bob")
+    await rig.join("Bob")
+    await rig.seen.wait(e.MemberJoined)
+    # the same channel in another instance of the conference: a different unique id
+    frame = find_event(EVENTS, "del-member", Member_ID="3")
+    carol_uuid, bob_uuid = (ROOM1[n][0].encode() for n in ("Carol", "Bob"))
+    frame = frame.replace(b"Unique-ID: " + carol_uuid, b"Unique-ID: " + bob_uuid)
+    stale = frame.replace(b"Conference-Unique-ID: a9f9672c", b"Conference-Unique-ID: 00000000")
+    await rig.push(stale)
+    await rig.push(find_event(EVENTS, "start-talking", Member_ID="2"))
+    await rig.seen.wait(e.TalkingChanged)
+    assert rig.seen.of(e.MemberLeft) == []
+    assert bob.id in rig.backend._by_participant
+
+
+async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
+    c = replace(rig.conf, status=ConferenceStatus.POPULATED, play_beep=PlayBeep.NEVER)
+    opts = ParticipantOptions(start_on_entry=True, destroy_on_exit=True)
+    p = make_participant(c, to="loopback/tone/default", from_="1004", options=opts)
+    mark = len(rig.fake.requests)
+    await rig.backend.execute(e.Originate(c, p))
+    (sent,) = await rig.fake.wait_for(b"bgapi originate")
+    assert rig.sent_since(mark) == [sent]
+    line, job, end = sent.split(b"\n")[0], sent.split(b"\n")[1], sent[-2:]
+    uuid = rig.backend._by_participant[p.id]
+    assert line == (
+        b"bgapi originate {origination_uuid=" + uuid.encode() + b",originate_timeout=30,"
+        b"bridge_participant_id=" + p.id.encode() + b",conference_controls=cb-digits,"
+        b"conference_moderator_controls=cb-digits,conference_permanent_wait_mod_moh=true,"
+        b"conference_silent_entry=true,conference_exit_sound=silence_stream://10,"
+        b"origination_caller_id_number=1004}loopback/tone/default "
+        b"&conference(" + rig.name.encode() + b"@default+flags{moderator|endconf})"
+    )
+    assert job.startswith(b"Job-UUID: ") and end == b"\n\n"
+    assert await rig.seen.wait(e.CallAnswered) == [e.CallAnswered(p.id)]
+
+
+async def test_originate_failure_maps_the_cause(rig: Rig) -> None:
+    rig.fake.bg_results[b"originate"] = b"-ERR USER_BUSY\n"
+    p = make_participant(rig.conf, to="sip:bob@example.org")
+    await rig.backend.execute(e.Originate(rig.conf, p))
+    (sent,) = await rig.fake.wait_for(b"bgapi originate")
+    assert b"}sofia/gateway/carrier/bob@example.org &conference(" in sent
+    assert await rig.seen.wait(e.CallFailed) == [e.CallFailed(p.id, FailureReason.BUSY)]
+
+
+async def test_live_play_beep_change_follows_with_enter_and_exit_sound(rig: Rig) -> None:
+    bob = rig.member("Bob")
+    await rig.join("Bob")
+    n = rig.name.encode()
+    quiet = replace(rig.conf, play_beep=PlayBeep.EXIT_ONLY)
+    sent = await command_bytes(rig, e.SetMute(quiet, bob, True))
+    assert sent == [
+        b"api conference " + n + b" enter_sound off\n\n",
+        b"api conference " + n + b" mute 2\n\n",
+    ]
+
+
+async def test_commands_for_unknown_calls_are_refused(rig: Rig) -> None:
+    stranger = make_participant(rig.conf)
+    for command in (
+        e.SetMute(rig.conf, stranger, True),
+        e.Kick(rig.conf, stranger, LeaveReason.KICKED),
+        e.Play(rig.conf, (MediaItem("play", file="x.wav"),), stranger),
+    ):
+        with pytest.raises(EngineError):
+            await rig.backend.execute(command)
