@@ -467,6 +467,15 @@ def uuid_kill(uuid: str, cause: str | None = None) -> ApiCommand:
     return ApiCommand("uuid_kill", tuple(args))
 
 
+def sched_hangup(seconds: int, uuid: str, cause: str = "ALLOTTED_TIMEOUT") -> ApiCommand:
+    """Hang the channel up `seconds` from now (a maximum call duration)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+        raise UnsafeValueError("integer", seconds)
+    return ApiCommand(
+        "sched_hangup", (f"+{seconds}", safe_value(uuid, "uuid"), safe_value(cause, "token"))
+    )
+
+
 def uuid_transfer(
     uuid: str, destination: str, dialplan: str | None = None, context: str | None = None
 ) -> ApiCommand:

@@ -307,6 +307,17 @@ async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
     assert await rig.seen.wait(e.CallAnswered) == [e.CallAnswered(p.id)]
 
 
+async def test_answered_dial_out_gets_its_maximum_call_duration(rig: Rig) -> None:
+    p = replace(
+        make_participant(rig.conf, to="sip:bob@example.org"),
+        call_options=CallOptions(minutes_max_call_duration=2),
+    )
+    await rig.backend.execute(e.Originate(rig.conf, p))
+    (sent,) = await rig.fake.wait_for(b"api sched_hangup")
+    uuid = rig.backend._by_participant[p.id]
+    assert sent == b"api sched_hangup +120 " + uuid.encode() + b" ALLOTTED_TIMEOUT\n\n"
+
+
 async def test_originate_failure_maps_the_cause(rig: Rig) -> None:
     rig.fake.bg_results[b"originate"] = b"-ERR USER_BUSY\n"
     p = make_participant(rig.conf, to="sip:bob@example.org")

@@ -680,6 +680,10 @@ class FreeSwitchBackend:
             if member is not None and member.dialing:
                 member.dialing = False
                 self._report(e.CallAnswered(p.id))
+            if p.call_options is not None:  # secondary_call.minutes_max_call_duration
+                limit = esl.sched_hangup(p.call_options.minutes_max_call_duration * 60, uuid)
+                with contextlib.suppress(EslError):
+                    await conn.api(limit)
         else:
             self._failed(uuid, mapping.failure_reason(job.body))
 
