@@ -33,7 +33,14 @@ def make_backend(config: Config) -> Backend:
     if config.engine == "embedded":
         from bridge.pbx.embedded.backend import EmbeddedBackend
 
-        return EmbeddedBackend()
+        return EmbeddedBackend(
+            sip_host=config.sip_host,
+            sip_port=config.sip_port,
+            rtp_port_min=config.rtp_port_min,
+            rtp_port_max=config.rtp_port_max,
+            media_dir=config.media_dir,
+            recordings_dir=config.recordings_dir,
+        )
     if config.engine == "freeswitch":
         from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 

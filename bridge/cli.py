@@ -62,7 +62,7 @@ async def _keys(cfg: Config, args: argparse.Namespace) -> int:
     services = Services(
         db=db,
         clock=SystemClock(),
-        backend=EmbeddedBackend(),
+        backend=EmbeddedBackend(),  # never started: `keys` only touches the store
         metrics=Metrics(),
         recordings_dir=cfg.recordings_dir,
         media_dir=cfg.media_dir,

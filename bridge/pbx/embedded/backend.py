@@ -1,47 +1,501 @@
-"""The embedded engine's Backend.
+"""The embedded engine's Backend: the bridge itself answers SIP phones and mixes them.
 
-Its SIP user agent and RTP mixer are being built on the sans-IO codecs in
-bridge/protocols and the kernel in bridge/media. Until they are wired in, this backend
-accepts every command so the API works end to end, reports dial-outs as failed (there is
-no SIP stack to place them yet), and says so in /healthz.
+Calls arrive through the `UserAgent`; each is routed with the spine's router (the dialled
+user part is the access code) and answered or refused with the SIP status of the decision.
+When a PIN is needed the call is answered, digits are collected from RFC 4733 events (ended
+by #, by 12 digits or by a pause) and the call is routed again. A wrong PIN can no longer be
+refused with 403 (the call is answered by then): the caller hears an error tone, then BYE.
+
+Admitted calls join the `Room` of their conference, which mixes on a 20 ms tick. Commands
+change members and rooms; observations go to the sink through one queue, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from bridge.core import engine as cmd
 from bridge.core import engine as obs
-from bridge.core.models import FailureReason
-from bridge.pbx.backend import CallRouter, ObservationSink
+from bridge.core.admission import Outcome
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    FailureReason,
+    LeaveReason,
+    Participant,
+    PlayBeep,
+)
+from bridge.media import tones
+from bridge.media.mixer import IMPLEMENTATION, mix
+from bridge.media.wav import WavRecorder
+from bridge.pbx.backend import CallRouter, EngineError, InboundCall, ObservationSink, Route
+from bridge.pbx.embedded.media_source import MediaLibrary
+from bridge.pbx.embedded.room import Member, Room, Source
+from bridge.pbx.embedded.rtp_stream import PortPool
+from bridge.pbx.embedded.user_agent import Call, CallState, UserAgent
+from bridge.protocols.sip import NameAddr, SipBuildError, SipUri, caller_address, target_uri
+
+log = logging.getLogger(__name__)
+
+PIN_MAX_DIGITS = 12
+PIN_DIGIT_TIMEOUT = 8.0  # seconds of silence that end a PIN without '#'
+
+_REFUSAL = {
+    Outcome.UNKNOWN: 404,
+    Outcome.WRONG_PIN: 403,
+    Outcome.BUSY: 486,
+    Outcome.DIVERT: 302,
+    Outcome.FULL: 503,
+}
+
+
+def _prompt() -> list[bytes]:
+    return tones.beep(600.0, 150)
+
+
+def _error_tone() -> list[bytes]:
+    # three short low "reorder" bursts
+    burst = tones.tone_pcm([480.0, 620.0], 250, 6000) + tones.silence_pcm(250)
+    return tones.frames_of(burst * 3)
+
+
+class _PinEntry:
+    def __init__(self) -> None:
+        self.digits = ""
+        self.changed = asyncio.Event()
 
 
 class EmbeddedBackend:
     name = "embedded"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        sip_host: str = "127.0.0.1",
+        sip_port: int = 5060,
+        rtp_port_min: int = 20000,
+        rtp_port_max: int = 20999,
+        media_dir: Path | str = "data/media",
+        recordings_dir: Path | str = "data/recordings",
+        *,
+        default_dial_host: str | None = None,
+        advertised_host: str | None = None,
+    ) -> None:
+        """Defaults are Config's; the app passes its settings (nothing binds before start)."""
+        self.sip_host = sip_host
+        self.sip_port = sip_port
+        advertised = advertised_host or ("127.0.0.1" if sip_host in ("0.0.0.0", "") else sip_host)
+        self.default_dial_host = default_dial_host or advertised
+        self.recordings_dir = Path(recordings_dir).resolve()
+        self.library = MediaLibrary(Path(media_dir))
+        self.ua = UserAgent(sip_host, advertised, PortPool(rtp_port_min, rtp_port_max), self)
+        self.rooms: dict[str, Room] = {}
+        self.by_participant: dict[str, Call] = {}
+        self._dialing: dict[str, asyncio.Task[None]] = {}
+        self._dialing_conf: dict[str, str] = {}  # participant id -> conference id, while ringing
+        self._pins: dict[str, _PinEntry] = {}
+        self._pin_room = Room("pin", mix, on_talking=lambda pid, talking: None)
+        self._play_beep: dict[str, PlayBeep] = {}
         self._sink: ObservationSink | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._router: CallRouter | None = None
+        self._reports: asyncio.Queue[obs.Observation] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listening = False
+
+    # lifecycle ------------------------------------------------------------------------
 
     async def start(self, sink: ObservationSink, router: CallRouter) -> None:
-        self._sink = sink
+        self._sink, self._router = sink, router
+        self._spawn(self._pump())
+        await self.ua.listen(self.sip_port)
+        self._listening = True
+        self._report(obs.Snapshot())  # a fresh engine: nobody is in any conference
 
     async def stop(self) -> None:
+        self.ua.close()
+        for room in [*self.rooms.values(), self._pin_room]:
+            if room.recorder is not None:
+                room.recorder.close()
+            await room.close()
         for task in list(self._tasks):
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._listening = False
 
-    async def execute(self, command: cmd.Command) -> None:
-        if isinstance(command, cmd.Originate) and self._sink is not None:
-            # No SIP stack yet: the call cannot be placed. Reported, not raised, so the
-            # participant ends as failed like any unreachable destination.
-            await self._sink(obs.CallFailed(command.participant.id, FailureReason.ERROR))
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        return self.ua.advertised, self.ua.port
 
     def health(self) -> dict[str, Any]:
-        try:
-            from bridge.media.mixer import IMPLEMENTATION
+        return {
+            "name": self.name,
+            "sip": f"udp:{self.ua.host}:{self.ua.port}" if self._listening else "not listening",
+            "calls": len(self.ua.calls),
+            "conferences": len(self.rooms),
+            "mixer": IMPLEMENTATION,
+            "rtp_ports_in_use": len(self.ua.ports.in_use),
+            "malformed_sip": self.ua.endpoint.malformed,
+        }
 
-            mixer = IMPLEMENTATION
-        except ImportError:
-            mixer = "unavailable"
-        return {"name": self.name, "sip": "not yet available", "mixer": mixer}
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _report(self, observation: obs.Observation) -> None:
+        self._reports.put_nowait(observation)
+
+    async def _pump(self) -> None:
+        """Hand observations to the sink one by one, in the order they happened."""
+        while True:
+            observation = await self._reports.get()
+            if self._sink is not None:
+                try:
+                    await self._sink(observation)
+                except Exception:
+                    log.exception("observation sink failed on %r", observation)
+
+    # calls in (CallEvents) ------------------------------------------------------------
+
+    def call_arrived(self, call: Call) -> None:
+        self._spawn(self._admit(call))
+
+    def call_confirmed(self, call: Call) -> None:
+        if call.participant_id is not None and not call.outbound:
+            self._report(obs.MemberJoined(call.participant_id, call.ref))
+
+    def call_ended(self, call: Call) -> None:
+        pin = self._pins.pop(call.ref, None)
+        if pin is not None:
+            self._pin_room.remove(call.ref)
+            pin.changed.set()
+        if call.participant_id is not None:
+            self._leave(call, None)
+
+    async def _admit(self, call: Call) -> None:
+        assert self._router is not None
+        request = InboundCall(call.access_code, call.caller_id, call.ref)
+        try:
+            route = await self._router.route(request)
+            if route.admission.outcome == Outcome.NEED_PIN:
+                await self._admit_with_pin(call, request)
+                return
+            if route.admission.outcome != Outcome.ADMIT:
+                self._refuse(call, route)
+                return
+            await self._answer_and_join(call, route)
+        except Exception:
+            log.exception("could not route call %s", call.ref)
+            if call.state is CallState.ROUTING:
+                self.ua.reject(call, 500)
+            elif call.live:
+                self.ua.hangup(call)
+
+    def _refuse(self, call: Call, route: Route) -> None:
+        status = _REFUSAL.get(route.admission.outcome, 403)
+        headers: list[tuple[str, str]] = []
+        if route.admission.outcome == Outcome.DIVERT and route.admission.divert:
+            try:
+                target = target_uri(route.admission.divert, self.default_dial_host)
+            except (SipBuildError, ValueError):
+                status = 486  # a divert target we cannot write: busy is the honest answer
+            else:
+                headers.append(("Contact", f"<{target}>"))
+        self.ua.reject(call, status, headers)
+
+    async def _answer_and_join(self, call: Call, route: Route) -> None:
+        conf, participant = route.conference, route.participant
+        assert conf is not None and participant is not None
+        call.participant_id, call.conference_id = participant.id, conf.id
+        wait = await self._wait_source(conf, participant)
+        if not await self.ua.answer(call):
+            self._report(obs.MemberLeft(participant.id, None))  # cancelled: joining -> failed
+            return
+        self._join(call, conf, participant, wait)
+
+    async def _admit_with_pin(self, call: Call, first: InboundCall) -> None:
+        assert self._router is not None
+        if not await self.ua.answer(call):
+            return
+        entry = self._pins[call.ref] = _PinEntry()
+        member = Member(call.ref, call.stream)
+        member.private.append(Source(_prompt()))
+        call.on_digit = lambda digit: self._pin_digit(entry, digit)
+        self._pin_room.add(member)
+        pin = await self._collect_pin(call, entry)
+        if pin is None or not call.live:
+            self._pins.pop(call.ref, None)
+            self._pin_room.remove(call.ref)
+            return
+        route = await self._router.route(
+            InboundCall(first.access_code, first.caller_id, first.call_ref, pin)
+        )
+        if route.admission.outcome != Outcome.ADMIT:
+            self._reject_answered(call, member)
+            return
+        self._pins.pop(call.ref, None)
+        self._pin_room.remove(call.ref)
+        conf, participant = route.conference, route.participant
+        assert conf is not None and participant is not None
+        call.participant_id, call.conference_id = participant.id, conf.id
+        call.on_digit = lambda digit: None
+        wait = await self._wait_source(conf, participant)
+        if not call.live:
+            self._report(obs.MemberLeft(participant.id, None))
+            return
+        self._join(call, conf, participant, wait)
+        if call.state is CallState.CONFIRMED:
+            self._report(obs.MemberJoined(participant.id, call.ref))
+
+    def _pin_digit(self, entry: _PinEntry, digit: str) -> None:
+        entry.digits += digit
+        entry.changed.set()
+
+    async def _collect_pin(self, call: Call, entry: _PinEntry) -> str | None:
+        """Digits up to '#' (or PIN_MAX_DIGITS, or a pause of PIN_DIGIT_TIMEOUT)."""
+        while call.live:
+            entry.changed.clear()
+            digits = entry.digits
+            if "#" in digits:
+                return digits.split("#", 1)[0] or None
+            if len(digits) >= PIN_MAX_DIGITS:
+                return digits[:PIN_MAX_DIGITS]
+            try:
+                await asyncio.wait_for(entry.changed.wait(), PIN_DIGIT_TIMEOUT)
+            except TimeoutError:
+                return digits or None
+        return None
+
+    def _reject_answered(self, call: Call, member: Member) -> None:
+        """Wrong PIN after answer: an error tone, then BYE (a 403 is no longer possible)."""
+        member.private.clear()
+
+        def done() -> None:
+            self._pins.pop(call.ref, None)
+            self._pin_room.remove(call.ref)
+            if call.live:
+                self.ua.hangup(call)
+
+        member.private.append(Source(_error_tone(), on_done=done))
+
+    # membership -----------------------------------------------------------------------
+
+    def _room(self, conf: Conference) -> Room:
+        room = self.rooms.get(conf.id)
+        if room is None:
+            room = Room(
+                conf.id,
+                mix,
+                on_talking=lambda pid, talking: self._report(obs.TalkingChanged(pid, talking)),
+                started=conf.status == ConferenceStatus.IN_PROGRESS,
+            )
+            self.rooms[conf.id] = room
+        self._play_beep[conf.id] = conf.play_beep
+        return room
+
+    async def _wait_source(self, conf: Conference, p: Participant) -> Source | None:
+        item = p.options.while_stopped_media or conf.wait_media
+        if item is None:
+            return None
+        try:
+            return Source(await self.library.item_frames(item), loop=True)
+        except EngineError as exc:
+            log.warning("wait media for %s unavailable: %s", conf.id, exc)
+            return None
+
+    def _join(self, call: Call, conf: Conference, p: Participant, wait: Source | None) -> None:
+        room = self._room(conf)
+        member = Member(
+            p.id, call.stream, talker=p.options.talker, muted=p.muted, deaf=p.deaf, hold=p.hold
+        )
+        member.wait = wait
+        call.on_digit = lambda digit: self._report(obs.DigitPressed(p.id, digit))
+        self.by_participant[p.id] = call
+        if conf.play_beep.on_entry and p.options.beep_on_entry and room.members:
+            room.overlay.append(Source(tones.entry_beep()))
+        room.add(member)
+
+    def _leave(self, call: Call, reason: LeaveReason | None) -> None:
+        pid, conf_id = call.participant_id, call.conference_id
+        if pid is None or self.by_participant.pop(pid, None) is not call:
+            return
+        room = self.rooms.get(conf_id or "")
+        if room is not None and room.remove(pid) is not None:
+            beep = self._play_beep.get(room.name, PlayBeep.NEVER)
+            if beep.on_exit and room.members:
+                room.overlay.append(Source(tones.exit_beep()))
+            if not room.members:
+                self._spawn(room.close())  # restarts on the next join
+        self._report(obs.MemberLeft(pid, reason))
+
+    # commands -------------------------------------------------------------------------
+
+    async def execute(self, command: cmd.Command) -> None:
+        if not self._listening:
+            raise EngineError("the embedded engine is not running")
+        conf = command.conference
+        if conf.id in self.rooms:
+            self._play_beep[conf.id] = conf.play_beep
+        if isinstance(command, cmd.StartConference):
+            self._room(conf).started = True
+        elif isinstance(command, cmd.EndConference):
+            await self._end(conf)
+        elif isinstance(command, cmd.Kick):
+            self._kick(command.participant, command.reason)
+        elif isinstance(command, (cmd.SetMute, cmd.SetDeaf)):
+            member = self._member(command.participant)
+            if isinstance(command, cmd.SetMute):
+                member.muted = command.muted
+            else:
+                member.deaf = command.deaf
+        elif isinstance(command, cmd.SetHold):
+            await self._hold(command)
+        elif isinstance(command, cmd.Play):
+            await self._play(command)
+        elif isinstance(command, cmd.StartRecording):
+            self._start_recording(conf, command.path)
+        elif isinstance(command, cmd.StopRecording):
+            self._stop_recording(conf, command.recording_id)
+        elif isinstance(command, cmd.PauseRecording):
+            self._room(conf).recording_paused = command.paused
+        elif isinstance(command, cmd.Originate):
+            self._originate(command)
+
+    def _member(self, p: Participant) -> Member:
+        call = self.by_participant.get(p.id)
+        room = self.rooms.get(p.conference_id)
+        member = room.members.get(p.id) if room is not None else None
+        if call is None or member is None:
+            raise EngineError(f"participant {p.id} has no call on this engine")
+        return member
+
+    async def _end(self, conf: Conference) -> None:
+        room = self.rooms.get(conf.id)
+        for pid in list(room.members if room is not None else ()):
+            self._kick_call(pid, None)
+        for pid, task in list(self._dialing.items()):
+            if self._dialing_conf.get(pid) == conf.id:
+                task.cancel()
+        room = self.rooms.pop(conf.id, None)
+        if room is not None:
+            await room.close()
+            if room.recorder is not None:
+                room.recorder.close()
+
+    def _kick(self, p: Participant, reason: LeaveReason) -> None:
+        task = self._dialing.get(p.id)
+        if task is not None:
+            task.cancel()  # still ringing: the originate task reports the failure
+            return
+        if not self._kick_call(p.id, reason):
+            self._report(obs.MemberLeft(p.id, reason))  # no call here: converge anyway
+
+    def _kick_call(self, pid: str, reason: LeaveReason | None) -> bool:
+        call = self.by_participant.get(pid)
+        if call is None:
+            return False
+        self.ua.hangup(call)
+        self._leave(call, reason)
+        return True
+
+    async def _hold(self, command: cmd.SetHold) -> None:
+        member = self._member(command.participant)
+        source = None
+        if command.hold and command.media is not None:
+            source = Source(await self.library.item_frames(command.media), loop=True)
+        member.hold_source = source
+        member.hold = command.hold
+
+    async def _play(self, command: cmd.Play) -> None:
+        frames = await self.library.frames(command.media)
+        conf, ann = command.conference, command.announcement_id
+
+        def done() -> None:
+            if ann is not None:
+                self._report(obs.AnnouncementFinished(conf.id, ann))
+
+        source = Source(frames, on_done=done)
+        if command.participant is not None:
+            self._member(command.participant).private.append(source)
+            return
+        room = self.rooms.get(conf.id)
+        if room is None or not room.members:
+            raise EngineError(f"conference {conf.id} has nobody to play to")
+        room.overlay.append(source)
+
+    def _start_recording(self, conf: Conference, path: str) -> None:
+        target = Path(path).resolve()
+        if self.recordings_dir not in target.parents:
+            raise EngineError(f"recording path {path!r} is outside the recordings directory")
+        room = self._room(conf)
+        if room.recorder is not None:
+            raise EngineError(f"conference {conf.id} is already being recorded")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            room.recorder = WavRecorder(target)
+        except OSError as exc:
+            raise EngineError(f"cannot record to {path!r}: {exc}") from None
+        room.recording_paused = False
+
+    def _stop_recording(self, conf: Conference, recording_id: str) -> None:
+        room = self.rooms.get(conf.id)
+        recorder = room.recorder if room is not None else None
+        if room is None or recorder is None:
+            self._report(obs.RecordingEnded(conf.id, recording_id, failed=True))
+            return
+        recorder.close()
+        room.recorder = None
+        size = os.path.getsize(recorder.path) if os.path.exists(recorder.path) else 0
+        seconds = round(recorder.samples_written / 8000, 2)
+        self._report(obs.RecordingEnded(conf.id, recording_id, size, seconds))
+
+    # dial-out -------------------------------------------------------------------------
+
+    def _originate(self, command: cmd.Originate) -> None:
+        p = command.participant
+        try:
+            target = target_uri(p.to or "", self.default_dial_host)
+            caller = caller_address(p.from_ or "bridge", self.ua.advertised)
+        except (SipBuildError, ValueError) as exc:
+            log.warning("cannot dial %s: %s", p.id, exc)
+            self._report(obs.CallFailed(p.id, FailureReason.REJECTED))
+            return
+        self._dialing_conf[p.id] = command.conference.id
+        self._dialing[p.id] = self._spawn(self._dial(command, target, caller))
+
+    async def _dial(self, command: cmd.Originate, target: SipUri, caller: NameAddr) -> None:
+        p, conf = command.participant, command.conference
+        calls: list[Call] = []
+        try:
+            result = await self.ua.originate(
+                target, caller, float(p.answer_timeout), on_call=calls.append
+            )
+        except asyncio.CancelledError:
+            for call in calls:
+                if call.live:
+                    self.ua.hangup(call)
+            self._report(obs.CallFailed(p.id, FailureReason.CANCELLED))
+            return
+        except EngineError:
+            self._report(obs.CallFailed(p.id, FailureReason.CAPACITY))
+            return
+        finally:
+            self._dialing.pop(p.id, None)
+            self._dialing_conf.pop(p.id, None)
+        if result.call is None:
+            self._report(obs.CallFailed(p.id, result.failure or FailureReason.ERROR))
+            return
+        call = result.call
+        call.participant_id, call.conference_id = p.id, conf.id
+        self._report(obs.CallAnswered(p.id))
+        wait = await self._wait_source(conf, p)
+        if not call.live:
+            self._report(obs.MemberLeft(p.id, None))
+            return
+        self._join(call, conf, p, wait)
+        self._report(obs.MemberJoined(p.id, call.ref))

@@ -1,0 +1,494 @@
+"""The SIP user agent: calls in and out, offer/answer, hold, BYE, CANCEL and OPTIONS.
+
+It knows SIP and SDP, not conferences: an arriving INVITE becomes a `Call` handed to
+`CallEvents.call_arrived`; the backend decides (through the router) and answers with
+`answer`, `reject` or later `hangup`. Outbound calls are `originate`d and resolve to an
+answered call or a failure reason.
+
+Limits, on purpose: UDP only; an INVITE must carry an SDP offer (offer-less INVITEs get
+488); RTP is sent to the address in the SDP (no latching onto the packets' source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bridge.core.models import FailureReason
+from bridge.pbx.backend import EngineError
+from bridge.pbx.embedded.rtp_stream import Address, PortPool, RtpStream
+from bridge.pbx.embedded.sip_endpoint import ServerTx, SipEndpoint
+from bridge.protocols.safe import is_safe
+from bridge.protocols.sdp import (
+    NegotiatedAudio,
+    SdpError,
+    SdpNotAcceptable,
+    SessionDescription,
+    accept_answer,
+    answer_offer,
+    build_offer,
+    parse_sdp,
+)
+from bridge.protocols.sip import (
+    ALLOW,
+    Dialog,
+    NameAddr,
+    ServerInviteTransaction,
+    SipBuildError,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    SipUri,
+    build_cancel,
+    build_request,
+    build_response,
+    local_via,
+    new_call_id,
+    new_tag,
+    parse_uri,
+    server_transaction_key,
+)
+
+SDP = "application/sdp"
+
+
+class CallState(enum.Enum):
+    ROUTING = "routing"  # inbound, not answered yet
+    DIALING = "dialing"  # outbound, no final response yet
+    ANSWERED = "answered"  # our 2xx is out, its ACK is not in yet
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+
+
+@dataclass(eq=False)
+class Call:
+    ref: str  # our call reference (the call_ref the spine stores)
+    call_id: str
+    outbound: bool
+    peer: Address
+    stream: RtpStream
+    invite: SipRequest
+    state: CallState
+    offer: SessionDescription | None = None  # inbound: theirs; outbound: ours
+    invite_tx: ServerTx | None = None
+    dialog: Dialog | None = None
+    local_tag: str = field(default_factory=new_tag)
+    sdp_version: int = 1
+    access_code: str = ""
+    caller_id: str | None = None
+    participant_id: str | None = None
+    conference_id: str | None = None
+    on_digit: Callable[[str], None] = lambda digit: None
+    last_ack: SipRequest | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state is not CallState.ENDED
+
+    @property
+    def remote_hold(self) -> bool:
+        audio = self.stream.audio
+        return audio is not None and not audio.sending
+
+
+class CallEvents(Protocol):
+    def call_arrived(self, call: Call) -> None: ...
+
+    def call_confirmed(self, call: Call) -> None: ...
+
+    def call_ended(self, call: Call) -> None:
+        """The far end (or a timeout) ended a call that was not ended by `hangup`."""
+        ...
+
+
+@dataclass
+class OutboundResult:
+    call: Call | None
+    failure: FailureReason | None = None
+
+
+class UserAgent:
+    def __init__(
+        self, host: str, advertised_host: str, ports: PortPool, events: CallEvents
+    ) -> None:
+        self.host = host
+        self.advertised = advertised_host
+        self.port = 0
+        self.ports = ports
+        self.events = events
+        self.endpoint = SipEndpoint(self)
+        self.calls: dict[str, Call] = {}
+
+    async def listen(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: self.endpoint, local_addr=(self.host, port)
+        )
+        self.port = int(transport.get_extra_info("sockname")[1])
+
+    def close(self) -> None:
+        for call in list(self.calls.values()):
+            self.hangup(call)
+        self.endpoint.close()
+
+    # our identity ---------------------------------------------------------------------
+
+    @property
+    def contact(self) -> NameAddr:
+        return NameAddr(parse_uri(f"sip:bridge@{self.advertised}:{self.port}"))
+
+    def _new_stream(self, call_holder: list[Call]) -> RtpStream:
+        return RtpStream(lambda digit: call_holder[0].on_digit(digit) if call_holder else None)
+
+    # requests in ----------------------------------------------------------------------
+
+    def on_request(self, request: SipRequest, tx: ServerTx, addr: Address) -> None:
+        method = request.method
+        call = self.calls.get(request.call_id)
+        in_dialog = request.to_addr.tag is not None
+        if in_dialog and method != "CANCEL":
+            if call is None or call.dialog is None or not call.dialog.matches(request):
+                self._reply(tx, 481)
+                return
+            if not call.dialog.accept_remote_cseq(request.cseq.seq):
+                self._reply(tx, 500)
+                return
+        if method == "INVITE":
+            if in_dialog and call is not None:
+                self._reinvite(call, request, tx)
+            else:
+                self._new_invite(request, tx, addr)
+        elif method == "BYE":
+            if call is None or not in_dialog:
+                self._reply(tx, 481)
+                return
+            self._reply(tx, 200)
+            self._ended_by_peer(call)
+        elif method == "CANCEL":
+            self._cancel(request, tx)
+        elif method == "OPTIONS":
+            self._reply(tx, 200, headers=[("Allow", ALLOW), ("Accept", SDP)])
+        elif in_dialog:
+            self._reply(tx, 501)
+        else:
+            self._reply(tx, 405, headers=[("Allow", ALLOW)])
+
+    def _reply(
+        self,
+        tx: ServerTx,
+        status: int,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        to_tag: str | None = None,
+        body: bytes = b"",
+    ) -> None:
+        response = build_response(
+            tx.request,
+            status,
+            to_tag=to_tag or new_tag(),
+            headers=headers or [],
+            body=body,
+            content_type=SDP if body else None,
+        )
+        self.endpoint.respond(tx, response)
+
+    def _new_invite(self, request: SipRequest, tx: ServerTx, addr: Address) -> None:
+        if request.call_id in self.calls:
+            self._reply(tx, 482)  # same Call-ID, new transaction, no To tag: a loop or fork
+            return
+        if request.content_type != SDP or not request.body:
+            self._reply(tx, 488)
+            return
+        try:
+            offer = parse_sdp(request.body)
+            answer_offer(offer, local_address=self.advertised, local_port=1, session_id=0,
+                         session_version=0)  # fmt: skip
+        except SdpNotAcceptable:
+            self._reply(tx, 488)
+            return
+        except SdpError:
+            self._reply(tx, 400)
+            return
+        if not request.contacts or request.from_addr.tag is None:
+            self._reply(tx, 400)
+            return
+        user = request.uri.user or ""
+        holder: list[Call] = []
+        call = Call(
+            ref="emb-" + secrets.token_hex(8),
+            call_id=request.call_id,
+            outbound=False,
+            peer=addr,
+            stream=self._new_stream(holder),
+            invite=request,
+            state=CallState.ROUTING,
+            offer=offer,
+            invite_tx=tx,
+            access_code=user if is_safe(user, "digits") else "",
+            caller_id=_caller_id(request),
+        )
+        holder.append(call)
+        self.calls[call.call_id] = call
+        self.events.call_arrived(call)
+
+    def _reinvite(self, call: Call, request: SipRequest, tx: ServerTx) -> None:
+        """Hold and unhold (RFC 3264 8.4), or a new remote address: answer on the same port."""
+        if call.state is not CallState.CONFIRMED or call.dialog is None:
+            self._reply(tx, 491)
+            return
+        if request.content_type != SDP or not request.body:
+            self._reply(tx, 488)
+            return
+        try:
+            call.sdp_version += 1
+            answer, audio = answer_offer(
+                parse_sdp(request.body),
+                local_address=self.advertised,
+                local_port=call.stream.port,
+                session_id=_session_id(call),
+                session_version=call.sdp_version,
+            )
+        except SdpNotAcceptable:
+            self._reply(tx, 488)
+            return
+        except SdpError:
+            self._reply(tx, 400)
+            return
+        call.dialog.refresh_target(request)
+        call.stream.configure(audio)
+        call.invite_tx = tx
+        self._reply(
+            tx,
+            200,
+            to_tag=call.local_tag,
+            headers=[("Contact", str(self.contact)), ("Allow", ALLOW)],
+            body=answer.to_bytes(),
+        )
+
+    def _cancel(self, request: SipRequest, tx: ServerTx) -> None:
+        key = server_transaction_key(request)
+        invite_tx = self.endpoint.server_transaction((key[0], key[1], "INVITE"))
+        if invite_tx is None:
+            self._reply(tx, 481)
+            return
+        self._reply(tx, 200)
+        call = self.calls.get(request.call_id)
+        if call is not None and call.state is CallState.ROUTING and call.invite_tx is invite_tx:
+            self._reply(invite_tx, 487, to_tag=call.local_tag)
+            self._ended_by_peer(call)
+
+    def on_ack(self, ack: SipRequest, addr: Address) -> None:
+        call = self.calls.get(ack.call_id)
+        if call is None or call.dialog is None or not call.dialog.matches(ack):
+            return
+        if isinstance(call.invite_tx, ServerInviteTransaction):
+            self.endpoint.ack_received(call.invite_tx, ack)
+        if call.state is CallState.ANSWERED:
+            call.state = CallState.CONFIRMED
+            self.events.call_confirmed(call)
+
+    def on_stray_response(self, response: SipResponse, addr: Address) -> None:
+        """A 2xx retransmitted after our INVITE transaction ended: ACK it again."""
+        call = self.calls.get(response.call_id)
+        if call is not None and call.last_ack is not None and 200 <= response.status < 300:
+            self.endpoint.send(call.last_ack, call.peer)
+
+    def on_server_timeout(self, tx: ServerTx) -> None:
+        call = self.calls.get(tx.request.call_id)
+        if call is not None and call.invite_tx is tx and call.state is CallState.ANSWERED:
+            self.hangup(call)  # no ACK for our 2xx: the call never came up
+            self.events.call_ended(call)
+
+    # decisions out --------------------------------------------------------------------
+
+    async def answer(self, call: Call) -> bool:
+        """Answer an inbound call; False if it went away (CANCEL) or could not be answered."""
+        if call.state is not CallState.ROUTING or call.offer is None or call.invite_tx is None:
+            return False
+        try:
+            call.stream.port = await self.ports.bind(self.host, call.stream)
+        except EngineError:
+            self.reject(call, 503)
+            return False
+        if call.state is not CallState.ROUTING:
+            call.stream.close()
+            return False
+        answer, audio = answer_offer(
+            call.offer,
+            local_address=self.advertised,
+            local_port=call.stream.port,
+            session_id=_session_id(call),
+            session_version=call.sdp_version,
+        )
+        call.stream.configure(audio)
+        call.dialog = Dialog.as_uas(call.invite, call.local_tag, self.contact)
+        call.state = CallState.ANSWERED
+        self._reply(
+            call.invite_tx,
+            200,
+            to_tag=call.local_tag,
+            headers=[("Contact", str(self.contact)), ("Allow", ALLOW)],
+            body=answer.to_bytes(),
+        )
+        return True
+
+    def reject(self, call: Call, status: int, headers: list[tuple[str, str]] | None = None) -> None:
+        if call.state is CallState.ROUTING and call.invite_tx is not None:
+            self._reply(call.invite_tx, status, headers=headers, to_tag=call.local_tag)
+        self._forget(call)
+
+    def hangup(self, call: Call) -> None:
+        """End the call from our side: BYE when it is up, a final answer or CANCEL before."""
+        if call.state in (CallState.ANSWERED, CallState.CONFIRMED) and call.dialog is not None:
+            bye = call.dialog.create_request("BYE", local_via("UDP", self.advertised, self.port))
+            self.endpoint.request(bye, call.peer, lambda response: None)
+        elif call.state is CallState.ROUTING:
+            self.reject(call, 480)
+            return
+        elif call.state is CallState.DIALING:
+            self.endpoint.request(build_cancel(call.invite), call.peer, lambda response: None)
+        self._forget(call)
+
+    def _ended_by_peer(self, call: Call) -> None:
+        if call.live:
+            self._forget(call)
+            self.events.call_ended(call)
+
+    def _forget(self, call: Call) -> None:
+        call.state = CallState.ENDED
+        call.stream.close()
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+
+    # outbound -------------------------------------------------------------------------
+
+    async def originate(
+        self,
+        target: SipUri,
+        caller: NameAddr,
+        answer_within: float,
+        on_call: Callable[[Call], None],
+    ) -> OutboundResult:
+        """Call `target`; `on_call` sees the call as soon as it exists (so it can be hung up)."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                target.host.strip("[]"), target.port or 5060, type=socket.SOCK_DGRAM
+            )
+            peer = (str(infos[0][4][0]), int(infos[0][4][1]))
+        except (OSError, IndexError):
+            return OutboundResult(None, FailureReason.REJECTED)
+        holder: list[Call] = []
+        stream = self._new_stream(holder)
+        stream.port = await self.ports.bind(self.host, stream)
+        offer = build_offer(
+            local_address=self.advertised,
+            local_port=stream.port,
+            session_id=secrets.randbits(31),
+            session_version=1,
+        )
+        try:
+            invite = build_request(
+                "INVITE",
+                target,
+                via=local_via("UDP", self.advertised, self.port),
+                from_addr=caller.with_tag(new_tag()),
+                to_addr=NameAddr(target),
+                call_id=new_call_id(self.advertised),
+                cseq=1,
+                contact=self.contact,
+                headers=[("Allow", ALLOW)],
+                body=offer.to_bytes(),
+                content_type=SDP,
+            )
+        except SipBuildError:
+            stream.close()
+            return OutboundResult(None, FailureReason.REJECTED)
+        call = Call(
+            ref="emb-" + secrets.token_hex(8),
+            call_id=invite.call_id,
+            outbound=True,
+            peer=peer,
+            stream=stream,
+            invite=invite,
+            state=CallState.DIALING,
+            offer=offer,
+        )
+        holder.append(call)
+        self.calls[call.call_id] = call
+        on_call(call)
+        outcome: asyncio.Future[OutboundResult] = loop.create_future()
+
+        def settle(result: OutboundResult) -> None:
+            if not outcome.done():
+                outcome.set_result(result)
+
+        def on_response(response: SipResponse | None) -> None:
+            if response is None:
+                self._forget(call)
+                settle(OutboundResult(None, FailureReason.REJECTED))
+            elif response.status >= 300:
+                self._forget(call)
+                settle(OutboundResult(None, _failure(response.status)))
+            elif response.status >= 200:
+                self._answered(call, response, settle)
+
+        self.endpoint.request(invite, peer, on_response)
+        try:
+            return await asyncio.wait_for(asyncio.shield(outcome), answer_within)
+        except TimeoutError:
+            if call.state is CallState.DIALING:
+                self.hangup(call)  # CANCEL
+            with contextlib.suppress(asyncio.InvalidStateError):
+                outcome.set_result(OutboundResult(None, FailureReason.NO_ANSWER))
+            return outcome.result()
+
+    def _answered(
+        self, call: Call, response: SipResponse, settle: Callable[[OutboundResult], None]
+    ) -> None:
+        try:
+            dialog = Dialog.as_uac(call.invite, response)
+        except SipParseError:
+            self._forget(call)
+            settle(OutboundResult(None, FailureReason.REJECTED))
+            return
+        call.dialog = dialog
+        call.last_ack = dialog.create_ack(
+            call.invite.cseq.seq, local_via("UDP", self.advertised, self.port)
+        )
+        self.endpoint.send(call.last_ack, call.peer)
+        audio: NegotiatedAudio | None = None
+        if call.offer is not None and response.content_type == SDP:
+            with contextlib.suppress(SdpError):
+                audio = accept_answer(call.offer, parse_sdp(response.body))
+        if audio is None or call.state is not CallState.DIALING:
+            call.state = CallState.CONFIRMED
+            self.hangup(call)  # answered without usable media, or after we gave up
+            settle(OutboundResult(None, FailureReason.REJECTED))
+            return
+        call.stream.configure(audio)
+        call.state = CallState.CONFIRMED
+        settle(OutboundResult(call))
+
+
+def _failure(status: int) -> FailureReason:
+    if status in (486, 600):
+        return FailureReason.BUSY
+    if status in (408, 480):
+        return FailureReason.NO_ANSWER
+    return FailureReason.REJECTED
+
+
+def _caller_id(request: SipRequest) -> str | None:
+    user = request.from_addr.uri.user
+    return user if user is not None and is_safe(user, "caller_id") else None
+
+
+def _session_id(call: Call) -> int:
+    return int(call.local_tag[:8], 16)
