@@ -41,6 +41,17 @@ def make_backend(config: Config) -> Backend:
             media_dir=config.media_dir,
             recordings_dir=config.recordings_dir,
         )
+    if config.engine == "asterisk":
+        from bridge.pbx.asterisk.backend import AsteriskBackend
+
+        return AsteriskBackend(
+            ami_host=config.ami_host,
+            ami_port=config.ami_port,
+            ami_username=config.ami_username,
+            ami_secret=config.ami_secret,
+            agi_host=config.agi_host,
+            agi_port=config.agi_port,
+        )
     if config.engine == "freeswitch":
         from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 

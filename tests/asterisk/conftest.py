@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from ami_test_client import AmiTestClient
@@ -46,3 +48,36 @@ async def ami_client(asterisk: AsteriskProcess) -> AsyncIterator[AmiTestClient]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def live(
+    asterisk: AsteriskProcess, ami_client: AmiTestClient, receiver: Any, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """The real app (build_app) with an AsteriskBackend on the session's Asterisk."""
+    from live_bridge import running_bridge
+
+    async with running_bridge(asterisk, ami_client, receiver, tmp_path) as live:
+        yield live
+
+
+@pytest.fixture
+async def proxied(
+    asterisk: AsteriskProcess,
+    ami_client: AmiTestClient,
+    receiver: Any,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Any, Any]]:
+    """Like `live`, but the bridge reaches AMI through a proxy the test can cut."""
+    from live_bridge import running_bridge
+    from tcp_proxy import CuttableProxy
+
+    proxy = CuttableProxy("127.0.0.1", asterisk.ports.ami)
+    await proxy.start()
+    try:
+        async with running_bridge(
+            asterisk, ami_client, receiver, tmp_path, ami_port=proxy.port
+        ) as live:
+            yield live, proxy
+    finally:
+        await proxy.close()

@@ -1,0 +1,709 @@
+"""AsteriskBackend: drives ConfBridge over AMI (panoramisk) and our FastAGI server.
+
+Commands in, observations out; no policy here. The patterns (see dialplan/README.md):
+
+* Lobby for latched start: callers of a conference that has not started wait in
+  ``[bridge-lobby]`` with their own media and are Redirected into ConfBridge on
+  StartConference. A start_on_entry caller goes straight in (its join starts it).
+* listen=false and hold: Redirect to ``[bridge-hold]`` and back; our own moves never
+  produce leave/join observations.
+* DTMF in the bridge: the ``no_op`` menu swallows digits; DTMFEnd → DigitPressed; core
+  sends SetMute/Kick back.
+* Announcer and recorder: ``Local/`` channels in the conference, filtered out (they are
+  not in our call registry, so their Join/Leave are ignored).
+* End of the conference: ConfbridgeKick ``all`` + Hangup of waiting/held callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from bridge.core import engine as e
+from bridge.core.admission import Outcome
+from bridge.core.models import Conference, LeaveReason, Participant
+from bridge.pbx.asterisk import mapping
+from bridge.pbx.asterisk.ami_client import AmiClient, AmiUnavailable
+from bridge.pbx.asterisk.calls import Call, Registry, Room, Where
+from bridge.pbx.asterisk.dialin import DialIn, confbridge_command, reject
+from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer, route_by_script
+from bridge.pbx.backend import CallRouter, EngineError, ObservationSink, Route
+from bridge.protocols import ami
+from bridge.protocols.ami import ActionResult, AmiAction, AmiEvent
+from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
+
+log = logging.getLogger(__name__)
+
+CONF_PREFIX = "cb-"
+JOIN = ("bridge-join", "s")
+LOBBY = ("bridge-lobby", "s")
+HOLD_SILENT = ("bridge-hold", "s")
+HOLD_MOH = ("bridge-hold", "moh")
+HOLD_MEDIA = ("bridge-hold", "media")
+
+
+def _new_uid(kind: str) -> str:
+    return f"cb-{kind}-{secrets.token_hex(8)}"
+
+
+class AsteriskBackend:
+    name = "asterisk"
+
+    def __init__(
+        self,
+        *,
+        ami_host: str = "127.0.0.1",
+        ami_port: int = 5038,
+        ami_username: str = "bridge",
+        ami_secret: str = "",
+        agi_host: str = "127.0.0.1",
+        agi_port: int = 4573,
+        dial_endpoint: str = "bridge-loopback",
+        recordings_dir_on_pbx: str | None = None,
+        ready_timeout: float = 10.0,
+        action_timeout: float = 10.0,
+    ) -> None:
+        self._ami_args = (ami_host, ami_port, ami_username, ami_secret)
+        self._agi_host, self._agi_port = agi_host, agi_port
+        self._dial_endpoint = safe_value(dial_endpoint, "name")
+        self._recordings_dir_on_pbx = recordings_dir_on_pbx
+        self._ready_timeout = ready_timeout
+        self._action_timeout = action_timeout
+        self.registry = Registry()
+        self.ami: AmiClient | None = None
+        self.agi: FastAgiServer | None = None
+        self._sink: ObservationSink | None = None
+        self._reports: asyncio.Queue[e.Observation] = asyncio.Queue()
+        self._reporter: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._action_ids = 0
+        # internal Local/ channels (Uniqueid of the ;1 half) -> what they are for
+        self._announcers: dict[str, tuple[str, str | None]] = {}  # conf id, announcement id
+        self._recorders: dict[str, tuple[str, str, str]] = {}  # conf id, recording id, path
+        self._recorder_by_conf: dict[str, str] = {}
+        self.observations_reported = 0
+        self.resyncs = 0
+
+    # ================================================================== lifecycle
+
+    async def start(self, sink: ObservationSink, router: CallRouter) -> None:
+        self._sink = sink
+        self._reporter = asyncio.create_task(self._report_loop(), name="asterisk-reports")
+        host, port, user, secret = self._ami_args
+        self.ami = AmiClient(
+            host,
+            port,
+            user,
+            secret,
+            on_event=self._on_event,
+            on_ready=self._resync,
+            events="call,reporting,dtmf,system,user",
+            action_timeout=self._action_timeout,
+        )
+        dialin = DialIn(router, self._admit)
+        handler = route_by_script({"dialin": dialin, "dialout": self._dialout}, self._unknown_agi)
+        self.agi = FastAgiServer(handler, host=self._agi_host, port=self._agi_port)
+        await self.agi.start()
+        await self.ami.start()
+        if not await self.ami.wait_ready(self._ready_timeout):
+            log.warning("Asterisk AMI not ready yet; the backend keeps reconnecting")
+
+    async def stop(self) -> None:
+        if self.agi is not None:
+            await self.agi.close()
+        if self.ami is not None:
+            await self.ami.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+
+    def health(self) -> dict[str, Any]:
+        ami_ready = self.ami is not None and self.ami.ready
+        return {
+            "name": self.name,
+            "ok": ami_ready,
+            "ami_connected": ami_ready,
+            "ami_connects": self.ami.connects if self.ami else 0,
+            "ami_last_error": self.ami.last_error if self.ami else None,
+            "agi_active": self.agi.active if self.agi else 0,
+            "calls": len(self.registry.calls),
+            "resyncs": self.resyncs,
+        }
+
+    # ================================================================== plumbing
+
+    def _report(self, observation: e.Observation) -> None:
+        """Queue an observation; one task hands them to the sink in order."""
+        self._reports.put_nowait(observation)
+
+    async def _report_loop(self) -> None:
+        assert self._sink is not None
+        while True:
+            item = await self._reports.get()
+            try:
+                await self._sink(item)
+                self.observations_reported += 1
+            except Exception:
+                log.exception("observation sink failed on %r", item)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _aid(self) -> str:
+        self._action_ids += 1
+        return f"cb-{os.getpid()}-{self._action_ids}"
+
+    async def _send(
+        self, build: Callable[[str], AmiAction], *, early: bool = False
+    ) -> ActionResult:
+        if self.ami is None:
+            raise EngineError("the Asterisk backend is not started")
+        try:
+            action = build(self._aid())
+            return await self.ami.send(action, before_ready=early)
+        except UnsafeValueError as exc:
+            raise EngineError(f"refused before sending: {exc}") from exc
+        except AmiUnavailable as exc:
+            raise EngineError(str(exc)) from exc
+        except TimeoutError as exc:
+            raise EngineError("Asterisk did not answer in time") from exc
+
+    async def _try(self, build: Callable[[str], AmiAction]) -> ActionResult | None:
+        """Best effort (the channel may already be gone): log instead of raising."""
+        try:
+            result = await self._send(build)
+        except EngineError as exc:
+            log.info("AMI action not carried out: %s", exc)
+            return None
+        if not result.ok:
+            log.info("AMI %s refused: %s", result.action, result.message)
+        return result
+
+    # ================================================================== FastAGI side
+
+    async def _unknown_agi(self, session: AgiSession) -> None:
+        await reject(session, Outcome.UNKNOWN)
+
+    def _capacity(self, conf: Conference) -> int | None:
+        return conf.max_participants
+
+    async def _prepare(self, session: AgiSession, call: Call) -> None:
+        """Dynamic profile + where the dialplan sends the call first."""
+        conf, p = call.room.conference, call.participant
+        await session.set_variable("BRIDGE_PARTICIPANT", p.id, "token")
+        for setting in mapping.profile_settings(conf, p, capacity=self._capacity(conf)):
+            await session.command(confbridge_command(setting))
+        media = mapping.wait_media(conf, p)
+        if media is not None:
+            await session.set_variable("BRIDGE_LOBBY_MEDIA", media, "text")
+        await session.set_variable("BRIDGE_CONF", call.room.name, "name")
+        first = call.desired()
+        call.where = Where.MOVING
+        action = {Where.CONF: "join", Where.LOBBY: "lobby", Where.HOLD: "hold"}[first]
+        await session.set_variable("BRIDGE_ACTION", action, "name")
+
+    async def _admit(self, session: AgiSession, route: Route) -> None:
+        assert route.conference is not None and route.participant is not None
+        p = route.participant
+        room = self.registry.room(route.conference)
+        call = Call(
+            session.env.uniqueid,
+            p,
+            room,
+            channel=session.env.channel if is_safe(session.env.channel, "channel") else None,
+            muted=p.muted or not p.options.talker,
+            deaf=p.deaf,
+        )
+        self.registry.add(call)
+        await self._prepare(session, call)
+
+    async def _dialout(self, session: AgiSession) -> None:
+        """An Originate was answered: the call runs ``[bridge-dialout]`` and lands here."""
+        pid = session.env.args[0] if session.env.args else ""
+        call = self.registry.by_participant.get(pid)
+        if call is None or not call.outbound or call.uniqueid != session.env.uniqueid:
+            await reject(session, Outcome.UNKNOWN)
+            return
+        if is_safe(session.env.channel, "channel"):
+            call.channel = session.env.channel
+        self._report(e.CallAnswered(pid))
+        if call.room.ended:
+            await reject(session, Outcome.UNKNOWN)
+            return
+        await self._prepare(session, call)
+
+    # ================================================================== AMI events
+
+    def _on_event(self, event: AmiEvent) -> None:
+        handler = self._HANDLERS.get(event.name)
+        if handler is not None:
+            handler(self, event)
+
+    def _call_of(self, event: AmiEvent) -> Call | None:
+        uid = event.get("Uniqueid")
+        return self.registry.calls.get(uid) if uid else None
+
+    def _joined(self, call: Call) -> None:
+        if not call.joined_reported:
+            call.joined_reported = True
+            self._report(e.MemberJoined(call.participant_id, call.uniqueid))
+
+    def _left(self, call: Call, result: str | None = None) -> None:
+        """The call is out for good: report once, forget it, announce its leave."""
+        call.gone.set()
+        if not call.left_reported:
+            call.left_reported = True
+            reason = call.kick_reason or mapping.leave_reason(result)
+            self._report(e.MemberLeft(call.participant_id, reason))
+            room = call.room
+            if call.where in (Where.CONF, Where.LEFT) and not room.ended and call.joined_reported:
+                files = mapping.leave_announcement(call.participant)
+                if files is not None:
+                    self._spawn(self._announce(room, files, None))
+        self.registry.remove(call)
+
+    def _on_confbridge_join(self, event: AmiEvent) -> None:
+        call = self._call_of(event)
+        if call is None:
+            return
+        call.channel = event.get("Channel") or call.channel
+        call.where = Where.CONF
+        self._joined(call)
+        muted_now = (event.get("Muted") or "").lower() == "yes"
+        if muted_now != call.muted and call.channel:
+            self._spawn(self._apply_mute(call))
+        if not call.announced:
+            call.announced = True
+            files = mapping.join_announcement(call.participant)
+            if files is not None:
+                self._spawn(self._announce(call.room, files, None))
+        self._settle(call)
+
+    def _on_confbridge_leave(self, event: AmiEvent) -> None:
+        call = self._call_of(event)
+        if call is None:
+            uid = event.get("Uniqueid") or ""
+            if uid in self._announcers:
+                pass  # finished when its channel hangs up
+            return
+        if call.where == Where.MOVING:
+            return  # our own Redirect
+        call.where = Where.LEFT  # the UserEvent with CONFBRIDGE_RESULT follows
+        self._spawn(self._confirm_gone(call))
+
+    async def _confirm_gone(self, call: Call, grace: float = 5.0) -> None:
+        """Do not depend on one event: if neither the UserEvent nor the Hangup came (a
+        slow reader can lose AMI events), ask Asterisk whether the channel still exists."""
+        for _ in range(3):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await call.gone.wait()
+            if call.left_reported:
+                return
+            result = await self._try(partial(ami.getvar, "UNIQUEID", channel=call.uniqueid))
+            if result is None:
+                return  # AMI is down: the resync after the reconnect decides
+            if not result.ok and call.where == Where.LEFT:
+                log.warning("leave of %s inferred: its channel is gone", call.participant_id)
+                self._left(call)
+                return
+
+    def _on_user_event(self, event: AmiEvent) -> None:
+        kind = event.get("UserEvent")
+        call = self._call_of(event)
+        if call is None:
+            return
+        if kind == "BridgeConfLeave":
+            self._left(call, event.get("Result"))
+        elif kind == "BridgeLobby":
+            call.where = Where.LOBBY
+            self._joined(call)
+            self._settle(call)
+        elif kind == "BridgeHold":
+            call.where = Where.HOLD
+            self._joined(call)
+            self._settle(call)
+
+    def _on_hangup(self, event: AmiEvent) -> None:
+        uid = event.get("Uniqueid") or ""
+        call = self.registry.calls.get(uid)
+        if call is not None:
+            if call.outbound and not call.joined_reported and call.where == Where.ROUTING:
+                # not answered: the OriginateResponse reports the failure, with this cause
+                call.hangup_cause = event.get("Cause")
+                call.gone.set()
+                return
+            self._left(call)
+            return
+        announcer = self._announcers.pop(uid, None)
+        if announcer is not None and announcer[1] is not None:
+            self._report(e.AnnouncementFinished(announcer[0], announcer[1]))
+        recorder = self._recorders.pop(uid, None)
+        if recorder is not None:
+            conf_id, rec_id, path = recorder
+            if self._recorder_by_conf.get(conf_id) == uid:
+                del self._recorder_by_conf[conf_id]
+            size = os.path.getsize(path) if os.path.isfile(path) else 0
+            self._report(e.RecordingEnded(conf_id, rec_id, size_bytes=size))
+
+    def _on_dtmf(self, event: AmiEvent) -> None:
+        if (event.get("Direction") or "").lower() != "received":
+            return
+        call = self._call_of(event)
+        digit = event.get("Digit") or ""
+        if call is None or call.where not in (Where.CONF, Where.LOBBY, Where.HOLD):
+            return
+        if is_safe(digit, "digit"):
+            self._report(e.DigitPressed(call.participant_id, digit))
+
+    def _on_talking(self, event: AmiEvent) -> None:
+        call = self._call_of(event)
+        if call is not None and call.where == Where.CONF:
+            talking = (event.get("TalkingStatus") or "").lower() == "on"
+            self._report(e.TalkingChanged(call.participant_id, talking))
+
+    def _on_mute(self, event: AmiEvent) -> None:
+        call = self._call_of(event)
+        if call is not None:
+            self._report(e.MuteChanged(call.participant_id, event.name == "ConfbridgeMute"))
+
+    _HANDLERS: dict[str, Callable[[AsteriskBackend, AmiEvent], None]] = {
+        "ConfbridgeJoin": _on_confbridge_join,
+        "ConfbridgeLeave": _on_confbridge_leave,
+        "UserEvent": _on_user_event,
+        "Hangup": _on_hangup,
+        "DTMFEnd": _on_dtmf,
+        "ConfbridgeTalking": _on_talking,
+        "ConfbridgeMute": _on_mute,
+        "ConfbridgeUnmute": _on_mute,
+    }
+
+    # ================================================================== moves
+
+    def _settle(self, call: Call) -> None:
+        """Move the call where it should be, if it is somewhere it can be moved from."""
+        if call.where not in (Where.LOBBY, Where.CONF, Where.HOLD) or call.room.ended:
+            return
+        target = call.desired()
+        if target == Where.HOLD and call.where == Where.HOLD:
+            return
+        if target != call.where:
+            call.where = Where.MOVING
+            self._spawn(self._move(call, target))
+
+    async def _move(self, call: Call, target: Where) -> None:
+        if target == Where.CONF:
+            context, exten = JOIN
+        elif target == Where.LOBBY:
+            context, exten = LOBBY
+        elif call.hold and call.hold_media:
+            context, exten = HOLD_MEDIA
+            await self._try(
+                lambda aid: ami.setvar(
+                    "BRIDGE_HOLD_MEDIA", (call.hold_media, "text"), aid, channel=call.uniqueid
+                )
+            )
+        else:
+            context, exten = HOLD_MOH if call.hold else HOLD_SILENT
+        result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
+        if result is None or not result.ok:
+            log.info("could not move %s to %s", call.participant_id, target)
+
+    async def _apply_mute(self, call: Call) -> None:
+        if call.channel is None or call.where != Where.CONF:
+            return
+        name, channel = call.room.name, call.channel
+        if call.muted:
+            await self._try(lambda aid: ami.confbridge_mute(name, channel, aid))
+        else:
+            await self._try(lambda aid: ami.confbridge_unmute(name, channel, aid))
+
+    async def _announce(self, room: Room, files: str, announcement_id: str | None) -> None:
+        uid = _new_uid("ann")
+        self._announcers[uid] = (room.conference.id, announcement_id)
+        result = await self._try(
+            lambda aid: ami.originate(
+                "Local/play@bridge-announce",
+                aid,
+                context="bridge-announce",
+                exten="join",
+                channel_id=uid,
+                other_channel_id=uid + "-2",
+                variables={
+                    "BRIDGE_CONF": (room.name, "name"),
+                    "BRIDGE_ANNOUNCE": (files, "text"),
+                },
+            )
+        )
+        failed = result is None or not result.ok
+        if failed and self._announcers.pop(uid, None) is not None and announcement_id is not None:
+            self._report(e.AnnouncementFinished(room.conference.id, announcement_id))
+
+    # ================================================================== commands
+
+    async def execute(self, command: e.Command) -> None:
+        try:
+            await self._execute(command)
+        except UnsafeValueError as exc:
+            raise EngineError(f"refused before sending: {exc}") from exc
+
+    async def _execute(self, command: e.Command) -> None:
+        room = self.registry.room(command.conference)
+        if isinstance(command, e.StartConference):
+            for call in self.registry.in_room(room.conference.id):
+                self._settle(call)
+        elif isinstance(command, e.EndConference):
+            await self._end(room)
+        elif isinstance(command, e.Kick):
+            await self._kick(self._call(command.participant), command.reason)
+        elif isinstance(command, e.SetMute):
+            await self._set_mute(command.participant, command.muted)
+        elif isinstance(command, (e.SetDeaf, e.SetHold)):
+            self._set_away(command)
+        elif isinstance(command, e.Play):
+            await self._play(room, command)
+        elif isinstance(command, e.StartRecording):
+            await self._start_recording(room, command)
+        elif isinstance(command, e.StopRecording):
+            await self._stop_recording(room)
+        elif isinstance(command, e.PauseRecording):
+            await self._pause_recording(room, command.paused)
+        elif isinstance(command, e.Originate):
+            await self._originate(room, command.participant)
+
+    def _call(self, p: Participant) -> Call:
+        call = self.registry.by_participant.get(p.id)
+        if call is None:
+            raise EngineError(f"no call for participant {p.id}")
+        call.participant = p
+        return call
+
+    async def _end(self, room: Room) -> None:
+        room.ended = True
+        await self._try(lambda aid: ami.confbridge_kick(room.name, "all", aid))
+        for call in self.registry.in_room(room.conference.id):
+            if call.where != Where.CONF:
+                await self._try(partial(ami.hangup, call.uniqueid))
+        if room.conference.id in self._recorder_by_conf:
+            await self._stop_recording(room)
+
+    async def _kick(self, call: Call, reason: LeaveReason) -> None:
+        call.kick_reason = reason
+        if call.where == Where.CONF and call.channel is not None:
+            name, channel = call.room.name, call.channel
+            result = await self._send(lambda aid: ami.confbridge_kick(name, channel, aid))
+            if result.ok:
+                return
+        await self._try(lambda aid: ami.hangup(call.uniqueid, aid))
+
+    async def _set_mute(self, p: Participant, muted: bool) -> None:
+        if not muted and not p.options.talker:
+            raise EngineError("a talker=false participant is never unmuted")
+        call = self._call(p)
+        call.muted = muted
+        if call.where == Where.CONF and call.channel is not None:
+            name, channel = call.room.name, call.channel
+            build = ami.confbridge_mute if muted else ami.confbridge_unmute
+            result = await self._send(lambda aid: build(name, channel, aid))
+            if not result.ok:
+                raise EngineError(f"ConfbridgeMute/Unmute refused: {result.message}")
+        # elsewhere: applied when the call (re)enters the conference
+
+    def _set_away(self, command: e.SetDeaf | e.SetHold) -> None:
+        call = self._call(command.participant)
+        if isinstance(command, e.SetDeaf):
+            call.deaf = command.deaf
+        else:
+            call.hold = command.hold
+            call.hold_media = mapping.playlist([command.media]) if command.media else None
+        self._settle(call)
+
+    async def _play(self, room: Room, command: e.Play) -> None:
+        files = mapping.playlist(command.media)
+        if files is None:
+            raise EngineError("nothing playable: Asterisk has no text-to-speech here")
+        if command.participant is not None:
+            raise EngineError("ConfBridge cannot play to one member; play to the conference")
+        await self._announce(room, files, command.announcement_id)
+
+    # ------------------------------------------------------------------ recording
+
+    def _pbx_path(self, path: str) -> str:
+        if self._recordings_dir_on_pbx is None:
+            return path
+        return f"{self._recordings_dir_on_pbx.rstrip('/')}/{os.path.basename(path)}"
+
+    async def _start_recording(self, room: Room, command: e.StartRecording) -> None:
+        """A recorder Local/ channel: ;1 sits in the conference (muted, quiet), ;2 runs
+        MixMonitor on what it hears. ConfbridgeStartRecord would need write=system."""
+        if room.conference.id in self._recorder_by_conf:
+            raise EngineError("the conference is already being recorded")
+        uid = _new_uid("rec")
+        self._recorders[uid] = (room.conference.id, command.recording_id, command.path)
+        self._recorder_by_conf[room.conference.id] = uid
+        result = await self._send(
+            lambda aid: ami.originate(
+                "Local/rec@bridge-record",
+                aid,
+                context="bridge-record",
+                exten="join",
+                channel_id=uid,
+                other_channel_id=uid + "-2",
+                variables={
+                    "BRIDGE_CONF": (room.name, "name"),
+                    "BRIDGE_RECORD_FILE": (self._pbx_path(command.path), "path"),
+                },
+            )
+        )
+        if not result.ok:
+            self._recorders.pop(uid, None)
+            self._recorder_by_conf.pop(room.conference.id, None)
+            raise EngineError(f"recorder not started: {result.message}")
+
+    async def _stop_recording(self, room: Room) -> None:
+        uid = self._recorder_by_conf.get(room.conference.id)
+        if uid is not None:
+            await self._try(lambda aid: ami.hangup(uid, aid))
+
+    async def _pause_recording(self, room: Room, paused: bool) -> None:
+        uid = self._recorder_by_conf.get(room.conference.id)
+        if uid is None:
+            raise EngineError("the conference is not being recorded")
+        # MixMonitorMute writes silence while paused (ConfBridge has no record pause).
+        result = await self._send(
+            lambda aid: ami.AmiAction(
+                "MixMonitorMute",
+                aid,
+                ami.build_action(
+                    "MixMonitorMute",
+                    [
+                        ("Channel", (uid + "-2", "channel")),
+                        ("Direction", ("both", "token")),
+                        ("State", (1 if paused else 0, "integer")),
+                    ],
+                    aid,
+                ),
+            )
+        )
+        if not result.ok:
+            raise EngineError(f"MixMonitorMute refused: {result.message}")
+
+    # ------------------------------------------------------------------ dial-out
+
+    async def _originate(self, room: Room, p: Participant) -> None:
+        if p.to is None:
+            raise EngineError("dial-out without a target")
+        try:
+            channel = mapping.dial_channel(p.to, self._dial_endpoint)
+        except UnsafeValueError as exc:
+            raise EngineError(f"refused dial target: {exc}") from exc
+        uid = _new_uid("out")
+        call = Call(uid, p, room, outbound=True, muted=p.muted or not p.options.talker, deaf=p.deaf)
+        self.registry.add(call)
+        caller = p.from_ if p.from_ is not None and is_safe(p.from_, "caller_id") else None
+        try:
+            action = ami.originate(
+                channel,
+                self._aid(),
+                context="bridge-dialout",
+                exten="s",
+                timeout_ms=max(1, p.answer_timeout) * 1000,
+                caller_id=caller,
+                channel_id=uid,
+                variables={"BRIDGE_PARTICIPANT": (p.id, "token")},
+            )
+        except UnsafeValueError as exc:
+            self.registry.remove(call)
+            raise EngineError(f"refused before sending: {exc}") from exc
+        if self.ami is None or not self.ami.ready:
+            self.registry.remove(call)
+            raise EngineError("AMI is not connected; Originate not sent")
+        self._spawn(self._await_originate(call, action, p.answer_timeout))
+
+    async def _await_originate(self, call: Call, action: AmiAction, answer_timeout: int) -> None:
+        assert self.ami is not None
+        try:
+            result = await self.ami.send(action, within=answer_timeout + 15)
+        except (AmiUnavailable, TimeoutError) as exc:
+            result = ActionResult(action.action_id, action.name, False, repr(exc), None)
+        if result.ok:
+            return
+        reason_code = result.events[0].get("Reason") if result.events else None
+        if call.hangup_cause is None:
+            # The Hangup event (with the cause) may come just after OriginateResponse.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await call.gone.wait()
+        failure = mapping.originate_failure(reason_code, call.hangup_cause)
+        if not call.joined_reported and not call.left_reported:
+            call.left_reported = True
+            self.registry.remove(call)
+            self._report(e.CallFailed(call.participant_id, failure))
+
+    # ================================================================== resync
+
+    async def _resync(self) -> None:
+        """After every (re)connect: what is really in our conferences, and who is alive.
+
+        Calls we know that Asterisk no longer has are forgotten (the Snapshot makes the
+        spine mark them left); calls that joined while we were disconnected are found
+        in ConfbridgeList and reported present.
+        """
+        rooms = await self._send(ami.confbridge_list_rooms, early=True)
+        members: dict[str, AmiEvent] = {}
+        for room_event in rooms.events:
+            name = room_event.get("Conference") or ""
+            if not name.startswith(CONF_PREFIX) or not is_safe(name, "name"):
+                continue
+            listing = await self._send(partial(ami.confbridge_list, name), early=True)
+            for member in listing.events:
+                uid = member.get("Uniqueid") or member.get("UniqueID")
+                if uid:
+                    members[uid] = member
+        channels = await self._send(_core_show_channels, early=True)
+        alive = {uid for ev in channels.events if (uid := ev.get("Uniqueid") or ev.get("UniqueID"))}
+        present: dict[str, set[str]] = {}
+        for call in list(self.registry.calls.values()):
+            listed = members.get(call.uniqueid)
+            if listed is not None:
+                call.channel = listed.get("Channel") or call.channel
+                call.where = Where.CONF
+                call.joined_reported = True
+            elif call.uniqueid not in alive:
+                call.left_reported = True  # the Snapshot reports it
+                self.registry.remove(call)
+                if not call.joined_reported:
+                    self._report(e.MemberLeft(call.participant_id, None))
+                continue
+            if call.joined_reported:
+                present.setdefault(call.room.conference.id, set()).add(call.participant_id)
+        for uid in [u for u in self._announcers if u not in alive]:
+            self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
+        for uid in [u for u in self._recorders if u not in alive]:
+            self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
+        self.resyncs += 1
+        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}))
+
+
+def _core_show_channels(action_id: str) -> AmiAction:
+    return AmiAction(
+        "CoreShowChannels",
+        action_id,
+        ami.build_action("CoreShowChannels", [], action_id),
+        completion="list",
+    )
+
+
+__all__ = ["AsteriskBackend"]

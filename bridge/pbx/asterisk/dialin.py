@@ -1,0 +1,110 @@
+"""The FastAGI handlers: route each dialled-in caller, prepare each answered dial-out.
+
+``dialin``: the dialplan passes the dialled code; we ask the router (core's admission
+decision), collect a PIN with GET DATA when one is needed, and answer by setting channel
+variables that ``[bridge-route]`` acts on: reject with a cause (404/403/486/503 on
+PJSIP), divert (302), or admit into the conference, the lobby or hold with a
+per-participant dynamic profile (``CONFBRIDGE(...)``).
+
+Nothing the caller controls reaches a wire unchecked: the dialled code must be digits,
+the caller id must pass the ``caller_id`` allow-list (else it is dropped), and every
+variable we set passes ``safe_value``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from bridge.core.admission import Outcome
+from bridge.pbx.asterisk import mapping
+from bridge.pbx.asterisk.fastagi import AgiSession
+from bridge.pbx.backend import CallRouter, InboundCall, Route
+from bridge.protocols import agi
+from bridge.protocols.agi import AgiResponse
+from bridge.protocols.safe import is_safe
+
+log = logging.getLogger(__name__)
+
+Admit = Callable[[AgiSession, Route], Awaitable[None]]
+
+PIN_PROMPT = "conf-getpin"
+WRONG_PIN_PROMPT = "conf-invalidpin"
+PIN_ATTEMPTS = 3
+PIN_MAX_DIGITS = 12
+PIN_DIGIT_TIMEOUT_MS = 5000
+
+_DIGITS = re.compile(r"^200 result=([0-9*#]*)")
+
+
+def collected_digits(reply: AgiResponse) -> str | None:
+    """GET DATA's digits as typed (the codec's integer would drop leading zeros)."""
+    match = _DIGITS.match(reply.text)
+    if reply.code != 200 or match is None or not match.group(1):
+        return None
+    return match.group(1)
+
+
+def confbridge_command(setting: mapping.ProfileSetting) -> bytes:
+    """``SET VARIABLE CONFBRIDGE(type,option) value``: every part passed safe_value, and
+    none of the allowed characters needs AGI quoting."""
+    name, value = setting.checked()
+    return f"SET VARIABLE {name} {value}\n".encode("ascii")
+
+
+async def reject(session: AgiSession, outcome: Outcome) -> None:
+    cause = mapping.HANGUP_CAUSE.get(outcome, 21)
+    await session.set_variable("BRIDGE_HANGUP_CAUSE", cause, "integer")
+    await session.set_variable("BRIDGE_ACTION", "reject", "name")
+
+
+class DialIn:
+    """``handler(session)`` for ``agi://.../dialin``."""
+
+    def __init__(self, router: CallRouter, admit: Admit, *, pin_attempts: int = PIN_ATTEMPTS):
+        self._router = router
+        self._admit = admit
+        self._pin_attempts = pin_attempts
+
+    async def __call__(self, session: AgiSession) -> None:
+        env = session.env
+        code = env.args[0] if env.args else ""
+        if not is_safe(code, "digits") or not is_safe(env.uniqueid, "channel"):
+            log.info("dial-in %r: not a valid access code; rejected", code[:40])
+            await reject(session, Outcome.UNKNOWN)
+            return
+        caller = env.caller_id if is_safe(env.caller_id, "caller_id") else None
+        call = InboundCall(code, caller, env.uniqueid)
+        route = await self._router.route(call)
+        attempt = 0
+        answered = False
+        while route.admission.outcome in (Outcome.NEED_PIN, Outcome.WRONG_PIN):
+            if attempt >= self._pin_attempts:
+                break
+            if not answered:
+                await session.answer()
+                answered = True
+            if route.admission.outcome == Outcome.WRONG_PIN:
+                await session.command(agi.stream_file(WRONG_PIN_PROMPT))
+            attempt += 1
+            reply = await session.get_data(
+                PIN_PROMPT, timeout_ms=PIN_DIGIT_TIMEOUT_MS, max_digits=PIN_MAX_DIGITS
+            )
+            if session.hung_up:
+                return
+            pin = collected_digits(reply)
+            if pin is None or not pin.isdigit():
+                wrong = replace(route.admission, outcome=Outcome.WRONG_PIN)
+                route = replace(route, admission=wrong)
+                continue
+            route = await self._router.route(replace(call, pin=pin))
+        outcome = route.admission.outcome
+        if outcome == Outcome.ADMIT and route.participant is not None:
+            await self._admit(session, route)
+        elif outcome == Outcome.DIVERT and is_safe(route.admission.divert, "dial_target"):
+            await session.set_variable("BRIDGE_DIVERT", route.admission.divert, "dial_target")
+            await session.set_variable("BRIDGE_ACTION", "divert", "name")
+        else:
+            await reject(session, outcome)

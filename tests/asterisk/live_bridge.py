@@ -1,0 +1,184 @@
+"""The real application wired to the real Asterisk, as the backend tests see it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from ami_test_client import AmiTestClient, next_action_id
+from asterisk_pbx import AsteriskProcess
+from receiver import WebhookReceiver
+from sipp_phones import Phone, dial, uac_scenario
+
+from bridge.app import PARTS, Parts, build_app
+from bridge.config import Config
+from bridge.pbx.asterisk.backend import AsteriskBackend
+from bridge.protocols import ami
+
+PBX_RECORDINGS = "/var/spool/asterisk/monitor"
+
+
+def make_backend(pbx: AsteriskProcess, ami_port: int | None = None) -> AsteriskBackend:
+    return AsteriskBackend(
+        ami_host="127.0.0.1",
+        ami_port=ami_port or pbx.ports.ami,
+        ami_username="bridge",
+        ami_secret=pbx.secret,
+        agi_host="127.0.0.1",
+        agi_port=pbx.ports.agi,
+        recordings_dir_on_pbx=PBX_RECORDINGS,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(
+    pbx: AsteriskProcess,
+    ami_client: AmiTestClient,
+    receiver: WebhookReceiver,
+    tmp_path: Path,
+    *,
+    ami_port: int | None = None,
+    unreserved_max: int = 40,
+) -> AsyncIterator[Live]:
+    backend = make_backend(pbx, ami_port)
+    config = Config(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        webhook_retry_base_seconds=0.05,
+        webhook_retry_cap_seconds=0.2,
+        webhook_poll_seconds=0.1,
+        webhook_timeout_seconds=2.0,
+        scheduler_interval_seconds=0.2,
+        unreserved_max_participants=unreserved_max,
+    )
+    app = build_app(config, backend=backend)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    parts = app[PARTS]
+    assert parts.admin_key is not None
+    assert backend.ami is not None and backend.ami.ready, backend.health()
+    live = Live(client, parts, backend, pbx, ami_client, receiver, parts.admin_key, tmp_path)
+    try:
+        yield live
+    finally:
+        live.stop_phones()
+        await client.close()
+
+
+async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:
+    """Poll an async-free condition with a deadline (no fixed sleeps in tests)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Live:
+    client: TestClient[Any, Any]
+    parts: Parts
+    backend: AsteriskBackend
+    pbx: AsteriskProcess
+    ami: AmiTestClient
+    receiver: WebhookReceiver
+    admin_key: str
+    workdir: Path
+    phones: list[Phone] = field(default_factory=list)
+
+    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        resp = await self.client.request(method, path, headers=headers, **kw)
+        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
+        return resp.status, body
+
+    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
+        status, body = await self.call(method, path, **kw)
+        assert status == expect, (status, body)
+        return body
+
+    async def conference(self, code: str, **body: Any) -> dict[str, Any]:
+        dial_in = {"access_code": code, **body.pop("dial_in", {})}
+        payload = {
+            "name": "test",
+            "status_callback_url": self.receiver.url,
+            "dial_in": dial_in,
+            **body,
+        }
+        return await self.ok("POST", "/v1/conferences", 201, json=payload)  # type: ignore[no-any-return]
+
+    def phone(self, code: str, **scenario: Any) -> Phone:
+        n = len(self.phones)
+        phone = dial(
+            self.workdir / f"sipp/phone{n}", self.pbx.ports.sip, code, uac_scenario(**scenario)
+        )
+        self.phones.append(phone)
+        return phone
+
+    async def participants(self, conf_id: str, status: str = "joined") -> list[dict[str, Any]]:
+        """Every participant with `status`, across pages."""
+        items: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            query = f"status={status}&limit=100" + (f"&after={after}" if after else "")
+            page = await self.ok("GET", f"/v1/conferences/{conf_id}/participants?{query}")
+            items += page["items"]
+            after = page.get("next_after") or ""
+            if not after or not page["items"]:
+                return items
+
+    async def wait_participants(
+        self, conf_id: str, count: int, status: str = "joined", within: float = 20.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + within
+        while True:
+            items = await self.participants(conf_id, status)
+            if len(items) == count:
+                return items
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(items)} {status} participants, wanted {count}")
+            await asyncio.sleep(0.1)
+
+    async def get(self, conf_id: str, pid: str | None = None) -> dict[str, Any]:
+        path = f"/v1/conferences/{conf_id}" + (f"/participants/{pid}" if pid else "")
+        return await self.ok("GET", path)  # type: ignore[no-any-return]
+
+    async def wait_status(self, conf_id: str, status: str, within: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while True:
+            conf = await self.get(conf_id)
+            if conf["status"] == status:
+                return conf
+            if time.monotonic() > deadline:
+                raise AssertionError(f"conference is {conf['status']}, wanted {status}")
+            await asyncio.sleep(0.1)
+
+    async def pbx_members(self, conf_id: str) -> list[ami.AmiEvent]:
+        """Asterisk's own view: ConfbridgeList of the conference's engine name."""
+        name = "cb-" + conf_id.replace("_", "-")
+        listing = await self.ami.send(ami.confbridge_list(name, next_action_id()))
+        assert listing.ok, listing
+        return list(listing.events)
+
+    def hook_types(self, conf_id: str) -> list[str]:
+        return [e["type"] for e in self.receiver.events(conf_id)]
+
+    async def wait_hooks(self, conf_id: str, *types: str, within: float = 20.0) -> None:
+        def arrived(_: object) -> bool:
+            seen = self.hook_types(conf_id)
+            return all(seen.count(t) >= types.count(t) for t in types)
+
+        await self.receiver.wait_for(arrived, within)
+
+    def stop_phones(self) -> None:
+        for phone in self.phones:
+            phone.stop()
