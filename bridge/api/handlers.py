@@ -12,9 +12,15 @@ from bridge import __version__
 from bridge.api import serialize
 from bridge.api.state import STATE, AppState
 from bridge.core.errors import Forbidden, InvalidInput
-from bridge.services import accounts, conferences, media, participants, reservations
+from bridge.services import (
+    accounts,
+    conferences,
+    media,
+    operations,
+    participants,
+    reservations,
+)
 from bridge.services.accounts import Principal
-from bridge.store import outbox, repos
 from bridge.webhooks.payload import event_to_dict
 
 MAX_LIMIT = 200
@@ -134,8 +140,7 @@ async def list_events(request: web.Request, who: Principal | None) -> web.Respon
             "invalid_field", "after_sequence: must be a whole number", field="after_sequence"
         )
     limit = _limit(request, 100)
-    async with services.db.read() as conn:
-        events = await repos.list_events(conn, conf.id, after_sequence=int(raw), limit=limit)
+    events = await operations.list_events(services, conf.id, after_sequence=int(raw), limit=limit)
     next_after = events[-1].sequence if len(events) == limit else None
     return web.json_response(
         {"items": [event_to_dict(e) for e in events], "next_after_sequence": next_after}
@@ -338,21 +343,15 @@ async def delete_subscription(request: web.Request, who: Principal | None) -> we
 
 
 async def list_deliveries(request: web.Request, who: Principal | None) -> web.Response:
-    status = request.query.get("status")
-    if status is not None and status not in ("pending", "delivered", "dead"):
-        raise InvalidInput(
-            "invalid_field", "status: must be pending, delivered or dead", field="status"
-        )
     limit = _limit(request, 100)
-    async with _state(request).services.db.read() as conn:
-        rows = await outbox.list_deliveries(
-            conn,
-            _who(who).account_id,
-            status=status,
-            conference_id=request.query.get("conference_id"),
-            after=_after(request),
-            limit=limit,
-        )
+    rows = await operations.list_deliveries(
+        _state(request).services,
+        _who(who).account_id,
+        status=request.query.get("status"),
+        conference_id=request.query.get("conference_id"),
+        after=_after(request),
+        limit=limit,
+    )
     return _page(
         [serialize.row(r, hide=("lease_until",)) for r in rows], [r["id"] for r in rows], limit
     )
@@ -360,14 +359,9 @@ async def list_deliveries(request: web.Request, who: Principal | None) -> web.Re
 
 async def retry_delivery(request: web.Request, who: Principal | None) -> web.Response:
     state = _state(request)
-    async with state.services.db.begin() as conn:
-        ok = await outbox.retry_dead(
-            conn, request.match_info["delivery_id"], _who(who).account_id, state.services.now()
-        )
-    if not ok:
-        raise InvalidInput(
-            "delivery_not_dead", "only a dead-lettered delivery of yours can be retried"
-        )
+    await operations.retry_delivery(
+        state.services, _who(who).account_id, request.match_info["delivery_id"]
+    )
     state.dispatcher.notify()
     return web.json_response({"retrying": True}, status=202)
 
@@ -440,12 +434,7 @@ async def revoke_key(request: web.Request, who: Principal | None) -> web.Respons
 
 async def healthz(request: web.Request, who: Principal | None) -> web.Response:
     state = _state(request)
-    db_ok = True
-    try:
-        async with state.services.db.read() as conn:
-            await repos.count_conferences_by_status(conn)
-    except Exception:
-        db_ok = False
+    db_ok = await operations.database_ok(state.services)
     body = {
         "status": "ok" if db_ok else "degraded",
         "version": __version__,
@@ -456,14 +445,9 @@ async def healthz(request: web.Request, who: Principal | None) -> web.Response:
 
 
 async def metrics(request: web.Request, who: Principal | None) -> web.Response:
-    state = _state(request)
-    m = state.services.metrics
-    async with state.services.db.read() as conn:
-        for status, n in (await repos.count_conferences_by_status(conn)).items():
-            m.conferences.labels(status).set(n)
-        for status, n in (await outbox.count_by_status(conn)).items():
-            m.deliveries.labels(status).set(n)
-    return web.Response(body=generate_latest(m.registry), content_type="text/plain")
+    services = _state(request).services
+    await operations.refresh_gauges(services)
+    return web.Response(body=generate_latest(services.metrics.registry), content_type="text/plain")
 
 
 async def openapi_json(request: web.Request, who: Principal | None) -> web.Response:
