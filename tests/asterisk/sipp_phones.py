@@ -239,6 +239,13 @@ class Phone:
     async def finished(self, within: float = 30.0) -> int:
         return await asyncio.to_thread(self.process.wait, within)
 
+    async def ended_by_pbx(self, within: float = 30.0) -> bool:
+        """The PBX hung the call up. SIPp counts a BYE that arrives while the phone is still
+        in a scripted pause (e.g. the tail of a PIN digit) as "unexpected" and exits 1; that
+        still is the PBX ending the call, which is what such a test checks."""
+        code = await self.finished(within)
+        return code == 0 or "Aborting call on an unexpected BYE" in self.output()
+
     def output(self) -> str:
         errors = "".join(p.read_text(errors="replace") for p in self.workdir.glob("*_errors.log"))
         log = (self.workdir / "sipp.out").read_text(errors="replace")

@@ -116,7 +116,7 @@ async def test_bad_values_never_reach_ami_or_agi(
             )
     await live.ok("DELETE", path)
     for phone in (odd, fine):
-        assert await phone.finished() == 0, phone.output()
+        assert await phone.ended_by_pbx(), phone.output()
 
     assert proxy.sent, "the bridge sent nothing to AMI?"
     _wire_is_clean(bytes(proxy.sent))
