@@ -17,23 +17,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class ManualClock:
-    """A clock that moves only when told to (tests, simulations)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        self._now += timedelta(seconds=seconds)
-        return self._now
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-
 class OffsetClock:
     """Real time, shifted by however far it was advanced: time still passes (timers, retry
     backoff), and tests can jump to a reservation's start without waiting for it."""

@@ -82,7 +82,7 @@ class Decision:
 
 
 def fire(conf: Conference, trigger: Trigger, now: datetime, **data: object) -> Decision:
-    """Apply one trigger from the table; raises KeyError-free Conflict if it is not allowed."""
+    """Apply one trigger from the table; raises Conflict if the table does not allow it."""
     target = TRANSITIONS.get((conf.status, trigger))
     if target is None:
         raise Conflict(

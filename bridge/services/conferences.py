@@ -176,14 +176,6 @@ async def update(
         conf = u.conference
         if conf.status == ConferenceStatus.TERMINATED:
             raise Conflict("conference_terminated", "the conference has ended; it is read-only")
-        reservation = (
-            await repos.get_reservation(u.conn, conf.reservation_id)
-            if conf.reservation_id
-            else None
-        )
-        limit = (
-            reservation.max_participants if reservation else s.limits.unreserved_max_participants
-        )
         changes: dict[str, Any] = {}
         if "alias" in body:
             changes["alias"] = v.optional_text(body["alias"], "alias", max_len=200)
@@ -194,6 +186,12 @@ async def update(
         if "record" in body:
             changes["record"] = v.boolean(body["record"], "record")
         if "max_participants" in body:
+            reservation = await repos.reservation_of(u.conn, conf)
+            limit = (
+                reservation.max_participants
+                if reservation
+                else s.limits.unreserved_max_participants
+            )
             changes["max_participants"] = _max_participants(body["max_participants"], limit)
         if "data" in body:
             changes["data"] = v.json_object(body["data"], "data")

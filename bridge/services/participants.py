@@ -66,11 +66,7 @@ async def dial_out(
                 f"participants can join only a started conference; this one is {conf.status.value}",
                 status=conf.status.value,
             )
-        reservation = (
-            await repos.get_reservation(u.conn, conf.reservation_id)
-            if conf.reservation_id
-            else None
-        )
+        reservation = await repos.reservation_of(u.conn, conf)
         active = await repos.count_active(u.conn, conf.id)
         if active >= adm.capacity(conf, reservation, s.limits.unreserved_max_participants):
             raise Conflict("conference_full", "the conference is full", capacity=active)

@@ -23,11 +23,7 @@ class Router:
 
         async def work(u: Unit) -> Route:
             conf = u.conference
-            reservation = (
-                await repos.get_reservation(u.conn, conf.reservation_id)
-                if conf.reservation_id
-                else None
-            )
+            reservation = await repos.reservation_of(u.conn, conf)
             active = await repos.count_active(u.conn, conf.id)
             decision = adm.decide(
                 conf,

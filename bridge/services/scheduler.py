@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -71,9 +72,9 @@ class Scheduler:
                 changed += await self._run_unit(conf.id, self._force_end)
         return changed
 
-    async def _run_unit(self, conference_id: str, work: object) -> int:
+    async def _run_unit(self, conference_id: str, work: Callable[[Unit], Awaitable[None]]) -> int:
         try:
-            await in_conference(self.s, conference_id, work)  # type: ignore[arg-type]
+            await in_conference(self.s, conference_id, work)
         except BridgeError as exc:  # e.g. it changed under us: nothing to do
             log.info("scheduler skipped %s: %s", conference_id, exc.message)
             return 0

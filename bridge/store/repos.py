@@ -188,6 +188,13 @@ async def get_reservation(
     return None if row is None else convert.reservation_from_row(row)
 
 
+async def reservation_of(conn: AsyncConnection, conf: Conference) -> Reservation | None:
+    """The reservation a conference was booked by, or None for an unreserved one."""
+    if conf.reservation_id is None:
+        return None
+    return await get_reservation(conn, conf.reservation_id)
+
+
 OPEN_RESERVATION = (
     ReservationStatus.RESERVED.value,
     ReservationStatus.HOLDING.value,
