@@ -1,4 +1,4 @@
-"""Optional C extension of the mixer; all metadata lives in pyproject.toml.
+"""Optional C extensions (the mixer, the RTP hot path); all metadata lives in pyproject.toml.
 
 The build is best-effort: without Cython or a C compiler the package installs without
 `bridge.media._mix` and runs the pure-Python twin. BRIDGE_REQUIRE_EXTENSIONS=1 turns a
@@ -21,12 +21,15 @@ SKIP = os.environ.get("BRIDGE_NO_EXTENSIONS", "").strip().lower() in _TRUE
 _BUILD_ERRORS = (CCompilerError, ExecError, PlatformError, OSError)
 
 HERE = Path(__file__).parent
-PYX = "bridge/media/_mix.pyx"
-C_SOURCE = "bridge/media/_mix.c"
+# (module, Cython source): each has a pure-Python twin that runs when it is not built
+EXTENSIONS = [
+    ("bridge.media._mix", "bridge/media/_mix.pyx"),
+    ("bridge.pbx.embedded._rtp_core", "bridge/pbx/embedded/_rtp_core.pyx"),
+]
 
 
 def _warn(message: str) -> None:
-    print(f"WARNING: {message}; the pure-Python mixer will be used", file=sys.stderr)
+    print(f"WARNING: {message}; the pure-Python twins will be used", file=sys.stderr)
 
 
 class OptionalBuildExt(build_ext):
@@ -66,24 +69,29 @@ def _extensions() -> list[Extension]:
     try:
         from Cython.Build import cythonize
     except ImportError:
-        if (HERE / C_SOURCE).exists():  # an sdist may ship the generated C
-            return [Extension("bridge.media._mix", [C_SOURCE])]
+        generated = [(name, pyx[: -len(".pyx")] + ".c") for name, pyx in EXTENSIONS]
+        if all((HERE / c).exists() for _, c in generated):  # an sdist may ship the generated C
+            return [Extension(name, [c]) for name, c in generated]
         if REQUIRE:
             raise SystemExit("BRIDGE_REQUIRE_EXTENSIONS=1 but Cython is not installed") from None
         _warn("Cython is not installed")
         return []
-    try:
-        extension = Extension("bridge.media._mix", [PYX])
-        return list(cythonize([extension], quiet=True))  # type: ignore[no-untyped-call]
-    except Exception as exc:  # Cython raises its own CompileError types
-        if REQUIRE:
-            raise
-        _warn(f"cythonizing {PYX} failed ({exc})")
-        return []
+    built = []
+    for name, pyx in EXTENSIONS:
+        try:
+            built += cythonize([Extension(name, [pyx])], quiet=True)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # Cython raises its own CompileError types
+            if REQUIRE:
+                raise
+            _warn(f"cythonizing {pyx} failed ({exc})")
+    return built
 
 
 setup(
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
-    exclude_package_data={"bridge.media": ["*.c"]},  # generated C stays out of the wheel
+    exclude_package_data={
+        "bridge.media": ["*.c"],
+        "bridge.pbx.embedded": ["*.c"],
+    },  # generated C stays out of the wheel
 )

@@ -1,10 +1,11 @@
 """One conference's media: members, the 20 ms mixing tick, beeps, announcements, recording.
 
-Every tick pulls one frame from each member's jitter buffer and calls the mixer kernel once
-for the whole room. Two extra rows ride along in that call: an *overlay* row (announcements
-and beeps, heard by everyone who hears the room) that speaks and does not hear, and a
-*listener* row that hears and does not speak, whose output is the full conference mix: what
-every member who is not speaking hears (encoded once per codec), and what is recorded.
+Every tick drains each member's RTP socket and pulls one decoded frame from its jitter buffer
+(the call's `RtpCore`, in C when built), then calls the mixer kernel once for the whole room.
+Two extra rows ride along in that call: an *overlay* row (announcements and beeps, heard by
+everyone who hears the room) that speaks and does not hear, and a *listener* row that hears
+and does not speak, whose output is the full conference mix: what every member who is not
+speaking hears (encoded once per codec), and what is recorded.
 
 Until the conference starts (latched start), members are not mixed: each hears its wait
 media looped, or the overlay when an announcement plays. A member's private source (an
@@ -169,28 +170,17 @@ class Room:
         else:
             self._tick_waiting()
 
-    def _listen(self, member: Member) -> bytes | None:
-        """Pull this tick's payload, run talk detection; the decoded frame if it is mixed."""
-        stream = member.stream
-        payload = stream.pull()
-        audio = stream.audio
-        if audio is None:
-            return None
-        if not member.may_speak:
-            if member.detector.talking:
-                member.detector.reset()
-                self._on_talking(member.participant_id, False)
-            return None
-        pcm = None if payload is None else codec.decode(audio.payload_type, payload)
-        change = member.detector.feed_level(0.0 if pcm is None else codec.rms(pcm))
-        if change is not None:
-            self._on_talking(member.participant_id, change)
-        return pcm
-
     def _tick_waiting(self) -> None:
         overlay = _next_of(self.overlay)
         for member in self._order:
-            member.stream.pull()  # keep the buffer fresh: waiting callers are not mixed
+            stream = member.stream
+            core = stream.core
+            if core is None:
+                continue
+            core.receive()
+            if core.stray:
+                stream.handle_stray()
+            core.pull(None, 0)  # keep the buffer fresh: waiting callers are not mixed
             frame = _next_of(member.private)
             if frame is None:
                 frame = overlay
@@ -209,11 +199,24 @@ class Room:
         speaking = bytearray(rows)
         hearing = bytearray(rows)
         for i, member in enumerate(members):
-            heard = self._listen(member)
-            if heard is not None:
-                start = i * FRAME_BYTES
-                frames[start : start + FRAME_BYTES] = heard
-                speaking[i] = 1
+            stream = member.stream
+            core = stream.core
+            if core is None:
+                continue
+            core.receive()
+            if core.stray:
+                stream.handle_stray()
+            level = core.pull(frames, i)  # the decoded frame lands in row i
+            detector = member.detector
+            if member.may_speak:
+                change = detector.feed_level(max(level, 0.0))
+                if change is not None:
+                    self._on_talking(member.participant_id, change)
+                if level >= 0.0:
+                    speaking[i] = 1
+            elif detector.talking:
+                detector.reset()
+                self._on_talking(member.participant_id, False)
             hearing[i] = member.hears
         overlay = _next_of(self.overlay)
         if overlay is not None:
@@ -221,43 +224,46 @@ class Room:
             speaking[n] = 1
         hearing[n + 1] = 1
         self._mix(frames, speaking, hearing, out)
-        view = memoryview(out)
-        common = bytes(view[(n + 1) * FRAME_BYTES :])
+        common = bytes(memoryview(out)[(n + 1) * FRAME_BYTES :])
         common_encoded: dict[int, bytes] = {}
         for i, member in enumerate(members):
             stream = member.stream
-            audio = stream.audio
-            if audio is None or not stream.sending:
-                stream.skip()
+            core = stream.core
+            if core is None:
                 continue
-            frame: bytes | memoryview | None = _next_of(member.private)
+            if not stream.sending:
+                core.skip()
+                continue
+            frame: bytes | None = _next_of(member.private) if member.private else None
             if frame is None:
                 if member.hold:
                     source = member.hold_source
                     frame = source.next() if source is not None else None
                 elif not member.deaf:
                     if speaking[i]:
-                        frame = view[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
-                    else:
-                        pt = audio.payload_type
-                        encoded = common_encoded.get(pt)
-                        if encoded is None:
-                            encoded = common_encoded[pt] = codec.encode(pt, common)
-                        stream.send(encoded)
+                        core.send_pcm(out, i)  # their own N-1 mix
                         continue
+                    pt = core.payload_type
+                    encoded = common_encoded.get(pt)
+                    if encoded is None:
+                        encoded = common_encoded[pt] = codec.encode(pt, common)
+                    core.send_payload(encoded)
+                    continue
             if frame is None:
-                stream.send(_SILENCE_ENCODED[audio.payload_type])
+                core.send_payload(_SILENCE_ENCODED[core.payload_type])
             else:
-                stream.send(codec.encode(audio.payload_type, frame))
+                core.send_pcm(frame)
         if self.recorder is not None and not self.recording_paused:
             self.recorder.write(common)
 
     def _send(self, member: Member, frame: bytes | None) -> None:
         stream = member.stream
-        audio = stream.audio
-        if audio is None or not stream.sending:
-            stream.skip()
+        core = stream.core
+        if core is None:
+            return
+        if not stream.sending:
+            core.skip()
         elif frame is None:
-            stream.send(_SILENCE_ENCODED[audio.payload_type])
+            core.send_payload(_SILENCE_ENCODED[core.payload_type])
         else:
-            stream.send(codec.encode(audio.payload_type, frame))
+            core.send_pcm(frame)

@@ -1,28 +1,30 @@
-"""One call's RTP: a UDP socket from the configured range, a jitter buffer, DTMF and sending.
+"""One call's RTP: a UDP socket from the configured range, its hot path, DTMF.
 
-Received audio is only filed here (parse, jitter buffer); the conference's mixing tick pulls
-one payload per 20 ms. RFC 4733 events are turned into digits as they arrive. Anything that
-is not a well-formed packet of a negotiated payload type is counted and dropped.
+The socket is a plain non-blocking one, not an event-loop endpoint: the conference's 20 ms
+tick drains it through the call's `RtpCore` (the Cython hot path or its pure twin, see
+`rtp_core`), which files audio in the jitter buffer and sends the call's frame. What the
+core sets aside as other RTP (RFC 4733 telephone-events) is turned into digits here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
+import logging
+import secrets
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, replace
 
-from bridge.media import FRAME_SAMPLES
-from bridge.media.jitter import JitterBuffer
 from bridge.pbx.backend import EngineError
-from bridge.protocols.rtp import DtmfReceiver, RtpError, RtpSender, is_rtcp, parse_rtp
+from bridge.pbx.embedded import rtp_core, rtp_core_py
+from bridge.protocols.rtp import DtmfReceiver, RtpError, parse_rtp
 from bridge.protocols.sdp import NegotiatedAudio
 
+log = logging.getLogger(__name__)
+
 Address = tuple[str, int]
-JITTER_DEPTH = 2  # 40 ms of buffering before playout starts
 
 
 class PortPool:
@@ -38,17 +40,20 @@ class PortPool:
         self.in_use: set[int] = set()
 
     async def bind(self, host: str, stream: RtpStream) -> int:
-        loop = asyncio.get_running_loop()
+        """Bind a free port of the range for `stream`; EngineError when none is left."""
         for _ in range(len(self.ports)):
             port = next(self._cycle)
             if port in self.in_use:
                 continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                await loop.create_datagram_endpoint(lambda: stream, local_addr=(host, port))
+                sock.bind((host, port))
             except OSError:
+                sock.close()
                 continue
+            sock.setblocking(False)
             self.in_use.add(port)
-            stream.on_close = functools.partial(self.in_use.discard, port)
+            stream.attach(sock, port, functools.partial(self.in_use.discard, port))
             return port
         raise EngineError("no free RTP port in the configured range")
 
@@ -60,89 +65,85 @@ class RtpCounters:
     sent: int = 0
 
 
-class RtpStream(asyncio.DatagramProtocol):
-    """The media of one call; `configure` it with the negotiated audio before use."""
+class RtpStream:
+    """The media of one call: `attach` a bound socket, `configure` the negotiated audio."""
 
     def __init__(self, on_digit: Callable[[str], None]) -> None:
         self.on_digit = on_digit
-        self.on_close: Callable[[], None] = lambda: None
-        self.jitter = JitterBuffer(depth=JITTER_DEPTH)
-        self.counters = RtpCounters()
         self.audio: NegotiatedAudio | None = None
-        self.sender: RtpSender | None = None
-        self._dtmf: DtmfReceiver | None = None
-        self._transport: asyncio.DatagramTransport | None = None
-        self._remote: Address | None = None
+        self.core: rtp_core_py.RtpCore | None = None  # either twin: same interface
         self.port = 0
+        self.sending = False  # read on every tick: kept as a plain attribute
+        self._socket: socket.socket | None = None
+        self._on_close: Callable[[], None] = lambda: None
+        self._dtmf: DtmfReceiver | None = None
+        self._stray_dropped = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # CPython's selector datagram transport does not subclass DatagramTransport
-        self._transport = cast(asyncio.DatagramTransport, transport)
+    def attach(self, sock: socket.socket, port: int, on_close: Callable[[], None]) -> None:
+        self._socket, self.port, self._on_close = sock, port, on_close
+        self.core = rtp_core.RtpCore(sock)
+        if self.audio is not None:
+            audio, self.audio = self.audio, None
+            self.configure(audio)
 
     def configure(self, audio: NegotiatedAudio) -> None:
         """(Re)apply an offer/answer: codec, event type, where to send."""
-        if self.audio is None or self.audio.payload_type != audio.payload_type:
-            self.sender = RtpSender(audio.payload_type)
+        core = self.core
+        if core is not None:
+            if self.audio is None or self.audio.payload_type != audio.payload_type:
+                # a new codec is a new stream (RFC 3550 5.1: random SSRC, sequence, timestamp)
+                core.set_audio(
+                    audio.payload_type,
+                    secrets.randbits(32),
+                    secrets.randbits(16),
+                    secrets.randbits(32),
+                )
+            try:
+                core.set_remote(
+                    audio.remote_address if audio.remote_port else None, audio.remote_port
+                )
+            except ValueError as exc:
+                log.warning("not sending RTP: %s", exc)
+                core.set_remote(None, 0)
+                audio = replace(audio, remote_port=0)
         if audio.event_payload_type is None:
             self._dtmf = None
         elif self._dtmf is None or self._dtmf.payload_type != audio.event_payload_type:
             self._dtmf = DtmfReceiver(audio.event_payload_type)
         self.audio = audio
-        self._remote = (audio.remote_address, audio.remote_port) if audio.remote_port else None
-
-    @property
-    def sending(self) -> bool:
-        return self.audio is not None and self.audio.sending and self._remote is not None
+        self.sending = core is not None and audio.sending and audio.remote_port > 0
 
     @property
     def receiving(self) -> bool:
         return self.audio is not None and self.audio.receiving
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        audio = self.audio
-        if audio is None or is_rtcp(data):
-            return
-        try:
-            packet = parse_rtp(data)
-            if packet.payload_type == audio.payload_type:
-                self.counters.received += 1
-                self.jitter.push(packet.sequence, packet.payload)
-                return
-            if self._dtmf is not None:
-                dtmf = self._dtmf.feed(packet)
-                if dtmf is not None:
-                    self.on_digit(dtmf.digit)
-                    return
-        except RtpError:
-            pass
-        self.counters.dropped += 1
+    @property
+    def counters(self) -> RtpCounters:
+        core = self.core
+        if core is None:
+            return RtpCounters()
+        return RtpCounters(core.received, core.dropped + self._stray_dropped, core.sent)
 
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP port unreachable from a phone that went away: the SIP side decides
-
-    def pull(self) -> bytes | None:
-        """This tick's payload (encoded, exactly one frame long) or None."""
-        payload = self.jitter.pop()
-        if payload is None or len(payload) == FRAME_SAMPLES:
-            return payload
-        return payload[:FRAME_SAMPLES].ljust(FRAME_SAMPLES, b"\xff")  # other ptimes: cut to 20 ms
-
-    def send(self, encoded: bytes) -> None:
-        """Send one encoded frame (the caller checked `sending`)."""
-        sender, transport, remote = self.sender, self._transport, self._remote
-        if sender is None or transport is None or remote is None:
-            return
-        transport.sendto(sender.audio(encoded).to_bytes(), remote)
-        self.counters.sent += 1
-
-    def skip(self) -> None:
-        """A frame we do not send (on hold): time moves on for the far end."""
-        if self.sender is not None:
-            self.sender.skip(FRAME_SAMPLES)
+    def handle_stray(self) -> None:
+        """Digits from the telephone-events the core set aside; anything else is dropped."""
+        assert self.core is not None
+        packets, self.core.stray = self.core.stray, []
+        for data in packets:
+            try:
+                dtmf = None if self._dtmf is None else self._dtmf.feed(parse_rtp(data))
+            except RtpError:
+                dtmf = None
+            if dtmf is None:
+                self._stray_dropped += 1
+            else:
+                self.on_digit(dtmf.digit)
 
     def close(self) -> None:
-        if self._transport is not None:
-            with contextlib.suppress(Exception):
-                self._transport.close()
-            self._transport = None
-            self.on_close()
+        if self._socket is not None:
+            # drop the core first: a closed descriptor's number is soon reused
+            self.core = None
+            self.sending = False
+            with contextlib.suppress(OSError):
+                self._socket.close()
+            self._socket = None
+            self._on_close()
