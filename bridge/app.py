@@ -40,6 +40,10 @@ def make_backend(config: Config) -> Backend:
             rtp_port_max=config.rtp_port_max,
             media_dir=config.media_dir,
             recordings_dir=config.recordings_dir,
+            sip_users=config.sip_users or None,
+            sip_realm=config.sip_realm or None,
+            sip_tcp=config.sip_tcp,
+            advertised_host=config.sip_advertised_host or None,
         )
     if config.engine == "asterisk":
         from bridge.pbx.asterisk.backend import AsteriskBackend

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -49,6 +50,12 @@ class Config:
     sip_port: int = 5060
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999
+    sip_advertised_host: str = ""  # in SDP and Contact; empty: sip_host (127.0.0.1 for 0.0.0.0)
+    sip_tcp: bool = True  # SIP over TCP on sip_port too
+    sip_realm: str = ""  # digest realm; empty: the advertised SIP host
+    # username -> password, or "md5:<hex MD5(user:realm:password)>" so no password is stored;
+    # empty: phones are not challenged (env BRIDGE_SIP_USERS takes a JSON object)
+    sip_users: dict[str, str] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,10 +72,26 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in fields(Config) if f.name != "extra"}
+_TABLES = frozenset({"sip_users"})  # settings whose value is itself a TOML table
+
+
+def _string_table(name: str, value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: not a JSON object ({exc.msg})") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise ConfigError(f"{name}: must map names to non-empty strings")
+    return dict(value)
 
 
 def _coerce(name: str, value: Any) -> Any:
     default = getattr(Config(), name)
+    if name in _TABLES:
+        return _string_table(name, value)
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -108,10 +131,10 @@ def load(
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
-        for values in data.values():
-            if isinstance(values, dict):  # [asterisk] ami_port = ... is the same as ami_port
-                flat.update(values)
+        sections = {k: v for k, v in data.items() if isinstance(v, dict) and k not in _TABLES}
+        flat = {k: v for k, v in data.items() if k not in sections}
+        for values in sections.values():  # [asterisk] ami_port = ... is the same as ami_port
+            flat.update(values)
         cfg = _apply(cfg, flat, str(path))
     env_values = {
         k.removeprefix("BRIDGE_").lower(): v

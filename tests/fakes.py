@@ -35,6 +35,9 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"name": self.name}
 
+    def media_problem(self, item: Any) -> str | None:
+        return None
+
     def of(self, kind: type) -> list[Any]:
         return [c for c in self.commands if isinstance(c, kind)]
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from bridge.core.admission import Admission
 from bridge.core.engine import Command, Observation
-from bridge.core.models import Conference, Participant
+from bridge.core.models import Conference, MediaItem, Participant
 
 ObservationSink = Callable[[Observation], Awaitable[None]]
 
@@ -53,6 +53,11 @@ class Backend(Protocol):
         ...
 
     def health(self) -> dict[str, Any]: ...
+
+    def media_problem(self, item: MediaItem) -> str | None:
+        """Why this engine cannot play `item` (None: it can). Asked before a command is
+        accepted, so the API can refuse it instead of failing after the commit."""
+        ...
 
 
 class EngineError(Exception):

@@ -24,6 +24,7 @@ from typing import Final, TypeVar, cast
 from bridge.protocols.safe import safe_value
 
 MAX_MESSAGE_SIZE: Final = 65_535
+MAX_HEAD_SIZE: Final = 16_384  # a header section on a stream; real ones are under 4 KiB
 MAX_HEADERS: Final = 128
 BRANCH_MAGIC: Final = "z9hG4bK"
 
@@ -713,46 +714,67 @@ class SipStreamParser:
     """Frames messages out of a TCP byte stream by Content-Length (RFC 3261 18.3).
 
     Raises :class:`SipParseError` on anything malformed; the connection must then
-    be closed, since framing is lost.
+    be closed, since framing is lost. What it holds is bounded: a header section
+    longer than ``max_head_size`` or a message longer than ``max_message_size`` is
+    refused as soon as that is known, so a peer can never make it buffer more.
+    Each header section is parsed once, however finely the body is split.
     """
 
-    def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self, max_message_size: int = MAX_MESSAGE_SIZE, max_head_size: int = MAX_HEAD_SIZE
+    ) -> None:
         self._buffer = bytearray()
         self._scanned = 0
         self._max = max_message_size
+        self._max_head = min(max_head_size, max_message_size)
+        self._pending: tuple[SipMessage, int, int] | None = None  # head parsed, body to come
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a message not complete yet."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[SipMessage]:
         self._buffer += data
         messages: list[SipMessage] = []
         while True:
-            # CRLFs between messages are keep-alives (RFC 5626) and are skipped.
-            skip = 0
-            while skip < len(self._buffer) and self._buffer[skip] in b"\r\n":
-                skip += 1
-            if skip:
-                del self._buffer[:skip]
-                self._scanned = 0
-            end = self._buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
-            if end < 0:
-                if len(self._buffer) > self._max:
-                    raise SipParseError("header section too large")
-                self._scanned = len(self._buffer)
+            if self._pending is None and not self._frame_head():
                 return messages
-            message = _parse_head(bytes(self._buffer[:end]))
-            length = _content_length(message.headers)
-            if length is None:
-                raise SipParseError("Content-Length is mandatory on streams")
-            total = end + 4 + length
-            if total > self._max:
-                raise SipParseError("message too large")
+            assert self._pending is not None
+            message, end, total = self._pending
             if len(self._buffer) < total:
-                self._scanned = end  # header end found again next time, cheaply
                 return messages
             message.body = bytes(self._buffer[end + 4 : total])
             del self._buffer[:total]
+            self._pending = None
             self._scanned = 0
             _validate(message)
             messages.append(message)
+
+    def _frame_head(self) -> bool:
+        """Find and parse the next header section; False when more bytes are needed."""
+        # CRLFs between messages are keep-alives (RFC 5626) and are skipped.
+        skip = 0
+        while skip < len(self._buffer) and self._buffer[skip] in b"\r\n":
+            skip += 1
+        if skip:
+            del self._buffer[:skip]
+            self._scanned = 0
+        end = self._buffer.find(b"\r\n\r\n", max(0, self._scanned - 3), self._max_head + 4)
+        if end < 0:
+            if len(self._buffer) > self._max_head:
+                raise SipParseError("header section too large")
+            self._scanned = len(self._buffer)
+            return False
+        message = _parse_head(bytes(self._buffer[:end]))
+        length = _content_length(message.headers)
+        if length is None:
+            raise SipParseError("Content-Length is mandatory on streams")
+        total = end + 4 + length
+        if total > self._max:
+            raise SipParseError("message too large")
+        self._pending = (message, end, total)
+        return True
 
 
 # ---------------------------------------------------------------------------

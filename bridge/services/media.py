@@ -33,6 +33,10 @@ async def announce(
     media = parse_media_list(body.get("media"), "media")
     if not media:
         raise invalid_field("media", "is required")
+    for item in media:
+        problem = s.backend.media_problem(item)
+        if problem is not None:
+            raise invalid_field("media", problem, code="media_unavailable")
     target = body.get("participant_id")
     if target is not None and not isinstance(target, str):
         raise invalid_field("participant_id", "must be a participant id")

@@ -70,13 +70,13 @@ async def test_announcement_and_join_leave_messages_play_into_the_conference(
     assert await leaver.finished() == 0, leaver.output()
     await live.ami.wait_event(_announcer_join, since=since, within=15)
 
-    # text to say has no engine on Asterisk: refused, nothing joins
-    status, _ = await live.call(
+    # text to say has no engine on Asterisk: refused up front, nothing starts
+    status, body = await live.call(
         "POST",
         f"/v1/conferences/{conf['id']}/announcements",
         json={"media": {"say": {"text": "hello"}}},
     )
-    assert status in (202, 409, 502)
+    assert status == 400 and body["error"]["code"] == "media_unavailable", body
     await live.ok("DELETE", f"/v1/conferences/{conf['id']}")
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 
 from bridge.media import FRAME_SAMPLES, SILENCE_FRAME, g711, tones
+from bridge.protocols.digest import build_authorization, parse_challenge
 from bridge.protocols.rtp import RtpSender, parse_rtp
 from bridge.protocols.sdp import accept_answer, answer_offer, build_offer, parse_sdp
 from bridge.protocols.sip import (
@@ -321,3 +322,96 @@ class SipPhone:
             f"{self.name} to receive {frames} frames",
         )
         return self.heard_since(mark)
+
+    # digest authentication (helpers for a bridge with SIP users) ---------------------
+
+    def _authorization(
+        self, response: SipResponse, method: str, uri: str, username: str, password: str
+    ) -> str:
+        challenge = parse_challenge(response.headers.get("www-authenticate") or "")
+        return build_authorization(
+            challenge, username=username, password=password, method=method, uri=uri
+        )
+
+    async def _transact(self, request: SipRequest, server: Address, within: float) -> SipResponse:
+        """Send a non-INVITE request until a final response to it arrives."""
+        self._server = server
+        key = (request.call_id, request.cseq.seq, request.cseq.method)
+
+        def final() -> SipResponse | None:
+            return next(
+                (
+                    r
+                    for r in self.responses
+                    if (r.call_id, r.cseq.seq, r.cseq.method) == key and r.status >= 200
+                ),
+                None,
+            )
+
+        self._send_sip(request, server)
+        await wait_until(lambda: final() is not None, within, f"{self.name}: answer to {key}")
+        response = final()
+        assert response is not None
+        return response
+
+    async def register(
+        self,
+        server: Address,
+        username: str,
+        password: str | None,
+        *,
+        expires: int = 600,
+        contact: str | None = None,
+        within: float = 5.0,
+    ) -> SipResponse:
+        """REGISTER `sip:username@<server>` -> this phone, answering one digest challenge."""
+        aor = parse_uri(f"sip:{username}@{server[0]}")
+        call_id = new_call_id(HOST)
+        tag = new_tag()
+        response: SipResponse | None = None
+        for cseq in (1, 2):
+            headers = [("Expires", str(expires))]
+            if response is not None and password is not None:
+                uri = f"sip:{server[0]}:{server[1]}"
+                headers.append(
+                    ("Authorization", self._authorization(response, "REGISTER", uri, username,
+                                                          password))
+                )  # fmt: skip
+            request = build_request(
+                "REGISTER",
+                parse_uri(f"sip:{server[0]}:{server[1]}"),
+                via=local_via("UDP", HOST, self.sip_port),
+                from_addr=NameAddr(aor).with_tag(tag),
+                to_addr=NameAddr(aor),
+                call_id=call_id,
+                cseq=cseq,
+                headers=[("Contact", contact or str(self._contact())), *headers],
+            )
+            response = await self._transact(request, server, within)
+            if response.status != 401 or password is None:
+                break
+        assert response is not None
+        return response
+
+    async def call_with_auth(
+        self, server: Address, user: str, username: str, password: str, *, within: float = 5.0
+    ) -> int:
+        """INVITE as `call` does; on a 401, INVITE again (CSeq 2) with the digest answer."""
+        status = await self.call(server, user, within=within)
+        if status != 401:
+            return status
+        first = self._invite
+        assert first is not None
+        challenge = next(
+            r for r in reversed(self.responses) if r.status == 401 and r.call_id == first.call_id
+        )
+        again = SipRequest("INVITE", first.uri, first.headers.copy(), first.body)
+        again.headers.set("Via", str(local_via("UDP", HOST, self.sip_port)))
+        again.headers.set("CSeq", "2 INVITE")
+        auth = self._authorization(challenge, "INVITE", str(first.uri), username, password)
+        again.headers.add("Authorization", auth)
+        self._invite = again
+        self.final_status = None
+        await self._send_invite(within)
+        assert self.final_status is not None
+        return self.final_status

@@ -27,7 +27,7 @@ from typing import Any
 
 from bridge.core import engine as e
 from bridge.core.admission import Outcome
-from bridge.core.models import Conference, LeaveReason, Participant
+from bridge.core.models import Conference, LeaveReason, MediaItem, Participant
 from bridge.pbx.asterisk import mapping
 from bridge.pbx.asterisk.ami_client import AmiClient, AmiUnavailable
 from bridge.pbx.asterisk.calls import Call, Registry, Room, Where
@@ -139,6 +139,11 @@ class AsteriskBackend:
             "calls": len(self.registry.calls),
             "resyncs": self.resyncs,
         }
+
+    def media_problem(self, item: MediaItem) -> str | None:
+        if mapping.sound_name(item) is None:
+            return "Asterisk ConfBridge has no text-to-speech: play a sound file instead"
+        return None
 
     # ================================================================== plumbing
 

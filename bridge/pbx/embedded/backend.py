@@ -2,12 +2,17 @@
 
 Calls arrive through the `UserAgent`; each is routed with the spine's router (the dialled
 user part is the access code) and answered or refused with the SIP status of the decision.
-When a PIN is needed the call is answered, digits are collected from RFC 4733 events (ended
-by #, by 12 digits or by a pause) and the call is routed again. A wrong PIN can no longer be
-refused with 403 (the call is answered by then): the caller hears an error tone, then BYE.
+When a PIN is needed the call is answered, digits are collected from RFC 4733 events (pin.py)
+and the call is routed again, up to three attempts, each wrong one re-prompted. A wrong PIN
+can no longer be refused with 403 (the call is answered by then): after the last attempt the
+caller hears an error tone, then BYE.
 
-Admitted calls join the `Room` of their conference, which mixes on a 20 ms tick. Commands
-change members and rooms; observations go to the sink through one queue, in order.
+Admitted calls join the `Room` of their conference, which mixes on a 20 ms tick. A call
+first hears the conference's pre_actions alone (in the lobby room, status joining), then
+enters the mixing, where the room hears its name and joined message; on leaving, the room
+hears its name and left message, and a call we disconnect hears the post_actions before
+BYE (prompts.py). Commands change members and rooms; observations go to the sink through
+one queue, in order.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from bridge.core.models import (
     ConferenceStatus,
     FailureReason,
     LeaveReason,
+    MediaItem,
     Participant,
     PlayBeep,
 )
@@ -34,16 +41,15 @@ from bridge.media import tones
 from bridge.media.mixer import IMPLEMENTATION, mix
 from bridge.media.wav import WavRecorder
 from bridge.pbx.backend import CallRouter, EngineError, InboundCall, ObservationSink, Route
+from bridge.pbx.embedded import prompts, rtp_core
 from bridge.pbx.embedded.media_source import MediaLibrary
+from bridge.pbx.embedded.pin import PIN_ATTEMPTS, PinEntry
 from bridge.pbx.embedded.room import Member, Room, Source
 from bridge.pbx.embedded.rtp_stream import PortPool
 from bridge.pbx.embedded.user_agent import Call, CallState, UserAgent
 from bridge.protocols.sip import NameAddr, SipBuildError, SipUri, caller_address, target_uri
 
 log = logging.getLogger(__name__)
-
-PIN_MAX_DIGITS = 12
-PIN_DIGIT_TIMEOUT = 8.0  # seconds of silence that end a PIN without '#'
 
 _REFUSAL = {
     Outcome.UNKNOWN: 404,
@@ -52,22 +58,6 @@ _REFUSAL = {
     Outcome.DIVERT: 302,
     Outcome.FULL: 503,
 }
-
-
-def _prompt() -> list[bytes]:
-    return tones.beep(600.0, 150)
-
-
-def _error_tone() -> list[bytes]:
-    # three short low "reorder" bursts
-    burst = tones.tone_pcm([480.0, 620.0], 250, 6000) + tones.silence_pcm(250)
-    return tones.frames_of(burst * 3)
-
-
-class _PinEntry:
-    def __init__(self) -> None:
-        self.digits = ""
-        self.changed = asyncio.Event()
 
 
 class EmbeddedBackend:
@@ -84,22 +74,34 @@ class EmbeddedBackend:
         *,
         default_dial_host: str | None = None,
         advertised_host: str | None = None,
+        sip_users: Mapping[str, str] | None = None,
+        sip_realm: str | None = None,
+        sip_tcp: bool = True,
     ) -> None:
-        """Defaults are Config's; the app passes its settings (nothing binds before start)."""
+        """Defaults are Config's; the app passes its settings (nothing binds before start).
+
+        `sip_users` (name -> password, or `md5:<H(A1) hex>`) turns on digest authentication
+        and registration in `sip_realm` (default: the advertised host); `sip_tcp` adds
+        SIP over TCP on the SIP port.
+        """
         self.sip_host = sip_host
         self.sip_port = sip_port
         advertised = advertised_host or ("127.0.0.1" if sip_host in ("0.0.0.0", "") else sip_host)
         self.default_dial_host = default_dial_host or advertised
         self.recordings_dir = Path(recordings_dir).resolve()
         self.library = MediaLibrary(Path(media_dir))
-        self.ua = UserAgent(sip_host, advertised, PortPool(rtp_port_min, rtp_port_max), self)
+        self.ua = UserAgent(
+            sip_host, advertised, PortPool(rtp_port_min, rtp_port_max), self,
+            users=sip_users, realm=sip_realm, tcp=sip_tcp,
+        )  # fmt: skip
         self.rooms: dict[str, Room] = {}
         self.by_participant: dict[str, Call] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
         self._dialing_conf: dict[str, str] = {}  # participant id -> conference id, while ringing
-        self._pins: dict[str, _PinEntry] = {}
+        self._pins: dict[str, PinEntry] = {}
         self._pin_room = Room("pin", mix, on_talking=lambda pid, talking: None)
         self._play_beep: dict[str, PlayBeep] = {}
+        self._farewells: dict[str, prompts.Farewell] = {}  # participant id -> its leave media
         self._sink: ObservationSink | None = None
         self._router: CallRouter | None = None
         self._reports: asyncio.Queue[obs.Observation] = asyncio.Queue()
@@ -133,13 +135,17 @@ class EmbeddedBackend:
     def health(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "sip": f"udp:{self.ua.host}:{self.ua.port}" if self._listening else "not listening",
+            "sip": self.ua.describe() if self._listening else "not listening",
             "calls": len(self.ua.calls),
             "conferences": len(self.rooms),
             "mixer": IMPLEMENTATION,
+            "rtp_core": rtp_core.IMPLEMENTATION,
             "rtp_ports_in_use": len(self.ua.ports.in_use),
             "malformed_sip": self.ua.endpoint.malformed,
         }
+
+    def media_problem(self, item: MediaItem) -> str | None:
+        return self.library.problem(item)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -166,14 +172,17 @@ class EmbeddedBackend:
         self._spawn(self._admit(call))
 
     def call_confirmed(self, call: Call) -> None:
-        if call.participant_id is not None and not call.outbound:
-            self._report(obs.MemberJoined(call.participant_id, call.ref))
+        # A call still hearing the pre_actions is reported when it enters the mixing (_enter).
+        room = self.rooms.get(call.conference_id or "")
+        pid = call.participant_id
+        if pid is not None and not call.outbound and room is not None and pid in room.members:
+            self._report(obs.MemberJoined(pid, call.ref))
 
     def call_ended(self, call: Call) -> None:
         pin = self._pins.pop(call.ref, None)
         if pin is not None:
-            self._pin_room.remove(call.ref)
-            pin.changed.set()
+            pin.wake()
+        self._pin_room.remove(call.ref)  # giving a PIN, or hearing the post_actions
         if call.participant_id is not None:
             self._leave(call, None)
 
@@ -212,31 +221,34 @@ class EmbeddedBackend:
         conf, participant = route.conference, route.participant
         assert conf is not None and participant is not None
         call.participant_id, call.conference_id = participant.id, conf.id
-        wait = await self._wait_source(conf, participant)
+        wait, greeting = await self._entry_media(conf, participant)
         if not await self.ua.answer(call):
             self._report(obs.MemberLeft(participant.id, None))  # cancelled: joining -> failed
             return
-        self._join(call, conf, participant, wait)
+        self._join(call, conf, participant, wait, greeting)
 
     async def _admit_with_pin(self, call: Call, first: InboundCall) -> None:
+        """Up to PIN_ATTEMPTS entries, each routed (the router judges it); a wrong one is
+        re-prompted. An empty entry (a pause, or '#' alone) counts as a wrong one."""
         assert self._router is not None
         if not await self.ua.answer(call):
             return
-        entry = self._pins[call.ref] = _PinEntry()
+        entry = self._pins[call.ref] = PinEntry()
         member = Member(call.ref, call.stream)
-        member.private.append(Source(_prompt()))
-        call.on_digit = lambda digit: self._pin_digit(entry, digit)
+        call.on_digit = entry.feed
         self._pin_room.add(member)
-        pin = await self._collect_pin(call, entry)
-        if pin is None or not call.live:
-            self._pins.pop(call.ref, None)
-            self._pin_room.remove(call.ref)
-            return
-        route = await self._router.route(
-            InboundCall(first.access_code, first.caller_id, first.call_ref, pin)
-        )
-        if route.admission.outcome != Outcome.ADMIT:
-            self._reject_answered(call, member)
+        route: Route | None = None
+        for attempt in range(PIN_ATTEMPTS):
+            member.private.clear()
+            member.private.append(Source(prompts.pin_retry() if attempt else prompts.pin_prompt()))
+            pin = await entry.collect(lambda: call.live)
+            route = await self._router.route(replace(first, pin=pin)) if pin else None
+            wrong = route is None or route.admission.outcome == Outcome.WRONG_PIN
+            if not call.live or not wrong:
+                break
+        if route is None or route.admission.outcome != Outcome.ADMIT:
+            if call.live:  # else call_ended cleaned up
+                self._reject_answered(call, member)
             return
         self._pins.pop(call.ref, None)
         self._pin_room.remove(call.ref)
@@ -244,35 +256,14 @@ class EmbeddedBackend:
         assert conf is not None and participant is not None
         call.participant_id, call.conference_id = participant.id, conf.id
         call.on_digit = lambda digit: None
-        wait = await self._wait_source(conf, participant)
+        wait, greeting = await self._entry_media(conf, participant)
         if not call.live:
             self._report(obs.MemberLeft(participant.id, None))
             return
-        self._join(call, conf, participant, wait)
-        if call.state is CallState.CONFIRMED:
-            self._report(obs.MemberJoined(participant.id, call.ref))
-
-    def _pin_digit(self, entry: _PinEntry, digit: str) -> None:
-        entry.digits += digit
-        entry.changed.set()
-
-    async def _collect_pin(self, call: Call, entry: _PinEntry) -> str | None:
-        """Digits up to '#' (or PIN_MAX_DIGITS, or a pause of PIN_DIGIT_TIMEOUT)."""
-        while call.live:
-            entry.changed.clear()
-            digits = entry.digits
-            if "#" in digits:
-                return digits.split("#", 1)[0] or None
-            if len(digits) >= PIN_MAX_DIGITS:
-                return digits[:PIN_MAX_DIGITS]
-            try:
-                await asyncio.wait_for(entry.changed.wait(), PIN_DIGIT_TIMEOUT)
-            except TimeoutError:
-                return digits or None
-        return None
+        self._join(call, conf, participant, wait, greeting)
 
     def _reject_answered(self, call: Call, member: Member) -> None:
-        """Wrong PIN after answer: an error tone, then BYE (a 403 is no longer possible)."""
+        """No admission after answer: an error tone, then BYE (a 403 is no longer possible)."""
         member.private.clear()
 
         def done() -> None:
@@ -281,7 +272,7 @@ class EmbeddedBackend:
             if call.live:
                 self.ua.hangup(call)
 
-        member.private.append(Source(_error_tone(), on_done=done))
+        member.private.append(Source(prompts.pin_rejected(), on_done=done))
 
     # membership -----------------------------------------------------------------------
 
@@ -308,27 +299,80 @@ class EmbeddedBackend:
             log.warning("wait media for %s unavailable: %s", conf.id, exc)
             return None
 
-    def _join(self, call: Call, conf: Conference, p: Participant, wait: Source | None) -> None:
-        room = self._room(conf)
+    async def _entry_media(
+        self, conf: Conference, p: Participant
+    ) -> tuple[Source | None, list[bytes]]:
+        """The wait media, and the pre_actions the call hears before it is mixed."""
+        greeting = await prompts.spoken(self.library, conf.pre_actions, f"pre_actions of {conf.id}")
+        return await self._wait_source(conf, p), greeting
+
+    def _join(
+        self,
+        call: Call,
+        conf: Conference,
+        p: Participant,
+        wait: Source | None,
+        greeting: list[bytes],
+    ) -> None:
+        """The call is `p`'s from now on; it enters the mixing once it heard `greeting`."""
+        self._room(conf)
         member = Member(
             p.id, call.stream, talker=p.options.talker, muted=p.muted, deaf=p.deaf, hold=p.hold
         )
         member.wait = wait
         call.on_digit = lambda digit: self._report(obs.DigitPressed(p.id, digit))
         self.by_participant[p.id] = call
-        if conf.play_beep.on_entry and p.options.beep_on_entry and room.members:
+        self._farewells[p.id] = prompts.farewell(conf, p)
+        if not greeting:
+            self._enter(call, conf, p, member)
+            return
+        # Heard alone in the lobby room, not mixed: VoIPbin's `joining` runs the pre_actions.
+        # The move happens after the lobby's tick, not inside it.
+        loop = asyncio.get_running_loop()
+
+        def greeted() -> None:
+            loop.call_soon(self._enter, call, conf, p, member)
+
+        member.private.append(Source(greeting, on_done=greeted))
+        self._pin_room.add(member)
+
+    def _enter(self, call: Call, conf: Conference, p: Participant, member: Member) -> None:
+        """Into the mixing: the entry beep, then everyone (the joiner too, as with the
+        Asterisk announcer and FreeSWITCH's enter sound) hears the name and joined message."""
+        self._pin_room.remove(p.id)
+        if self.by_participant.get(p.id) is not call or not call.live:
+            return  # it left while hearing the pre_actions
+        room = self.rooms.get(conf.id) or self._room(conf)
+        beep = self._play_beep.get(conf.id, conf.play_beep)
+        if beep.on_entry and p.options.beep_on_entry and room.members:
             room.overlay.append(Source(tones.entry_beep()))
         room.add(member)
+        self._announce(room, prompts.join_items(p), f"joined message of {p.id}")
+        if call.state is CallState.CONFIRMED:  # else call_confirmed reports it on the ACK
+            self._report(obs.MemberJoined(p.id, call.ref))
+
+    def _announce(self, room: Room, items: tuple[MediaItem, ...], what: str) -> None:
+        if items:
+            self._spawn(self._announce_loaded(room, items, what))
+
+    async def _announce_loaded(self, room: Room, items: tuple[MediaItem, ...], what: str) -> None:
+        frames = await prompts.spoken(self.library, items, what)
+        if frames and room.members and self.rooms.get(room.name) is room:
+            room.overlay.append(Source(frames))
 
     def _leave(self, call: Call, reason: LeaveReason | None) -> None:
         pid, conf_id = call.participant_id, call.conference_id
         if pid is None or self.by_participant.pop(pid, None) is not call:
             return
+        farewell = self._farewells.pop(pid, None)
+        self._pin_room.remove(pid)  # still hearing the pre_actions: it never entered
         room = self.rooms.get(conf_id or "")
         if room is not None and room.remove(pid) is not None:
             beep = self._play_beep.get(room.name, PlayBeep.NEVER)
             if beep.on_exit and room.members:
                 room.overlay.append(Source(tones.exit_beep()))
+            if farewell is not None and room.members:
+                self._announce(room, farewell.to_room, f"left message of {pid}")
             if not room.members:
                 self._spawn(room.close())  # restarts on the next join
         self._report(obs.MemberLeft(pid, reason))
@@ -370,14 +414,16 @@ class EmbeddedBackend:
         call = self.by_participant.get(p.id)
         room = self.rooms.get(p.conference_id)
         member = room.members.get(p.id) if room is not None else None
+        if member is None:
+            member = self._pin_room.members.get(p.id)  # still hearing the pre_actions
         if call is None or member is None:
             raise EngineError(f"participant {p.id} has no call on this engine")
         return member
 
     async def _end(self, conf: Conference) -> None:
-        room = self.rooms.get(conf.id)
-        for pid in list(room.members if room is not None else ()):
-            self._kick_call(pid, None)
+        for pid, call in list(self.by_participant.items()):
+            if call.conference_id == conf.id:  # in the mixing, or hearing the pre_actions
+                self._kick_call(pid, None)
         for pid, task in list(self._dialing.items()):
             if self._dialing_conf.get(pid) == conf.id:
                 task.cancel()
@@ -399,9 +445,32 @@ class EmbeddedBackend:
         call = self.by_participant.get(pid)
         if call is None:
             return False
-        self.ua.hangup(call)
+        farewell = self._farewells.get(pid)
         self._leave(call, reason)
+        call.on_digit = lambda digit: None
+        if farewell is not None and farewell.to_call and call.live:
+            self._spawn(self._send_off(call, farewell.to_call))
+        else:
+            self.ua.hangup(call)
         return True
+
+    async def _send_off(self, call: Call, items: tuple[MediaItem, ...]) -> None:
+        """post_actions: a call we disconnect hears them alone, out of the mixing, then BYE."""
+        frames = await prompts.spoken(self.library, items, f"post_actions for {call.ref}")
+        if not call.live:
+            return
+        if not frames:
+            self.ua.hangup(call)
+            return
+
+        def done() -> None:
+            self._pin_room.remove(call.ref)
+            if call.live:
+                self.ua.hangup(call)
+
+        member = Member(call.ref, call.stream)
+        member.private.append(Source(frames, on_done=done))
+        self._pin_room.add(member)
 
     async def _hold(self, command: cmd.SetHold) -> None:
         member = self._member(command.participant)
@@ -412,12 +481,17 @@ class EmbeddedBackend:
         member.hold = command.hold
 
     async def _play(self, command: cmd.Play) -> None:
-        frames = await self.library.frames(command.media)
         conf, ann = command.conference, command.announcement_id
 
         def done() -> None:
             if ann is not None:
                 self._report(obs.AnnouncementFinished(conf.id, ann))
+
+        try:
+            frames = await self.library.frames(command.media)
+        except EngineError:
+            done()  # announcement.started is out: its finish must follow (as on Asterisk)
+            raise
 
         source = Source(frames, on_done=done)
         if command.participant is not None:
@@ -493,9 +567,8 @@ class EmbeddedBackend:
         call = result.call
         call.participant_id, call.conference_id = p.id, conf.id
         self._report(obs.CallAnswered(p.id))
-        wait = await self._wait_source(conf, p)
+        wait, greeting = await self._entry_media(conf, p)
         if not call.live:
             self._report(obs.MemberLeft(p.id, None))
             return
-        self._join(call, conf, p, wait)
-        self._report(obs.MemberJoined(p.id, call.ref))
+        self._join(call, conf, p, wait, greeting)

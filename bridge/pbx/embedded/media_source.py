@@ -51,6 +51,12 @@ def resample(pcm: bytes, rate: int) -> bytes:
     return out.tobytes()
 
 
+_NO_TTS = (
+    "say needs text-to-speech: install espeak-ng (Debian package espeak-ng) "
+    "or use play with a WAV file"
+)
+
+
 class MediaLibrary:
     """Loads media items as frames; raises EngineError with a clear message when it cannot."""
 
@@ -63,6 +69,18 @@ class MediaLibrary:
         for item in items:
             out.extend(await self.item_frames(item))
         return out
+
+    def problem(self, item: MediaItem) -> str | None:
+        """Why `item` cannot be played (None: it can), without loading it."""
+        if item.kind == "say":
+            if shutil.which("espeak-ng") is None:
+                return _NO_TTS
+            return None
+        try:
+            self._path(item.file or "")
+        except EngineError as exc:
+            return str(exc)
+        return None
 
     async def item_frames(self, item: MediaItem) -> list[bytes]:
         cached = self._cache.get(item)
@@ -82,6 +100,12 @@ class MediaLibrary:
 
     def _read_file(self, name: str) -> bytes:
         try:
+            return read_wav(self._path(name))
+        except WavFormatError as exc:
+            raise EngineError(str(exc)) from None
+
+    def _path(self, name: str) -> Path:
+        try:
             relative = safe_value(name, "path")
         except UnsafeValueError as exc:
             raise EngineError(str(exc)) from None
@@ -92,18 +116,12 @@ class MediaLibrary:
             path = path.with_suffix(".wav")  # a sound name: "welcome" means welcome.wav
         if not path.is_file():
             raise EngineError(f"media file {name!r} not found in {self.media_dir}")
-        try:
-            return read_wav(path)
-        except WavFormatError as exc:
-            raise EngineError(str(exc)) from None
+        return path
 
     async def _say(self, text: str, language: str) -> bytes:
         program = shutil.which("espeak-ng")
         if program is None:
-            raise EngineError(
-                "say needs text-to-speech: install espeak-ng (Debian package espeak-ng) "
-                "or use play with a WAV file"
-            )
+            raise EngineError(_NO_TTS)
         try:
             voice = safe_value(language, "token")
             words = safe_value(text, "text")

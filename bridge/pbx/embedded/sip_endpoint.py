@@ -1,10 +1,14 @@
-"""SIP over UDP on asyncio: datagrams in, sans-IO transactions driven, effects carried out.
+"""SIP over UDP and TCP on asyncio: messages in, sans-IO transactions driven, effects out.
 
 The transaction state machines in `bridge.protocols.sip` decide what to (re)send and when
 they give up; this endpoint owns the socket and the timers (one `call_at` per transaction,
 re-armed to the transaction's next deadline after every step, on the loop's clock).
 New requests and the ACKs of 2xx responses go to the transaction user (`SipHandler`).
 Datagrams that do not parse are counted and dropped: a datagram can never crash the loop.
+
+Every message is tied to a `Peer` (address and transport). Over TCP (`sip_tcp`) responses
+go back on the connection the request came on, and transactions are reliable: the core
+then arms no retransmission timers (A, E, G) and zero-length wait timers (D, I, J, K).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
+from bridge.pbx.embedded.sip_tcp import SipTcp
 from bridge.protocols.sip import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
@@ -27,6 +32,7 @@ from bridge.protocols.sip import (
     SipRequest,
     SipResponse,
     TimedOut,
+    TxState,
     client_transaction_key,
     is_keepalive,
     parse_message,
@@ -36,6 +42,24 @@ from bridge.protocols.sip import (
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+
+
+class Peer(NamedTuple):
+    """Where a message came from or goes to: address and transport ("UDP" or "TCP")."""
+
+    host: str
+    port: int
+    transport: str = "UDP"
+
+    @property
+    def addr(self) -> Address:
+        return (self.host, self.port)
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "UDP"
+
+
 ServerTx = ServerInviteTransaction | ServerNonInviteTransaction
 ClientTx = ClientInviteTransaction | ClientNonInviteTransaction
 Transaction = ServerTx | ClientTx
@@ -44,13 +68,17 @@ MAX_TRANSACTIONS = 20_000  # a flood of new transactions is refused beyond this
 
 
 class SipHandler(Protocol):
-    def on_request(self, request: SipRequest, tx: ServerTx, addr: Address) -> None: ...
+    def on_request(self, request: SipRequest, tx: ServerTx, peer: Peer) -> None: ...
 
-    def on_ack(self, ack: SipRequest, addr: Address) -> None: ...
+    def on_ack(self, ack: SipRequest, peer: Peer) -> None: ...
 
-    def on_stray_response(self, response: SipResponse, addr: Address) -> None: ...
+    def on_stray_response(self, response: SipResponse, peer: Peer) -> None: ...
 
     def on_server_timeout(self, tx: ServerTx) -> None: ...
+
+    def holds_connection(self, peer: Peer) -> bool:
+        """Whether a call or registration still relies on this TCP connection."""
+        ...
 
 
 class SipEndpoint(asyncio.DatagramProtocol):
@@ -58,8 +86,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self.handler = handler
         self.transport: asyncio.DatagramTransport | None = None
         self.malformed = 0
-        self._server: dict[tuple[str, str, str], tuple[ServerTx, Address]] = {}
-        self._client: dict[tuple[str, str], tuple[ClientTx, Address, ClientCallback]] = {}
+        self.tcp: SipTcp | None = None
+        self._server: dict[tuple[str, str, str], tuple[ServerTx, Peer]] = {}
+        self._client: dict[tuple[str, str], tuple[ClientTx, Peer, ClientCallback]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._loop = asyncio.get_event_loop()
 
@@ -81,16 +110,32 @@ class SipEndpoint(asyncio.DatagramProtocol):
         except SipParseError:
             self.malformed += 1
             return
-        source = (str(addr[0]), int(addr[1]))
+        self._dispatch(message, Peer(str(addr[0]), int(addr[1])))
+
+    async def listen_tcp(self, host: str, port: int) -> int:
+        """Accept SIP over TCP on `port` (the UDP one); returns the port bound."""
+        tcp = SipTcp(
+            lambda message, addr: self._dispatch(message, Peer(*addr, "TCP")),
+            on_malformed=self._count_malformed,
+            keep_open=lambda addr: self.handler.holds_connection(Peer(*addr, "TCP")),
+        )
+        await tcp.listen(host, port)
+        self.tcp = tcp
+        return tcp.port
+
+    def _count_malformed(self) -> None:
+        self.malformed += 1
+
+    def _dispatch(self, message: SipMessage, peer: Peer) -> None:
         try:
             if isinstance(message, SipRequest):
-                self._request(message, source)
+                self._request(message, peer)
             else:
-                self._response(message, source)
+                self._response(message, peer)
         except SipParseError:
             self.malformed += 1  # a header only looked at now (a lazily parsed view) was bad
         except Exception:
-            log.exception("SIP message from %s could not be handled", source)
+            log.exception("SIP message from %s could not be handled", peer)
 
     def close(self) -> None:
         for handle in self._timers.values():
@@ -98,6 +143,12 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._timers.clear()
         if self.transport is not None:
             self.transport.close()
+        if self.tcp is not None:
+            self.tcp.close()
+
+    def connected(self, peer: Peer) -> bool:
+        """Whether `peer` can be reached now: always over UDP, over TCP if still connected."""
+        return not peer.reliable or (self.tcp is not None and peer.addr in self.tcp.connections)
 
     @property
     def now(self) -> float:
@@ -109,7 +160,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     # incoming -----------------------------------------------------------------------
 
-    def _request(self, request: SipRequest, addr: Address) -> None:
+    def _request(self, request: SipRequest, addr: Peer) -> None:
         key = server_transaction_key(request)
         known = self._server.get(key)
         if request.method == "ACK":
@@ -125,13 +176,13 @@ class SipEndpoint(asyncio.DatagramProtocol):
             return
         tx: ServerTx
         if request.method == "INVITE":
-            tx = ServerInviteTransaction(request, self.now)
+            tx = ServerInviteTransaction(request, self.now, reliable=addr.reliable)
         else:
-            tx = ServerNonInviteTransaction(request, self.now)
+            tx = ServerNonInviteTransaction(request, self.now, reliable=addr.reliable)
         self._server[key] = (tx, addr)
         self._run(tx, tx.start(), addr)
 
-    def _response(self, response: SipResponse, addr: Address) -> None:
+    def _response(self, response: SipResponse, addr: Peer) -> None:
         entry = self._client.get(client_transaction_key(response))
         if entry is None:
             self.handler.on_stray_response(response, addr)
@@ -156,35 +207,50 @@ class SipEndpoint(asyncio.DatagramProtocol):
         entry = self._server.get(key)
         return None if entry is None else entry[0]
 
-    def request(self, request: SipRequest, addr: Address, on_response: ClientCallback) -> ClientTx:
-        """Start a client transaction; `on_response` gets each response, or None on timeout."""
+    def request(self, request: SipRequest, addr: Peer, on_response: ClientCallback) -> ClientTx:
+        """Start a client transaction; `on_response` gets each response, or None on timeout
+        (or when a TCP connection to the peer cannot be opened)."""
         tx: ClientTx
         if request.method == "INVITE":
-            tx = ClientInviteTransaction(request, self.now)
+            tx = ClientInviteTransaction(request, self.now, reliable=addr.reliable)
         else:
-            tx = ClientNonInviteTransaction(request, self.now)
+            tx = ClientNonInviteTransaction(request, self.now, reliable=addr.reliable)
         self._client[client_transaction_key(request)] = (tx, addr, on_response)
         self._run(tx, tx.start(), addr)
         return tx
 
-    def send(self, message: SipMessage, addr: Address) -> None:
-        """Send outside any transaction (the ACK of a 2xx, RFC 3261 13.2.2.4)."""
-        if self.transport is not None:
-            self.transport.sendto(message.to_bytes(), addr)
+    def send(
+        self, message: SipMessage, addr: Peer, on_error: Callable[[], None] | None = None
+    ) -> None:
+        """Send (also outside any transaction: the ACK of a 2xx, RFC 3261 13.2.2.4).
+
+        Over TCP a response goes only on an open connection; a request opens one if needed
+        and `on_error` runs if that fails.
+        """
+        if not addr.reliable:
+            if self.transport is not None:
+                self.transport.sendto(message.to_bytes(), addr.addr)
+            return
+        if self.tcp is None:
+            return
+        if isinstance(message, SipResponse):
+            self.tcp.send(message.to_bytes(), addr.addr)  # the phone closed it: nothing to do
+        else:
+            self.tcp.send_or_connect(message.to_bytes(), addr.addr, on_error or (lambda: None))
 
     # effects and timers -------------------------------------------------------------
 
-    def _run(self, tx: Transaction, effects: list[Effect], addr: Address) -> None:
+    def _run(self, tx: Transaction, effects: list[Effect], addr: Peer) -> None:
         for effect in effects:
             if isinstance(effect, Send):
-                self.send(effect.message, addr)
+                self.send(effect.message, addr, lambda: self._transport_failed(tx))
             elif isinstance(effect, Deliver):
                 self._deliver(tx, effect.message, addr)
             elif isinstance(effect, TimedOut):
                 self._timed_out(tx)
         self._schedule(tx)
 
-    def _deliver(self, tx: Transaction, message: SipMessage, addr: Address) -> None:
+    def _deliver(self, tx: Transaction, message: SipMessage, addr: Peer) -> None:
         if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
             if isinstance(message, SipRequest) and message.method != "ACK":
                 self.handler.on_request(message, tx, addr)
@@ -192,6 +258,15 @@ class SipEndpoint(asyncio.DatagramProtocol):
         entry = self._client.get(client_transaction_key(tx.request))
         if entry is not None and isinstance(message, SipResponse):
             entry[2](message)
+
+    def _transport_failed(self, tx: Transaction) -> None:
+        """RFC 3261 8.1.3.1: a transport error ends a client transaction like a timeout."""
+        if isinstance(tx, (ClientInviteTransaction, ClientNonInviteTransaction)) and not (
+            tx.terminated
+        ):
+            tx.state = TxState.TERMINATED
+            self._timed_out(tx)
+            self._schedule(tx)
 
     def _timed_out(self, tx: Transaction) -> None:
         if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
@@ -221,7 +296,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
         except Exception:
             log.exception("SIP timer failed")
 
-    def _address_of(self, tx: Transaction) -> Address | None:
+    def _address_of(self, tx: Transaction) -> Peer | None:
         if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
             server = self._server.get(server_transaction_key(tx.request))
             return server[1] if server is not None else None

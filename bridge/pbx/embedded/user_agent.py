@@ -5,8 +5,15 @@ It knows SIP and SDP, not conferences: an arriving INVITE becomes a `Call` hande
 `answer`, `reject` or later `hangup`. Outbound calls are `originate`d and resolve to an
 answered call or a failure reason.
 
-Limits, on purpose: UDP only; an INVITE must carry an SDP offer (offer-less INVITEs get
-488); RTP is sent to the address in the SDP (no latching onto the packets' source).
+SIP runs over UDP and TCP on the same port. With SIP users configured, REGISTER and initial
+INVITEs must pass digest authentication (`sip_auth`), REGISTER keeps bindings in memory
+(`sip_registrar`) and a dial-out to a registered user (`alice`, `sip:alice@<us>`) goes to
+the phone's contact, over TCP on the phone's own connection if it registered that way.
+With no users, nothing is challenged and REGISTER is refused (405) as before.
+
+Limits, on purpose: an INVITE must carry an SDP offer (offer-less INVITEs get 488); RTP is
+sent to the address in the SDP (no latching onto the packets' source); in-dialog requests
+(re-INVITE, BYE) are tied to an authenticated dialog by its tags and are not challenged.
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import ipaddress
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bridge.core.models import FailureReason
 from bridge.pbx.backend import EngineError
-from bridge.pbx.embedded.rtp_stream import Address, PortPool, RtpStream
-from bridge.pbx.embedded.sip_endpoint import ServerTx, SipEndpoint
+from bridge.pbx.embedded.rtp_stream import PortPool, RtpStream
+from bridge.pbx.embedded.sip_endpoint import Peer, ServerTx, SipEndpoint
 from bridge.protocols.safe import is_safe
 from bridge.protocols.sdp import (
     NegotiatedAudio,
@@ -45,6 +53,7 @@ from bridge.protocols.sip import (
     SipRequest,
     SipResponse,
     SipUri,
+    Via,
     build_cancel,
     build_request,
     build_response,
@@ -54,6 +63,11 @@ from bridge.protocols.sip import (
     parse_uri,
     server_transaction_key,
 )
+from bridge.protocols.sip_auth import Decision, DigestGuard
+from bridge.protocols.sip_registrar import Registrar
+
+ALLOW_WITH_REGISTER = ALLOW + ", REGISTER"
+LISTEN_ATTEMPTS = 8  # with port 0: UDP picks a port, TCP may find it taken; try again
 
 SDP = "application/sdp"
 
@@ -71,7 +85,7 @@ class Call:
     ref: str  # our call reference (the call_ref the spine stores)
     call_id: str
     outbound: bool
-    peer: Address
+    peer: Peer
     stream: RtpStream
     invite: SipRequest
     state: CallState
@@ -115,8 +129,18 @@ class OutboundResult:
 
 class UserAgent:
     def __init__(
-        self, host: str, advertised_host: str, ports: PortPool, events: CallEvents
+        self,
+        host: str,
+        advertised_host: str,
+        ports: PortPool,
+        events: CallEvents,
+        *,
+        users: Mapping[str, str] | None = None,
+        realm: str | None = None,
+        tcp: bool = True,
     ) -> None:
+        """`users` (name -> password or `md5:<H(A1)>`) turns on digest auth and the registrar;
+        `realm` defaults to the advertised host; `tcp` also listens on TCP."""
         self.host = host
         self.advertised = advertised_host
         self.port = 0
@@ -124,34 +148,98 @@ class UserAgent:
         self.events = events
         self.endpoint = SipEndpoint(self)
         self.calls: dict[str, Call] = {}
+        self.tcp = tcp
+        self.guard: DigestGuard | None = None
+        self.registrar: Registrar | None = None
+        if users:
+            self.guard = DigestGuard(users, realm or advertised_host)
+            self.registrar = Registrar()
 
     async def listen(self, port: int) -> None:
+        """UDP, and TCP on the same port number when enabled."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: self.endpoint, local_addr=(self.host, port)
-        )
-        self.port = int(transport.get_extra_info("sockname")[1])
+        for attempt in range(LISTEN_ATTEMPTS):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self.endpoint, local_addr=(self.host, port)
+            )
+            self.port = int(transport.get_extra_info("sockname")[1])
+            if not self.tcp:
+                return
+            try:
+                await self.endpoint.listen_tcp(self.host, self.port)
+                return
+            except OSError:
+                transport.close()
+                if port != 0 or attempt == LISTEN_ATTEMPTS - 1:
+                    raise
 
     def close(self) -> None:
         for call in list(self.calls.values()):
             self.hangup(call)
         self.endpoint.close()
 
+    def describe(self) -> str:
+        """Where we listen, for health: `udp:host:port tcp:host:port`."""
+        listening = [f"udp:{self.host}:{self.port}"]
+        if self.endpoint.tcp is not None:
+            listening.append(f"tcp:{self.host}:{self.endpoint.tcp.port}")
+        return " ".join(listening)
+
+    def auth_status(self) -> dict[str, object]:
+        """Digest and registrar figures (for health): off, or realm, counts and bindings."""
+        if self.guard is None or self.registrar is None:
+            return {"digest": "off"}
+        return {
+            "digest": "on",
+            "realm": self.guard.realm,
+            "users": len(self.guard.users),
+            "registered": len(self.registrar.bindings(self.endpoint.now)),
+            "challenges": self.guard.challenges,
+            "auth_failures": self.guard.failures,
+            "tcp_connections": 0
+            if self.endpoint.tcp is None
+            else len(self.endpoint.tcp.connections),
+        }
+
     # our identity ---------------------------------------------------------------------
 
     @property
     def contact(self) -> NameAddr:
-        return NameAddr(parse_uri(f"sip:bridge@{self.advertised}:{self.port}"))
+        return self.contact_for("UDP")
+
+    def contact_for(self, transport: str) -> NameAddr:
+        suffix = ";transport=tcp" if transport == "TCP" else ""
+        return NameAddr(parse_uri(f"sip:bridge@{self.advertised}:{self.port}{suffix}"))
+
+    def _via(self, peer: Peer) -> Via:
+        return local_via(peer.transport, self.advertised, self.port)
+
+    @property
+    def allow(self) -> str:
+        return ALLOW if self.registrar is None else ALLOW_WITH_REGISTER
+
+    def holds_connection(self, peer: Peer) -> bool:
+        if any(call.peer == peer for call in self.calls.values()):
+            return True
+        if self.registrar is None:
+            return False
+        source = (peer.host, peer.port, peer.transport)
+        return any(b.source == source for b in self.registrar.bindings(self.endpoint.now))
 
     def _new_stream(self, call_holder: list[Call]) -> RtpStream:
         return RtpStream(lambda digit: call_holder[0].on_digit(digit) if call_holder else None)
 
     # requests in ----------------------------------------------------------------------
 
-    def on_request(self, request: SipRequest, tx: ServerTx, addr: Address) -> None:
+    def on_request(self, request: SipRequest, tx: ServerTx, addr: Peer) -> None:
         method = request.method
         call = self.calls.get(request.call_id)
         in_dialog = request.to_addr.tag is not None
+        if method == "REGISTER" and self.registrar is not None:
+            self._register(request, tx, addr)
+            return
+        if method == "INVITE" and not in_dialog and self._authenticated(request, tx) is None:
+            return
         if in_dialog and method != "CANCEL":
             if call is None or call.dialog is None or not call.dialog.matches(request):
                 self._reply(tx, 481)
@@ -173,11 +261,37 @@ class UserAgent:
         elif method == "CANCEL":
             self._cancel(request, tx)
         elif method == "OPTIONS":
-            self._reply(tx, 200, headers=[("Allow", ALLOW), ("Accept", SDP)])
+            self._reply(tx, 200, headers=[("Allow", self.allow), ("Accept", SDP)])
         elif in_dialog:
             self._reply(tx, 501)
         else:
-            self._reply(tx, 405, headers=[("Allow", ALLOW)])
+            self._reply(tx, 405, headers=[("Allow", self.allow)])
+
+    def _authenticated(self, request: SipRequest, tx: ServerTx) -> str | None:
+        """The user the request authenticated as ('' with auth off); None once refused."""
+        if self.guard is None:
+            return ""
+        result = self.guard.check(request, self.endpoint.now)
+        if result.decision is Decision.ACCEPT and result.username is not None:
+            return result.username
+        headers = []
+        if result.challenge is not None:
+            headers.append(("WWW-Authenticate", result.challenge))
+        self._reply(tx, result.status, headers=headers)
+        return None
+
+    def _register(self, request: SipRequest, tx: ServerTx, peer: Peer) -> None:
+        assert self.registrar is not None and self.guard is not None
+        user = self._authenticated(request, tx)
+        if user is None:
+            return
+        if request.to_addr.uri.user != user:
+            self.guard.failures += 1
+            self._reply(tx, 403)  # alice may not register bob's address
+            return
+        source = (peer.host, peer.port, peer.transport)
+        result = self.registrar.register(request, user, self.endpoint.now, source)
+        self._reply(tx, result.status, headers=result.headers)
 
     def _reply(
         self,
@@ -198,7 +312,7 @@ class UserAgent:
         )
         self.endpoint.respond(tx, response)
 
-    def _new_invite(self, request: SipRequest, tx: ServerTx, addr: Address) -> None:
+    def _new_invite(self, request: SipRequest, tx: ServerTx, addr: Peer) -> None:
         if request.call_id in self.calls:
             self._reply(tx, 482)  # same Call-ID, new transaction, no To tag: a loop or fork
             return
@@ -267,7 +381,10 @@ class UserAgent:
             tx,
             200,
             to_tag=call.local_tag,
-            headers=[("Contact", str(self.contact)), ("Allow", ALLOW)],
+            headers=[
+                ("Contact", str(self.contact_for(call.peer.transport))),
+                ("Allow", self.allow),
+            ],
             body=answer.to_bytes(),
         )
 
@@ -283,7 +400,7 @@ class UserAgent:
             self._reply(invite_tx, 487, to_tag=call.local_tag)
             self._ended_by_peer(call)
 
-    def on_ack(self, ack: SipRequest, addr: Address) -> None:
+    def on_ack(self, ack: SipRequest, addr: Peer) -> None:
         call = self.calls.get(ack.call_id)
         if call is None or call.dialog is None or not call.dialog.matches(ack):
             return
@@ -293,7 +410,7 @@ class UserAgent:
             call.state = CallState.CONFIRMED
             self.events.call_confirmed(call)
 
-    def on_stray_response(self, response: SipResponse, addr: Address) -> None:
+    def on_stray_response(self, response: SipResponse, addr: Peer) -> None:
         """A 2xx retransmitted after our INVITE transaction ended: ACK it again."""
         call = self.calls.get(response.call_id)
         if call is not None and call.last_ack is not None and 200 <= response.status < 300:
@@ -327,13 +444,14 @@ class UserAgent:
             session_version=call.sdp_version,
         )
         call.stream.configure(audio)
-        call.dialog = Dialog.as_uas(call.invite, call.local_tag, self.contact)
+        contact = self.contact_for(call.peer.transport)
+        call.dialog = Dialog.as_uas(call.invite, call.local_tag, contact)
         call.state = CallState.ANSWERED
         self._reply(
             call.invite_tx,
             200,
             to_tag=call.local_tag,
-            headers=[("Contact", str(self.contact)), ("Allow", ALLOW)],
+            headers=[("Contact", str(contact)), ("Allow", self.allow)],
             body=answer.to_bytes(),
         )
         return True
@@ -346,14 +464,27 @@ class UserAgent:
     def hangup(self, call: Call) -> None:
         """End the call from our side: BYE when it is up, a final answer or CANCEL before."""
         if call.state in (CallState.ANSWERED, CallState.CONFIRMED) and call.dialog is not None:
-            bye = call.dialog.create_request("BYE", local_via("UDP", self.advertised, self.port))
-            self.endpoint.request(bye, call.peer, lambda response: None)
+            peer = self._in_dialog_peer(call)
+            bye = call.dialog.create_request("BYE", self._via(peer))
+            self.endpoint.request(bye, peer, lambda response: None)
         elif call.state is CallState.ROUTING:
             self.reject(call, 480)
             return
         elif call.state is CallState.DIALING:
             self.endpoint.request(build_cancel(call.invite), call.peer, lambda response: None)
         self._forget(call)
+
+    def _in_dialog_peer(self, call: Call) -> Peer:
+        """Where in-dialog requests go: the peer, or over TCP its contact once the phone's
+        own connection is gone (only when the contact's host is an address)."""
+        if self.endpoint.connected(call.peer) or call.dialog is None:
+            return call.peer
+        target = call.dialog.remote_target
+        try:
+            host = str(ipaddress.ip_address(target.host.strip("[]")))
+        except ValueError:
+            return call.peer
+        return Peer(host, target.port or 5060, call.peer.transport)
 
     def _ended_by_peer(self, call: Call) -> None:
         if call.live:
@@ -375,15 +506,14 @@ class UserAgent:
         answer_within: float,
         on_call: Callable[[Call], None],
     ) -> OutboundResult:
-        """Call `target`; `on_call` sees the call as soon as it exists (so it can be hung up)."""
+        """Call `target`; `on_call` sees the call as soon as it exists (so it can be hung up).
+
+        A registered user of ours is called at its contact; `;transport=tcp` means TCP.
+        """
         loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                target.host.strip("[]"), target.port or 5060, type=socket.SOCK_DGRAM
-            )
-            peer = (str(infos[0][4][0]), int(infos[0][4][1]))
-        except (OSError, IndexError):
-            return OutboundResult(None, FailureReason.REJECTED)
+        request_uri, peer, failure = await self._destination(target)
+        if peer is None:
+            return OutboundResult(None, failure)
         holder: list[Call] = []
         stream = self._new_stream(holder)
         stream.port = await self.ports.bind(self.host, stream)
@@ -396,14 +526,14 @@ class UserAgent:
         try:
             invite = build_request(
                 "INVITE",
-                target,
-                via=local_via("UDP", self.advertised, self.port),
+                request_uri,
+                via=self._via(peer),
                 from_addr=caller.with_tag(new_tag()),
                 to_addr=NameAddr(target),
                 call_id=new_call_id(self.advertised),
                 cseq=1,
-                contact=self.contact,
-                headers=[("Allow", ALLOW)],
+                contact=self.contact_for(peer.transport),
+                headers=[("Allow", self.allow)],
                 body=offer.to_bytes(),
                 content_type=SDP,
             )
@@ -449,6 +579,38 @@ class UserAgent:
                 outcome.set_result(OutboundResult(None, FailureReason.NO_ANSWER))
             return outcome.result()
 
+    async def _destination(
+        self, target: SipUri
+    ) -> tuple[SipUri, Peer | None, FailureReason | None]:
+        """The Request-URI and peer of a dial-out: a registered user's binding, or DNS."""
+        if self.registrar is not None and self.guard is not None and self._ours(target):
+            user = target.user or ""
+            binding = self.registrar.lookup(user, self.endpoint.now)
+            if binding is not None:
+                host, port, transport = binding.source
+                if transport == "TCP" and self.endpoint.connected(Peer(host, port, "TCP")):
+                    return binding.contact, Peer(host, port, "TCP"), None  # its own flow
+                target = binding.contact
+            elif user in self.guard.users:
+                return target, None, FailureReason.NO_ANSWER  # ours, but not registered now
+        transport = "TCP" if str(target.params.get("transport", "")).lower() == "tcp" else "UDP"
+        if transport == "TCP" and self.endpoint.tcp is None:
+            return target, None, FailureReason.REJECTED
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                target.host.strip("[]"), target.port or 5060, type=socket.SOCK_DGRAM
+            )
+            peer = Peer(str(infos[0][4][0]), int(infos[0][4][1]), transport)
+        except (OSError, IndexError):
+            return target, None, FailureReason.REJECTED
+        return target, peer, None
+
+    def _ours(self, target: SipUri) -> bool:
+        hosts = {self.advertised.lower(), self.host.lower()}
+        if self.guard is not None:
+            hosts.add(self.guard.realm.lower())
+        return target.host.lower() in hosts and target.port in (None, self.port)
+
     def _answered(
         self, call: Call, response: SipResponse, settle: Callable[[OutboundResult], None]
     ) -> None:
@@ -459,9 +621,7 @@ class UserAgent:
             settle(OutboundResult(None, FailureReason.REJECTED))
             return
         call.dialog = dialog
-        call.last_ack = dialog.create_ack(
-            call.invite.cseq.seq, local_via("UDP", self.advertised, self.port)
-        )
+        call.last_ack = dialog.create_ack(call.invite.cseq.seq, self._via(call.peer))
         self.endpoint.send(call.last_ack, call.peer)
         audio: NegotiatedAudio | None = None
         if call.offer is not None and response.content_type == SDP:

@@ -176,6 +176,9 @@ class FreeSwitchBackend:
             "outbound_calls": self.outbound.calls if self.outbound else 0,
         }
 
+    def media_problem(self, item: MediaItem) -> str | None:
+        return None  # files and text (mod_conference say) are FreeSWITCH's to find
+
     async def _connect(self, conn: EslConnection) -> None:
         try:
             await conn.start()

@@ -1,0 +1,170 @@
+"""Digest authentication and registration on the embedded engine, with SIP users configured.
+
+Our test phone and SIPp (its [authentication] answer to a 401) register and call with the
+right and the wrong password; a dial-out to a registered user reaches the phone's contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from embedded_rig import Engine, new_phone, rtp_range
+from phone import SipPhone, amplitude, wait_until
+from sipp import sipp_available
+from sipp_args import start_sipp_with
+from test_embedded_calls import until_status
+from test_embedded_media import HEARD, joined
+
+from bridge.app import PARTS, build_app
+from bridge.config import Config
+from bridge.pbx.embedded.backend import EmbeddedBackend
+from bridge.protocols.digest import ha1, parse_challenge
+
+pytestmark = pytest.mark.embedded
+
+REALM = "bridge.test"
+USERS = {
+    "alice": "alice-pw",
+    "bob": "md5:" + ha1("bob", REALM, "bob-pw"),  # stored as H(A1), no password on disk
+    "sipp": "sipp-pw",
+}
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[Engine]:
+    """The app with the embedded engine and three SIP users (the conftest `engine`, plus auth)."""
+    config = Config(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
+        webhook_poll_seconds=0.1,
+        sip_host="127.0.0.1",
+        sip_port=0,
+    )
+    low, high = rtp_range()
+    backend = EmbeddedBackend(
+        sip_host=config.sip_host,
+        sip_port=config.sip_port,
+        rtp_port_min=low,
+        rtp_port_max=high,
+        media_dir=config.media_dir,
+        recordings_dir=config.recordings_dir,
+        sip_users=USERS,
+        sip_realm=REALM,
+    )
+    app = build_app(config, backend=backend, run_scheduler=False)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    parts = app[PARTS]
+    assert parts.admin_key is not None
+    try:
+        yield Engine(client, parts, backend, parts.admin_key, config.media_dir)
+    finally:
+        await client.close()
+
+
+def registrar_of(engine: Engine) -> tuple[int, int]:
+    ua = engine.backend.ua
+    assert ua.registrar is not None and ua.guard is not None
+    return len(ua.registrar.bindings(ua.endpoint.now)), ua.guard.failures
+
+
+async def test_registered_phone_joins_and_a_dial_out_reaches_it(
+    secured: Engine, phones: list[SipPhone]
+) -> None:
+    cid = await secured.conference("7101", play_beep="never")
+    alice = await new_phone(phones, "alice", 500.0)
+    ok = await alice.register(secured.sip, "alice", "alice-pw")
+    assert ok.status == 200, ok
+    assert ok.headers.get_all("contact") == [f"<sip:alice@127.0.0.1:{alice.sip_port}>;expires=600"]
+    assert any(r.status == 401 for r in alice.responses), "challenged first"
+
+    bob = await new_phone(phones, "bob", 700.0)  # his entry is an H(A1)
+    assert await bob.call(secured.sip, "7101") == 401  # no credentials: challenged
+    assert await bob.call_with_auth(secured.sip, "7101", "bob", "bob-pw") == 200
+    await joined(secured, cid, 1)
+
+    p = await secured.ok("POST", f"/v1/conferences/{cid}/participants", 201, json={"to": "alice"})
+    await until_status(secured, cid, p["id"], "joined")
+    invite = next(r for r in alice.requests if r.method == "INVITE")
+    assert str(invite.uri) == f"sip:alice@127.0.0.1:{alice.sip_port}"  # the bound contact
+    assert amplitude(await alice.listen(1.0), 700.0) > HEARD
+    assert amplitude(await bob.listen(1.0), 500.0) > HEARD
+    assert registrar_of(secured) == (1, 0)
+    health = secured.backend.health()
+    assert health["sip"].startswith("udp:127.0.0.1:") and " tcp:127.0.0.1:" in health["sip"]
+
+
+async def test_wrong_password_is_refused_and_changes_nothing(
+    secured: Engine, phones: list[SipPhone]
+) -> None:
+    cid = await secured.conference("7102")
+    mallory = await new_phone(phones, "alice")
+    refused = await mallory.register(secured.sip, "alice", "guess")
+    assert refused.status == 403
+    assert await mallory.call_with_auth(secured.sip, "7102", "alice", "guess") == 403
+    nobody = await new_phone(phones, "nobody")
+    # an unknown user ends exactly like a wrong password: nothing to enumerate
+    assert (await nobody.register(secured.sip, "nobody", "guess")).status == 403
+    assert await nobody.call_with_auth(secured.sip, "7102", "nobody", "guess") == 403
+    assert registrar_of(secured) == (0, 4)
+    assert await secured.participants(cid) == []
+    # alice's password does not let her register someone else's address
+    bob_address = await new_phone(phones, "bob")
+    challenged = await bob_address.register(secured.sip, "bob", None)
+    assert challenged.status == 401
+    challenge = parse_challenge(challenged.headers.get("www-authenticate") or "")
+    assert challenge.realm == REALM and challenge.algorithm == "MD5" and not challenge.stale
+
+
+async def test_unregistered_user_is_not_dialled(secured: Engine, phones: list[SipPhone]) -> None:
+    cid = await secured.conference("7103")
+    alice = await new_phone(phones, "alice")
+    assert (await alice.register(secured.sip, "alice", "alice-pw")).status == 200
+    gone = await alice.register(secured.sip, "alice", "alice-pw", expires=0)
+    assert gone.status == 200 and gone.headers.get_all("contact") == []
+    assert registrar_of(secured) == (0, 0)
+    p = await secured.ok("POST", f"/v1/conferences/{cid}/participants", 201, json={"to": "alice"})
+    failed = await until_status(secured, cid, p["id"], "failed")
+    assert failed["failure_reason"] == "no_answer"
+    assert not any(r.method == "INVITE" for r in alice.requests)
+
+
+async def test_without_users_nothing_is_challenged_and_register_is_refused(
+    engine: Engine, phones: list[SipPhone]
+) -> None:
+    phone = await new_phone(phones, "plain")
+    refused = await phone.register(engine.sip, "plain", "pw")
+    assert refused.status == 405 and "REGISTER" not in (refused.headers.get("allow") or "")
+    assert engine.backend.ua.guard is None
+    await engine.conference("7104")
+    assert await phone.call(engine.sip, "7104") == 200
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+async def test_sipp_answers_the_challenge_and_is_heard(
+    secured: Engine, phones: list[SipPhone], tmp_path: Path, transport: str
+) -> None:
+    cid = await secured.conference("7105", play_beep="never")
+    listener = await new_phone(phones, "alice")
+    assert await listener.call_with_auth(secured.sip, "7105", "alice", "alice-pw") == 200
+    sipp = start_sipp_with(
+        tmp_path / "sipp", secured.sip, "7105",
+        ["-t", transport, "-au", "sipp", "-ap", "sipp-pw"],
+        scenario="uac_auth_stream.xml", duration_ms=4000,
+    )  # fmt: skip
+    try:
+        people = await joined(secured, cid, 2)
+        caller = next(p for p in people if p["from"] == "sipp")
+        assert amplitude(await listener.listen(1.0), 1000.0) > HEARD
+        code = await asyncio.to_thread(sipp.process.wait, 30)
+        assert code == 0, sipp.output()
+        left = await until_status(secured, cid, caller["id"], "left")
+        assert left["leave_reason"] == "hangup"
+    finally:
+        sipp.stop()
+    await wait_until(lambda: registrar_of(secured)[1] == 0, 1.0, "no failures")

@@ -1,0 +1,209 @@
+"""The RTP hot path's twins (Cython `_rtp_core` and pure `rtp_core_py`) over real sockets.
+
+Hypothesis plays the same datagrams (in order, reordered, duplicated, malformed, of other
+payload types, RTCP) into one core of each kind, interleaved with ticks; both must report
+the same levels, decode the same frames, set aside the same stray packets and count the
+same. Sending must put the same bytes on the wire. The pure twin alone is checked against
+the header rules (RFC 3550) and the jitter buffer it is built on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.media import FRAME_BYTES, FRAME_SAMPLES, g711, tones
+from bridge.media.jitter import JitterBuffer
+from bridge.pbx.embedded import rtp_core_py
+from bridge.pbx.embedded.rtp_core import IMPLEMENTATION
+
+BUILT = importlib.util.find_spec("bridge.pbx.embedded._rtp_core") is not None
+needs_extension = pytest.mark.skipif(not BUILT, reason="Cython extension not built")
+PCMU, PCMA, EVENTS = 0, 8, 101
+
+
+def _cython_core() -> type[rtp_core_py.RtpCore]:
+    from bridge.pbx.embedded import _rtp_core  # type: ignore[attr-defined]
+
+    core: type[rtp_core_py.RtpCore] = _rtp_core.RtpCore
+    return core
+
+
+def _udp() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+@contextmanager
+def _sockets(n: int) -> Iterator[list[socket.socket]]:
+    made = [_udp() for _ in range(n)]
+    try:
+        yield made
+    finally:
+        for sock in made:
+            sock.close()
+
+
+def _rtp(pt: int, seq: int, payload: bytes, *, first: int = 0x80, ts: int = 0) -> bytes:
+    return struct.pack("!BBHII", first, pt, seq & 0xFFFF, ts, 0x1234) + payload
+
+
+def _drain(core: rtp_core_py.RtpCore, sock: socket.socket) -> None:
+    """Receive until the socket is empty (a receive reads at most DRAIN_LIMIT datagrams)."""
+    for _ in range(100):
+        core.receive()
+        try:
+            sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+    raise AssertionError("socket never drained")
+
+
+payloads = st.binary(min_size=0, max_size=200)
+datagrams = st.one_of(
+    st.tuples(st.just(PCMU), st.integers(0, 65535), payloads).map(lambda t: _rtp(t[0], t[1], t[2])),
+    st.tuples(st.integers(0, 127), st.integers(0, 65535), payloads).map(
+        lambda t: _rtp(t[0], t[1], t[2])
+    ),
+    st.binary(min_size=0, max_size=40),  # junk, RTCP-looking bytes, truncated headers
+    # CSRC count, extension and padding bits with whatever follows
+    st.tuples(st.integers(0x80, 0xBF), st.integers(0, 65535), payloads).map(
+        lambda t: _rtp(PCMU, t[1], t[2], first=t[0])
+    ),
+)
+# a session: runs of consecutive sequence numbers from a random start, sometimes shuffled
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), datagrams),
+        # (first sequence number, packets, payload bytes: 160 is 20 ms, others are cut/padded)
+        st.tuples(
+            st.just("run"),
+            st.tuples(st.integers(0, 65535), st.integers(1, 8), st.sampled_from([160, 80, 240])),
+        ),
+        st.tuples(st.just("tick"), st.integers(1, 4)),
+    ),
+    max_size=40,
+)
+
+
+@needs_extension
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=steps, law=st.sampled_from([PCMU, PCMA]))
+def test_twins_receive_alike(steps: list[tuple[str, object]], law: int) -> None:
+    with _sockets(3) as (sender, a_sock, b_sock):
+        a, b = rtp_core_py.RtpCore(a_sock), _cython_core()(b_sock)
+        for core in (a, b):
+            core.set_audio(law, 1, 2, 3)
+        frame = tones.frames_of(tones.tone_pcm([440.0], 20, 5000))[0]
+        tone = g711.encode(law, frame)
+        for kind, arg in steps:
+            if kind == "send" or kind == "run":
+                if kind == "send":
+                    assert isinstance(arg, bytes)
+                    packets = [arg]
+                else:
+                    start, count, size = arg  # type: ignore[misc]
+                    packets = [_rtp(law, start + i, (tone * 2)[:size]) for i in range(count)]
+                for data in packets:
+                    for sock in (a_sock, b_sock):
+                        sender.sendto(data, sock.getsockname())
+                continue
+            assert isinstance(arg, int)
+            _drain(a, a_sock)
+            _drain(b, b_sock)
+            for _ in range(arg):
+                out_a, out_b = bytearray(2 * FRAME_BYTES), bytearray(2 * FRAME_BYTES)
+                assert a.pull(out_a, 1) == b.pull(out_b, 1)
+                assert out_a == out_b
+            assert a.stray == b.stray
+            assert (a.received, a.dropped) == (b.received, b.dropped)
+
+
+@needs_extension
+@given(frames=st.lists(st.binary(min_size=FRAME_BYTES, max_size=FRAME_BYTES), max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_twins_send_the_same_bytes(frames: list[bytes]) -> None:
+    with _sockets(3) as (a_sock, b_sock, peer):
+        cores = [rtp_core_py.RtpCore(a_sock), _cython_core()(b_sock)]
+        wire: list[list[bytes]] = [[], []]
+        for core in cores:
+            core.set_audio(PCMA, 0xDEADBEEF, 65534, 0xFFFFFF00)
+            core.set_remote("127.0.0.1", peer.getsockname()[1])
+        for index, core in enumerate(cores):
+            for i, frame in enumerate(frames):
+                if i == 2:
+                    core.skip()
+                core.send_pcm(frame)
+                core.send_payload(b"\xd5" * FRAME_SAMPLES)
+            wire[index] = [peer.recv(2000) for _ in range(2 * len(frames))]
+        assert wire[0] == wire[1]
+        assert cores[0].sent == cores[1].sent == 2 * len(frames)
+
+
+@pytest.mark.parametrize("core_type", ["python", "cython"])
+def test_headers_follow_rfc3550(core_type: str) -> None:
+    if core_type == "cython" and not BUILT:
+        pytest.skip("Cython extension not built")
+    make = rtp_core_py.RtpCore if core_type == "python" else _cython_core()
+    with _sockets(2) as (sock, peer):
+        core = make(sock)
+        core.set_audio(PCMU, 7, 65535, 0xFFFFFFFF - 100)
+        core.set_remote("127.0.0.1", peer.getsockname()[1])
+        silence = bytes(FRAME_BYTES)
+        core.send_pcm(silence)
+        core.send_pcm(silence)
+        core.skip()
+        core.send_pcm(silence)
+        headers = [struct.unpack("!BBHII", peer.recv(2000)[:12]) for _ in range(3)]
+    assert headers == [
+        (0x80, 0x80 | PCMU, 65535, 0xFFFFFFFF - 100, 7),  # the first packet is marked
+        (0x80, PCMU, 0, (0xFFFFFFFF - 100 + 160) & 0xFFFFFFFF, 7),  # both counters wrap
+        (0x80, 0x80 | PCMU, 1, (0xFFFFFFFF - 100 + 480) & 0xFFFFFFFF, 7),  # after a gap
+    ]
+
+
+def test_pure_twin_plays_what_the_jitter_buffer_plays() -> None:
+    order = [10, 12, 11, 11, 9, 13, 200, 14, 15]
+    reference = JitterBuffer(depth=rtp_core_py.JITTER_DEPTH, capacity=64)
+    with _sockets(2) as (sender, sock):
+        core = rtp_core_py.RtpCore(sock)
+        core.set_audio(PCMU, 1, 2, 3)
+        played, expected = [], []
+        for seq in order:
+            payload = bytes([seq % 256]) * FRAME_SAMPLES
+            sender.sendto(_rtp(PCMU, seq, payload), sock.getsockname())
+            reference.push(seq, payload)
+            _drain(core, sock)
+            out = bytearray(FRAME_BYTES)
+            played.append(core.pull(out, 0) >= 0 and bytes(out))
+            got = reference.pop()
+            expected.append(got is not None and g711.ulaw_decode(got))
+    assert played == expected
+
+
+def test_unsupported_codec_and_addresses_are_refused() -> None:
+    with _sockets(1) as (sock,):
+        core = rtp_core_py.RtpCore(sock)
+        with pytest.raises(ValueError):
+            core.set_audio(18, 1, 2, 3)  # G.729 was never negotiated
+        with pytest.raises(ValueError):
+            core.set_remote("::1", 4000)
+        with pytest.raises(ValueError):
+            core.set_remote("127.0.0.1", 0)
+
+
+def test_running_implementation_follows_the_environment() -> None:
+    if os.environ.get("BRIDGE_NO_EXTENSIONS") == "1":
+        assert IMPLEMENTATION == "python"
+    elif os.environ.get("BRIDGE_REQUIRE_EXTENSIONS") == "1" or BUILT:
+        assert IMPLEMENTATION == "cython"
