@@ -44,6 +44,7 @@ def make_backend(config: Config) -> Backend:
             sip_realm=config.sip_realm or None,
             sip_tcp=config.sip_tcp,
             advertised_host=config.sip_advertised_host or None,
+            rtp_timeout=config.rtp_timeout_seconds,
         )
     if config.engine == "asterisk":
         from bridge.pbx.asterisk.backend import AsteriskBackend

@@ -50,6 +50,7 @@ class Config:
     sip_port: int = 5060
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999
+    rtp_timeout_seconds: float = 60.0  # hang up a call that sends no RTP this long; 0: never
     sip_advertised_host: str = ""  # in SDP and Contact; empty: sip_host (127.0.0.1 for 0.0.0.0)
     sip_tcp: bool = True  # SIP over TCP on sip_port too
     sip_realm: str = ""  # digest realm; empty: the advertised SIP host

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,7 +25,13 @@ pytestmark = pytest.mark.embedded
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+def engine_options() -> dict[str, Any]:
+    """Extra EmbeddedBackend keyword arguments; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, engine_options: dict[str, Any]) -> AsyncIterator[Engine]:
     config = Config(
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
@@ -43,6 +50,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         rtp_port_max=high,
         media_dir=config.media_dir,
         recordings_dir=config.recordings_dir,
+        **engine_options,
     )
     app = build_app(config, backend=backend, run_scheduler=False)
     client = TestClient(TestServer(app))

@@ -43,6 +43,7 @@ from bridge.media.wav import WavRecorder
 from bridge.pbx.backend import CallRouter, EngineError, InboundCall, ObservationSink, Route
 from bridge.pbx.embedded import prompts, rtp_core
 from bridge.pbx.embedded.media_source import MediaLibrary
+from bridge.pbx.embedded.media_timeout import MediaTimeout
 from bridge.pbx.embedded.pin import PIN_ATTEMPTS, PinEntry
 from bridge.pbx.embedded.room import Member, Room, Source
 from bridge.pbx.embedded.rtp_stream import PortPool
@@ -77,12 +78,14 @@ class EmbeddedBackend:
         sip_users: Mapping[str, str] | None = None,
         sip_realm: str | None = None,
         sip_tcp: bool = True,
+        rtp_timeout: float = 60.0,
     ) -> None:
         """Defaults are Config's; the app passes its settings (nothing binds before start).
 
         `sip_users` (name -> password, or `md5:<H(A1) hex>`) turns on digest authentication
         and registration in `sip_realm` (default: the advertised host); `sip_tcp` adds
-        SIP over TCP on the SIP port.
+        SIP over TCP on the SIP port. A call that sends no RTP for `rtp_timeout` seconds
+        is hung up (0: never).
         """
         self.sip_host = sip_host
         self.sip_port = sip_port
@@ -107,12 +110,15 @@ class EmbeddedBackend:
         self._reports: asyncio.Queue[obs.Observation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listening = False
+        self.rtp_timeout = rtp_timeout
 
     # lifecycle ------------------------------------------------------------------------
 
     async def start(self, sink: ObservationSink, router: CallRouter) -> None:
         self._sink, self._router = sink, router
         self._spawn(self._pump())
+        if self.rtp_timeout > 0:
+            self._spawn(self._watch_media(MediaTimeout(self.rtp_timeout)))
         await self.ua.listen(self.sip_port)
         self._listening = True
         self._report(obs.Snapshot())  # a fresh engine: nobody is in any conference
@@ -185,6 +191,15 @@ class EmbeddedBackend:
         self._pin_room.remove(call.ref)  # giving a PIN, or hearing the post_actions
         if call.participant_id is not None:
             self._leave(call, None)
+
+    async def _watch_media(self, watch: MediaTimeout) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(5.0, watch.timeout / 4))
+            for call in watch.expired(list(self.ua.calls.values()), loop.time()):
+                log.warning("call %s sent no RTP for %.0f s: hanging up", call.ref, watch.timeout)
+                self.call_ended(call)
+                self.ua.hangup(call)
 
     async def _admit(self, call: Call) -> None:
         assert self._router is not None

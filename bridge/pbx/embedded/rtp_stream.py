@@ -78,6 +78,7 @@ class RtpStream:
         self._on_close: Callable[[], None] = lambda: None
         self._dtmf: DtmfReceiver | None = None
         self._stray_dropped = 0
+        self._stray_seen = 0
 
     def attach(self, sock: socket.socket, port: int, on_close: Callable[[], None]) -> None:
         self._socket, self.port, self._on_close = sock, port, on_close
@@ -118,6 +119,12 @@ class RtpStream:
         return self.audio is not None and self.audio.receiving
 
     @property
+    def packets(self) -> int:
+        """Datagrams received so far, of any kind (RTCP aside): is the phone still there?"""
+        core = self.core
+        return 0 if core is None else core.received + core.dropped + self._stray_seen
+
+    @property
     def counters(self) -> RtpCounters:
         core = self.core
         if core is None:
@@ -128,6 +135,7 @@ class RtpStream:
         """Digits from the telephone-events the core set aside; anything else is dropped."""
         assert self.core is not None
         packets, self.core.stray = self.core.stray, []
+        self._stray_seen += len(packets)
         for data in packets:
             try:
                 dtmf = None if self._dtmf is None else self._dtmf.feed(parse_rtp(data))
