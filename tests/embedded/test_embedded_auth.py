@@ -7,21 +7,17 @@ right and the wrong password; a dial-out to a registered user reaches the phone'
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from embedded_rig import Engine, new_phone, rtp_range
+from embedded_rig import Engine, new_phone
 from phone import SipPhone, amplitude, wait_until
 from sipp import sipp_available
 from sipp_args import start_sipp_with
 from test_embedded_calls import until_status
 from test_embedded_media import HEARD, joined
 
-from bridge.app import PARTS, build_app
-from bridge.config import Config
-from bridge.pbx.embedded.backend import EmbeddedBackend
 from bridge.protocols.digest import ha1, parse_challenge
 
 pytestmark = pytest.mark.embedded
@@ -35,35 +31,14 @@ USERS = {
 
 
 @pytest.fixture
-async def secured(tmp_path: Path) -> AsyncIterator[Engine]:
-    """The app with the embedded engine and three SIP users (the conftest `engine`, plus auth)."""
-    config = Config(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        webhook_poll_seconds=0.1,
-        sip_host="127.0.0.1",
-        sip_port=0,
-    )
-    low, high = rtp_range()
-    backend = EmbeddedBackend(
-        sip_host=config.sip_host,
-        sip_port=config.sip_port,
-        rtp_port_min=low,
-        rtp_port_max=high,
-        media_dir=config.media_dir,
-        recordings_dir=config.recordings_dir,
-        sip_users=USERS,
-        sip_realm=REALM,
-    )
-    app = build_app(config, backend=backend, run_scheduler=False)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    try:
-        yield Engine(client, parts, backend, parts.admin_key, config.media_dir)
-    finally:
-        await client.close()
+def engine_options() -> dict[str, Any]:
+    return {"sip_users": USERS, "sip_realm": REALM}
+
+
+@pytest.fixture
+def secured(engine: Engine) -> Engine:
+    """The conftest `engine` with three SIP users: phones must authenticate."""
+    return engine
 
 
 def registrar_of(engine: Engine) -> tuple[int, int]:
@@ -131,17 +106,6 @@ async def test_unregistered_user_is_not_dialled(secured: Engine, phones: list[Si
     failed = await until_status(secured, cid, p["id"], "failed")
     assert failed["failure_reason"] == "no_answer"
     assert not any(r.method == "INVITE" for r in alice.requests)
-
-
-async def test_without_users_nothing_is_challenged_and_register_is_refused(
-    engine: Engine, phones: list[SipPhone]
-) -> None:
-    phone = await new_phone(phones, "plain")
-    refused = await phone.register(engine.sip, "plain", "pw")
-    assert refused.status == 405 and "REGISTER" not in (refused.headers.get("allow") or "")
-    assert engine.backend.ua.guard is None
-    await engine.conference("7104")
-    assert await phone.call(engine.sip, "7104") == 200
 
 
 @pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")

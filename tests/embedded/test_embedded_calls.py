@@ -228,3 +228,14 @@ async def test_phone_hold_by_reinvite_and_bye_from_the_phone(
     assert left["leave_reason"] == "hangup"
     await engine.ok("DELETE", f"/v1/conferences/{cid}")
     await wait_until(lambda: a.bye_received, 5.0, "BYE when the conference ends")
+
+
+async def test_without_users_nothing_is_challenged_and_register_is_refused(
+    engine: Engine, phones: list[SipPhone]
+) -> None:
+    phone = await new_phone(phones, "plain")
+    refused = await phone.register(engine.sip, "plain", "pw")
+    assert refused.status == 405 and "REGISTER" not in (refused.headers.get("allow") or "")
+    assert engine.backend.ua.guard is None
+    await engine.conference("7104")
+    assert await phone.call(engine.sip, "7104") == 200

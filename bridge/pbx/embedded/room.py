@@ -25,6 +25,7 @@ from bridge.media.mixer import MixFunction
 from bridge.media.talk import TalkDetector
 from bridge.media.wav import WavRecorder
 from bridge.pbx.embedded import codec
+from bridge.pbx.embedded.rtp_core_py import RtpCore
 from bridge.pbx.embedded.rtp_stream import RtpStream
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,16 @@ def _next_of(queue: deque[Source]) -> bytes | None:
         if done is not None:
             done()
     return None
+
+
+def _receive(stream: RtpStream) -> RtpCore | None:
+    """Drain the call's socket for this tick; its core, or None while it has no socket."""
+    core = stream.core
+    if core is not None:
+        core.receive()
+        if core.stray:
+            stream.handle_stray()  # telephone-events: digits
+    return core
 
 
 @dataclass(eq=False)
@@ -174,12 +185,9 @@ class Room:
         overlay = _next_of(self.overlay)
         for member in self._order:
             stream = member.stream
-            core = stream.core
+            core = _receive(stream)
             if core is None:
                 continue
-            core.receive()
-            if core.stray:
-                stream.handle_stray()
             core.pull(None, 0)  # keep the buffer fresh: waiting callers are not mixed
             frame = _next_of(member.private)
             if frame is None:
@@ -200,12 +208,9 @@ class Room:
         hearing = bytearray(rows)
         for i, member in enumerate(members):
             stream = member.stream
-            core = stream.core
+            core = _receive(stream)
             if core is None:
                 continue
-            core.receive()
-            if core.stray:
-                stream.handle_stray()
             level = core.pull(frames, i)  # the decoded frame lands in row i
             detector = member.detector
             if member.may_speak:
