@@ -31,7 +31,7 @@ from bridge.core.models import Conference, LeaveReason, MediaItem, Participant
 from bridge.pbx.asterisk import mapping
 from bridge.pbx.asterisk.ami_client import AmiClient, AmiUnavailable
 from bridge.pbx.asterisk.calls import Call, Registry, Room, Where
-from bridge.pbx.asterisk.dialin import DialIn, confbridge_command, reject
+from bridge.pbx.asterisk.dialin import DialIn, reject, set_dynamic_profile
 from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer, route_by_script
 from bridge.pbx.backend import CallRouter, EngineError, ObservationSink, Route
 from bridge.protocols import ami
@@ -208,8 +208,8 @@ class AsteriskBackend:
         """Dynamic profile + where the dialplan sends the call first."""
         conf, p = call.room.conference, call.participant
         await session.set_variable("BRIDGE_PARTICIPANT", p.id, "token")
-        for setting in mapping.profile_settings(conf, p, capacity=self._capacity(conf)):
-            await session.command(confbridge_command(setting))
+        settings = mapping.profile_settings(conf, p, capacity=self._capacity(conf))
+        await set_dynamic_profile(session, settings)
         media = mapping.wait_media(conf, p)
         if media is not None:
             await session.set_variable("BRIDGE_LOBBY_MEDIA", media, "text")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from bridge.core.admission import Outcome
@@ -35,6 +35,8 @@ WRONG_PIN_PROMPT = "conf-invalidpin"
 PIN_ATTEMPTS = 3
 PIN_MAX_DIGITS = 12
 PIN_DIGIT_TIMEOUT_MS = 5000
+# Tells [bridge-join] that this call carries a dynamic profile (see set_dynamic_profile).
+DYNAMIC_PROFILE_FLAG = "BRIDGE_DYNAMIC_PROFILE"
 
 _DIGITS = re.compile(r"^200 result=([0-9*#]*)")
 
@@ -52,6 +54,17 @@ def confbridge_command(setting: mapping.ProfileSetting) -> bytes:
     none of the allowed characters needs AGI quoting."""
     name, value = setting.checked()
     return f"SET VARIABLE {name} {value}\n".encode("ascii")
+
+
+async def set_dynamic_profile(
+    session: AgiSession, settings: Sequence[mapping.ProfileSetting]
+) -> None:
+    """Build the call's dynamic ConfBridge profile (the CONFBRIDGE() datastore) and say
+    so: ConfBridge() reads it only with blank profile arguments, and the dialplan cannot
+    read CONFBRIDGE() back, so ``[bridge-join]`` leaves them blank on this flag."""
+    for setting in settings:
+        await session.command(confbridge_command(setting))
+    await session.set_variable(DYNAMIC_PROFILE_FLAG, "yes", "name")
 
 
 async def reject(session: AgiSession, outcome: Outcome) -> None:
