@@ -30,9 +30,12 @@ USERS = {
 }
 
 
+SECURED = {"sip_users": USERS, "sip_realm": REALM}  # EmbeddedBackend options
+
+
 @pytest.fixture
 def engine_options() -> dict[str, Any]:
-    return {"sip_users": USERS, "sip_realm": REALM}
+    return SECURED
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from embedded_rig import Engine, new_phone
 from phone import HOST, SipPhone, amplitude
 from sipp import sipp_available
 from sipp_args import start_sipp_with
-from test_embedded_auth import secured  # noqa: F401  (the fixture with SIP users)
+from test_embedded_auth import SECURED
 from test_embedded_calls import until_status
 from test_embedded_media import HEARD, joined
 
@@ -155,9 +155,9 @@ async def test_sipp_over_tcp_joins_and_is_heard(
         sipp.stop()
 
 
-async def test_phone_registered_over_tcp_is_dialled_on_its_connection(
-    secured: Engine,  # noqa: F811
-) -> None:
+@pytest.mark.parametrize("engine_options", [SECURED], ids=["with_users"])
+async def test_phone_registered_over_tcp_is_dialled_on_its_connection(engine: Engine) -> None:
+    secured = engine
     cid = await secured.conference("7202")
     client = await TcpSipClient.open(secured.sip)
     try:
