@@ -90,7 +90,8 @@ async def test_destroy_on_exit_ends_everyones_call(live: Live) -> None:
     conf = await live.conference("6002", **_conference_body(destroy_on_exit=True))
     other = live.phone("6002", steps=_pin("123"))
     await live.wait_participants(conf["id"], 1, within=30)
-    leader = live.phone("6002", steps=(*_pin("456"), ("pause", 1500)), wait_for_bye_ms=1)
+    # the leader stays long enough for both to be seen in the bridge on a loaded machine
+    leader = live.phone("6002", steps=(*_pin("456"), ("pause", 5000)), wait_for_bye_ms=1)
     await _members(live, conf["id"], 2)
     assert await leader.finished() == 0, leader.output()
     assert await other.finished() == 0, other.output()
