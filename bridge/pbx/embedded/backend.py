@@ -308,11 +308,8 @@ class EmbeddedBackend:
         item = p.options.while_stopped_media or conf.wait_media
         if item is None:
             return None
-        try:
-            return Source(await self.library.item_frames(item), loop=True)
-        except EngineError as exc:
-            log.warning("wait media for %s unavailable: %s", conf.id, exc)
-            return None
+        frames = await prompts.spoken(self.library, (item,), f"wait media for {conf.id}")
+        return Source(frames, loop=True) if frames else None
 
     async def _entry_media(
         self, conf: Conference, p: Participant

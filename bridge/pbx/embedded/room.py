@@ -254,10 +254,7 @@ class Room:
                         encoded = common_encoded[pt] = codec.encode(pt, common)
                     core.send_payload(encoded)
                     continue
-            if frame is None:
-                core.send_payload(_SILENCE_ENCODED[core.payload_type])
-            else:
-                core.send_pcm(frame)
+            self._send(member, frame)  # a private or hold source, or silence
         if self.recorder is not None and not self.recording_paused:
             self.recorder.write(common)
 

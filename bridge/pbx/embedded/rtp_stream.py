@@ -15,7 +15,7 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from bridge.pbx.backend import EngineError
 from bridge.pbx.embedded import rtp_core, rtp_core_py
@@ -58,13 +58,6 @@ class PortPool:
         raise EngineError("no free RTP port in the configured range")
 
 
-@dataclass
-class RtpCounters:
-    received: int = 0
-    dropped: int = 0
-    sent: int = 0
-
-
 class RtpStream:
     """The media of one call: `attach` a bound socket, `configure` the negotiated audio."""
 
@@ -77,7 +70,6 @@ class RtpStream:
         self._socket: socket.socket | None = None
         self._on_close: Callable[[], None] = lambda: None
         self._dtmf: DtmfReceiver | None = None
-        self._stray_dropped = 0
         self._stray_seen = 0
 
     def attach(self, sock: socket.socket, port: int, on_close: Callable[[], None]) -> None:
@@ -115,24 +107,13 @@ class RtpStream:
         self.sending = core is not None and audio.sending and audio.remote_port > 0
 
     @property
-    def receiving(self) -> bool:
-        return self.audio is not None and self.audio.receiving
-
-    @property
     def packets(self) -> int:
         """Datagrams received so far, of any kind (RTCP aside): is the phone still there?"""
         core = self.core
         return 0 if core is None else core.received + core.dropped + self._stray_seen
 
-    @property
-    def counters(self) -> RtpCounters:
-        core = self.core
-        if core is None:
-            return RtpCounters()
-        return RtpCounters(core.received, core.dropped + self._stray_dropped, core.sent)
-
     def handle_stray(self) -> None:
-        """Digits from the telephone-events the core set aside; anything else is dropped."""
+        """Digits from the telephone-events the core set aside; anything else is ignored."""
         assert self.core is not None
         packets, self.core.stray = self.core.stray, []
         self._stray_seen += len(packets)
@@ -141,9 +122,7 @@ class RtpStream:
                 dtmf = None if self._dtmf is None else self._dtmf.feed(parse_rtp(data))
             except RtpError:
                 dtmf = None
-            if dtmf is None:
-                self._stray_dropped += 1
-            else:
+            if dtmf is not None:
                 self.on_digit(dtmf.digit)
 
     def close(self) -> None:

@@ -185,22 +185,6 @@ class UserAgent:
             listening.append(f"tcp:{self.host}:{self.endpoint.tcp.port}")
         return " ".join(listening)
 
-    def auth_status(self) -> dict[str, object]:
-        """Digest and registrar figures (for health): off, or realm, counts and bindings."""
-        if self.guard is None or self.registrar is None:
-            return {"digest": "off"}
-        return {
-            "digest": "on",
-            "realm": self.guard.realm,
-            "users": len(self.guard.users),
-            "registered": len(self.registrar.bindings(self.endpoint.now)),
-            "challenges": self.guard.challenges,
-            "auth_failures": self.guard.failures,
-            "tcp_connections": 0
-            if self.endpoint.tcp is None
-            else len(self.endpoint.tcp.connections),
-        }
-
     # our identity ---------------------------------------------------------------------
 
     @property
