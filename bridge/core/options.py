@@ -36,7 +36,7 @@ def parse_media(value: Any, field: str) -> MediaItem:
         v.reject_unknown(inner, {"file"}, f"{field}.play")
         return MediaItem("play", file=v.media_path(inner.get("file"), f"{field}.play.file"))
     v.reject_unknown(inner, {"text", "language"}, f"{field}.say")
-    text = v.text(inner.get("text"), f"{field}.say.text", max_len=1000)
+    text = v.speech(inner.get("text"), f"{field}.say.text")
     lang = v.language(inner.get("language", "en"), f"{field}.say.language")
     return MediaItem("say", text=text, language=lang)
 

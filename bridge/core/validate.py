@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.core.dialing import parse_dial_target
 from bridge.core.errors import InvalidInput, invalid_field
 
 DIGITS = frozenset("0123456789ABCD#*")
@@ -17,7 +18,7 @@ _ACCESS_CODE = re.compile(r"[0-9]{3,20}")
 _PIN = re.compile(r"[0-9]{3,12}")
 _RES_NAME = re.compile(r"[A-Za-z0-9]{1,47}")
 _CALLER = re.compile(r"\+?[A-Za-z0-9._-]{1,40}")
-_DIAL_TARGET = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
+_SPEECH = re.compile(r"(?:[^\W_]|[ .,?!:;-])+")
 _MEDIA_PATH = re.compile(r"[A-Za-z0-9_./-]{1,200}")
 _LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 MAX_DATA_BYTES = 16 * 1024
@@ -134,10 +135,31 @@ def caller_id(value: Any, field: str) -> str:
 
 
 def dial_target(value: Any, field: str) -> str:
-    """Where a dial-out goes: a number, a SIP user or a SIP URI without spaces."""
-    if not isinstance(value, str) or _DIAL_TARGET.fullmatch(value) is None:
+    """Whom a dial-out calls: a number, a SIP user or a sip: URI (core/dialing.py). The
+    endpoint or trunk the call leaves through is configuration, never part of the value."""
+    try:
+        return str(parse_dial_target(value))
+    except ValueError as exc:
         raise invalid_field(
-            field, "must be a number, user or sip: URI of letters, digits and _ . @ : + / = -"
+            field,
+            f"{exc}: a number (+4420...), a SIP user (alice) or a sip:user@host[:port] URI",
+            "invalid_dial_target",
+        ) from None
+
+
+def speech(value: Any, field: str, *, max_len: int = 1000) -> str:
+    """Text to speak: letters and digits of any script, spaces and . , ? ! : ; - only.
+
+    Nothing else is needed to speak, and nothing in it can be expanded (`${...}`) or split
+    (`|`, quotes, braces) by a PBX that receives it.
+    """
+    if not isinstance(value, str):
+        raise invalid_field(field, "must be a string")
+    if not 1 <= len(value) <= max_len:
+        raise invalid_field(field, f"must be 1 to {max_len} characters", "bad_length")
+    if _SPEECH.fullmatch(value) is None:
+        raise invalid_field(
+            field, "may hold only letters, digits, spaces and . , ? ! : ; -", "invalid_text"
         )
     return value
 

@@ -24,6 +24,7 @@ Kind = Literal[
     "integer",
     "variable",
     "text",
+    "speech",
 ]
 
 _PATTERNS: Final[dict[str, re.Pattern[str]]] = {
@@ -44,8 +45,11 @@ _PATTERNS: Final[dict[str, re.Pattern[str]]] = {
     "token": re.compile(r"[A-Za-z0-9_-]{1,128}"),
     "integer": re.compile(r"-?[0-9]{1,12}"),
     "variable": re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}"),
-    # short printable ASCII without controls (reasons, labels); still no CR/LF/NUL
-    "text": re.compile(r"[\x20-\x7e]{0,200}"),
+    # short printable ASCII (reasons, labels, composed arguments) without `$`: both
+    # PBXes expand `${...}` (FreeSWITCH also `$${...}`, Asterisk `$[...]`) wherever it is
+    "text": re.compile(r"[\x20-\x23\x25-\x7e]{0,200}"),
+    # text to speak: letters and digits of any script, spaces and . , ? ! : ; - only
+    "speech": re.compile(r"(?:[^\W_]|[ .,?!:;-]){1,1000}"),
 }
 
 _FORBIDDEN: Final = frozenset("\r\n\x00")
