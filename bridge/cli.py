@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__
+from bridge import __version__, redact
 from bridge.config import Config, ConfigError, load
 
 
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bridge: configuration error: {exc}", file=sys.stderr)
         return 2
+    redact.install([cfg.ami_secret, cfg.esl_password, *cfg.sip_users.values()])
     if args.command == "serve":
         return _serve(cfg)
     if args.command == "migrate":

@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+pytest_plugins = ["secret_guard"]
+
 from fakes import FakeBackend
 from harness import Bridge
 from receiver import WebhookReceiver

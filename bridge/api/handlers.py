@@ -371,7 +371,12 @@ async def retry_delivery(request: web.Request, who: Principal | None) -> web.Res
 
 async def get_own_account(request: web.Request, who: Principal | None) -> web.Response:
     row = await accounts.get_account(_state(request).services, _who(who).account_id)
-    return web.json_response(serialize.row(row))
+    return web.json_response(serialize.row(row, hide=("webhook_secret",)))
+
+
+async def rotate_webhook_secret(request: web.Request, who: Principal | None) -> web.Response:
+    secret = await accounts.rotate_webhook_secret(_state(request).services, _who(who).account_id)
+    return web.json_response({"webhook_secret": secret})
 
 
 async def create_account(request: web.Request, who: Principal | None) -> web.Response:

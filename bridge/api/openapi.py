@@ -270,6 +270,7 @@ SCHEMAS: dict[str, S] = {
     "Retrying": ANY_OBJECT,
     "AccountCreate": _obj({"name": TEXT, "is_admin": {"type": "boolean"}}, ("name",)),
     "Account": ANY_OBJECT,
+    "WebhookSecret": _obj({"webhook_secret": {"type": "string"}}, ("webhook_secret",)),
     "AccountPage": {"type": "object"},
     "KeyCreate": _obj({"label": _nullable(TEXT)}),
     "ApiKey": ANY_OBJECT,

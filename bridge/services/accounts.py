@@ -52,6 +52,17 @@ async def create_account(s: Services, name: str, *, is_admin: bool = False) -> d
     return row
 
 
+async def rotate_webhook_secret(s: Services, account_id: str) -> str:
+    """A new signing secret for the account's webhooks; the only response that shows it
+    after the account was created."""
+    secret = "whsec_" + secrets.token_hex(24)
+    async with s.db.begin() as conn:
+        if await repos.get_row(conn, t.accounts, account_id) is None:
+            raise NotFound("account_not_found", f"no account {account_id!r}")
+        await repos.update_row(conn, t.accounts, account_id, {"webhook_secret": secret})
+    return secret
+
+
 async def get_account(s: Services, account_id: str) -> dict[str, Any]:
     async with s.db.read() as conn:
         row = await repos.get_row(conn, t.accounts, account_id)

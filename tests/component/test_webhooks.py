@@ -11,7 +11,8 @@ from bridge.webhooks.signing import verify
 
 
 async def test_signed_ordered_and_complete(bridge: Bridge, receiver: WebhookReceiver) -> None:
-    account = await bridge.ok("GET", "/v1/account")
+    assert "webhook_secret" not in await bridge.ok("GET", "/v1/account")
+    account = await bridge.ok("POST", "/v1/account/webhook-secret")
     cid = (
         await bridge.ok(
             "POST", "/v1/conferences", 201, json={"name": "w", "status_callback_url": receiver.url}

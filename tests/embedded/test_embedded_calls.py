@@ -193,14 +193,14 @@ async def test_dial_out_answer_busy_and_no_answer(engine: Engine, phones: list[S
     busy = await new_phone(phones, "busy")
     busy.answer_mode = "busy"
     p = await engine.ok("POST", f"/v1/conferences/{cid}/participants", 201,
-                        json={"to": busy.uri})  # fmt: skip
+                        json={"to": f"sip:{busy.uri}"})  # fmt: skip
     failed = await until_status(engine, cid, p["id"], "failed")
     assert failed["failure_reason"] == "busy"
 
     ringing = await new_phone(phones, "ringing")
     ringing.answer_mode = "ring"
     p = await engine.ok("POST", f"/v1/conferences/{cid}/participants", 201,
-                        json={"to": ringing.uri, "seconds_answer_timeout": 1})  # fmt: skip
+                        json={"to": f"sip:{ringing.uri}", "seconds_answer_timeout": 1})  # fmt: skip
     failed = await until_status(engine, cid, p["id"], "failed")
     assert failed["failure_reason"] == "no_answer"
     await wait_until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")

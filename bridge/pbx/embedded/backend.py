@@ -28,6 +28,7 @@ from typing import Any
 from bridge.core import engine as cmd
 from bridge.core import engine as obs
 from bridge.core.admission import Outcome
+from bridge.core.dialing import parse_dial_target
 from bridge.core.models import (
     Conference,
     ConferenceStatus,
@@ -225,7 +226,7 @@ class EmbeddedBackend:
         headers: list[tuple[str, str]] = []
         if route.admission.outcome == Outcome.DIVERT and route.admission.divert:
             try:
-                target = target_uri(route.admission.divert, self.default_dial_host)
+                target = self._dial_uri(route.admission.divert)
             except (SipBuildError, ValueError):
                 status = 486  # a divert target we cannot write: busy is the honest answer
             else:
@@ -542,10 +543,18 @@ class EmbeddedBackend:
 
     # dial-out -------------------------------------------------------------------------
 
+    def _dial_uri(self, to: str) -> SipUri:
+        """The Request-URI for a target: a sip: URI as given; a number or user at the
+        default dial host (a registered phone, or the host the admin configured)."""
+        target = parse_dial_target(to)  # ValueError for anything but a DialTarget
+        if target.kind == "sip":
+            return target_uri(str(target), self.default_dial_host)
+        return target_uri(f"sip:{target.user}@{self.default_dial_host}", self.default_dial_host)
+
     def _originate(self, command: cmd.Originate) -> None:
         p = command.participant
         try:
-            target = target_uri(p.to or "", self.default_dial_host)
+            target = self._dial_uri(p.to or "")
             caller = caller_address(p.from_ or "bridge", self.ua.advertised)
         except (SipBuildError, ValueError) as exc:
             log.warning("cannot dial %s: %s", p.id, exc)
