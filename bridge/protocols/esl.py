@@ -14,6 +14,7 @@ every event keeps all its header pairs as well as a first-wins dict.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -345,6 +346,39 @@ _SELECTORS: Final = frozenset({"all", "last", "non_moderator"})
 _MAX_MEMBER_FLAGS: Final = 10  # mod_conference silently drops flags past argv[10]
 
 
+# One word of a generic API command, a filter value, an application argument or an
+# originate application argument: what FreeSWITCH can neither expand (`$`), split (`,`
+# `|` spaces quotes) nor read as variables (`{` `[` `<`). Paths, sip:user@host:port,
+# var=value (set) and silence_stream://10 fit; nothing else does.
+_WORD: Final = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,255}")
+# The conference application's argument, exactly as conference_target() builds it.
+_CONF_TARGET: Final = re.compile(
+    r"[A-Za-z0-9_-]{1,80}@[A-Za-z0-9_-]{1,80}(\+[0-9A-D#*]{1,32})?"
+    r"(\+flags\{[A-Za-z0-9_-]{1,128}(\|[A-Za-z0-9_-]{1,128}){0,9}\})?"
+)
+
+
+def _word(value: str | int) -> str:
+    text = safe_value(value, "text")
+    if _WORD.fullmatch(text) is None:
+        raise UnsafeValueError("word", value)
+    return text
+
+
+def app_argument(app: str, arg: str) -> str:
+    """An argument for a dialplan application we run (sendmsg execute, originate &app).
+
+    FreeSWITCH expands ``${...}`` in every application argument, and ``conference``
+    parses ``+flags{a|b}``: so ``conference`` takes only a conference_target() value,
+    every other application one _WORD (no ``$ { } , | ( )``, quotes or spaces).
+    """
+    text = safe_value(arg, "text")
+    pattern = _CONF_TARGET if app == "conference" else _WORD
+    if pattern.fullmatch(text) is None:
+        raise UnsafeValueError("app_arg", arg)
+    return text
+
+
 def _frame(*lines: str) -> bytes:
     for line in lines:
         if any(ch in line for ch in "\r\n\x00"):
@@ -370,14 +404,9 @@ class ApiCommand:
 
 
 def command(name: str, *args: str | int) -> ApiCommand:
-    """A generic API command: name is a token, each argument printable text without spaces."""
-    words = []
-    for arg in args:
-        word = safe_value(arg, "text")
-        if not word or " " in word:
-            raise UnsafeValueError("text", arg)
-        words.append(word)
-    return ApiCommand(safe_value(name, "token"), tuple(words))
+    """A generic API command: name is a token, each argument one word (_WORD: letters,
+    digits and ``_ . @ : + / = -``; never ``$``, braces, ``,``, ``|``, quotes or spaces)."""
+    return ApiCommand(safe_value(name, "token"), tuple(_word(arg) for arg in args))
 
 
 def auth(password: str) -> bytes:
@@ -393,7 +422,7 @@ def event(fmt: EventFormat, *names: str) -> bytes:
 
 
 def filter_events(header: str, value: str) -> bytes:
-    return _frame(f"filter {safe_value(header, 'token')} {safe_value(value, 'text')}")
+    return _frame(f"filter {safe_value(header, 'token')} {_word(value)}")
 
 
 def api(cmd: ApiCommand) -> bytes:
@@ -438,7 +467,7 @@ def sendmsg_execute(
     first = "sendmsg" if uuid is None else f"sendmsg {safe_value(uuid, 'uuid')}"
     lines = [first, "call-command: execute", f"execute-app-name: {safe_value(app, 'token')}"]
     if arg is not None:
-        lines.append(f"execute-app-arg: {safe_value(arg, 'text')}")
+        lines.append(f"execute-app-arg: {app_argument(app, arg)}")
     if event_lock:
         lines.append("event-lock: true")
     return _frame(*lines)
@@ -513,8 +542,9 @@ def originate(
 ) -> ApiCommand:
     """``originate {vars}endpoint &app(arg)`` or ``originate endpoint extension``.
 
-    Variable values may not contain ``,`` ``{`` ``}`` or spaces (dial_target kind);
-    an application argument may not contain parentheses, which would end it early.
+    Variable values may not contain ``,`` ``{`` ``}`` ``$`` or spaces (dial_target kind);
+    the application argument passes app_argument() (no parentheses, which would end it
+    early, no ``$``, no separators).
     """
     prefix = ""
     if variables:
@@ -527,12 +557,10 @@ def originate(
     if (app is None) == (extension is None):
         raise ValueError("originate needs exactly one of app or extension")
     if app is not None:
-        target = "&" + safe_value(app, "token")
+        app_name = safe_value(app, "token")
+        target = "&" + app_name
         if app_arg is not None:
-            arg = safe_value(app_arg, "text")
-            if "(" in arg or ")" in arg:
-                raise UnsafeValueError("text", app_arg)
-            target += f"({arg})"
+            target += f"({app_argument(app_name, app_arg)})"
     else:
         target = safe_value(extension, "dial_target")
     return ApiCommand("originate", (leg, target))
@@ -627,11 +655,13 @@ def conf_stop(
 
 
 def conf_say(conf: str, text: str) -> ApiCommand:
-    return _conf(conf, "say", safe_value(text, "text"))
+    """``conference <conf> say <text>``: text is "speech" (letters, digits, spaces and
+    ``. , ? ! : ; -``): the ESL api path expands ``${...}`` anywhere in the line."""
+    return _conf(conf, "say", safe_value(text, "speech"))
 
 
 def conf_saymember(conf: str, member: int, text: str) -> ApiCommand:
-    return _conf(conf, "saymember", safe_value(member, "integer"), safe_value(text, "text"))
+    return _conf(conf, "saymember", safe_value(member, "integer"), safe_value(text, "speech"))
 
 
 def conf_record(conf: str, path: str) -> ApiCommand:

@@ -1,17 +1,36 @@
-"""Fixtures for the FreeSWITCH ESL tests: recorded traffic and the replaying fake."""
+"""Fixtures for the FreeSWITCH tests.
+
+Recorded traffic and the replaying fake (fake_esl.py) for the codec and adapter tests;
+a real FreeSWITCH per session (real_freeswitch.py, marker ``freeswitch_real``) for the
+tests that must run against the engine itself. A missing real FreeSWITCH is a skip
+with the instruction locally, and a failure when CI is set (as tests/asterisk does).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from fake_esl import REFERENCE, FakeEslServer, FakeFactory, Faults, load_transcript
+from real_freeswitch import INSTALL_HINT, FreeSwitchPorts, FreeSwitchProcess, freeswitch_home
+from real_freeswitch import installed as freeswitch_installed
+from secret_guard import register_secret
 
-if not REFERENCE.is_dir():  # the recordings are the test data; without them nothing runs
-    if os.environ.get("CI"):
-        raise RuntimeError(f"recorded ESL traffic not found at {REFERENCE}")
-    pytest.skip(f"recorded ESL traffic not found at {REFERENCE}", allow_module_level=True)
+_REAL = "test_freeswitch_real_"  # modules that need only the real FreeSWITCH
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """Without the recordings only the real-FreeSWITCH modules can run."""
+    if REFERENCE.is_dir() or collection_path.name.startswith(_REAL):
+        return None
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        if os.environ.get("CI"):
+            raise RuntimeError(f"recorded ESL traffic not found at {REFERENCE}")
+        return True
+    return None
 
 
 @pytest.fixture
@@ -26,3 +45,27 @@ async def fake_esl() -> AsyncIterator[FakeFactory]:
     yield make
     for server in servers:
         await server.close()
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: a missing FreeSWITCH is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def freeswitch() -> Iterator[FreeSwitchProcess]:
+    """One real FreeSWITCH for the session, in its own tree, with freeswitch-conf/."""
+    home = freeswitch_home()
+    if not freeswitch_installed(home):
+        _unavailable(f"no FreeSWITCH at {home}; run {INSTALL_HINT}")
+    with tempfile.TemporaryDirectory(prefix="cb-freeswitch-") as tmp:
+        fs = FreeSwitchProcess(home, Path(tmp) / "fs", FreeSwitchPorts.pick())
+        register_secret(fs.password)
+        fs.prepare()
+        try:
+            seconds = fs.start()
+            print(f"\nfreeswitch: ready {seconds:.2f}s after start (ports {fs.ports})")
+            yield fs
+        finally:
+            fs.stop()

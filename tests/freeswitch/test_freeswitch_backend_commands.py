@@ -165,12 +165,17 @@ async def test_play_and_say_to_all_or_one(rig: Rig) -> None:
 
 async def test_announcement_finishes_on_play_file_done(rig: Rig) -> None:
     c = rig.conf
-    beep = MediaItem("play", file="/opt/fs/share/freeswitch/sounds/test/beep-2s.wav")
+    # a media item is a file under the media directory, never an absolute path: the
+    # recorded FreeSWITCH played /opt/fs/share/freeswitch/sounds/test/beep-2s.wav
+    rig.backend._media_root = "/opt/fs/share/freeswitch/sounds"
+    beep = MediaItem("play", file="test/beep-2s.wav")
     rig.member("Bob")
     await rig.join("Bob")
     await rig.backend.execute(e.Play(c, (beep,), None, "an_beep"))
     assert rig.seen.of(e.AnnouncementFinished) == []
-    frame = find_event(EVENTS, "play-file-done", File=beep.file or "")
+    frame = find_event(
+        EVENTS, "play-file-done", File="/opt/fs/share/freeswitch/sounds/" + (beep.file or "")
+    )
     await rig.push(frame)
     assert await rig.seen.wait(e.AnnouncementFinished) == [e.AnnouncementFinished(c.id, "an_beep")]
 
@@ -288,7 +293,8 @@ async def test_stale_member_events_are_ignored(rig: Rig) -> None:
 async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
     c = replace(rig.conf, status=ConferenceStatus.POPULATED, play_beep=PlayBeep.NEVER)
     opts = ParticipantOptions(start_on_entry=True, destroy_on_exit=True)
-    p = make_participant(c, to="loopback/tone/default", from_="1004", options=opts)
+    rig.backend._dial_prefix = "loopback/"  # configuration, not the tenant, picks the trunk
+    p = make_participant(c, to="tone", from_="1004", options=opts)
     mark = len(rig.fake.requests)
     await rig.backend.execute(e.Originate(c, p))
     (sent,) = await rig.fake.wait_for(b"bgapi originate")
@@ -300,7 +306,7 @@ async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
         b"bridge_participant_id=" + p.id.encode() + b",conference_controls=cb-digits,"
         b"conference_moderator_controls=cb-digits,conference_permanent_wait_mod_moh=true,"
         b"conference_silent_entry=true,conference_exit_sound=silence_stream://10,"
-        b"origination_caller_id_number=1004}loopback/tone/default "
+        b"origination_caller_id_number=1004,origination_callee_id_number=tone}loopback/tone "
         b"&conference(" + rig.name.encode() + b"@default+flags{moderator|endconf})"
     )
     assert job.startswith(b"Job-UUID: ") and end == b"\n\n"

@@ -144,7 +144,18 @@ async def test_commands_while_disconnected_fail_fast(fake: FakeFreeSwitch) -> No
 
 @pytest.mark.parametrize(
     "to",
-    ["1001\r\napi hupall", "sofia/gw/x 1001", "a{b}", "x,origination_uuid=1", "bob&park()"],
+    [
+        "1001\r\napi hupall",
+        "sofia/gw/x 1001",
+        "a{b}",
+        "x,origination_uuid=1",
+        "bob&park()",
+        "sofia/gateway/carrier/1001",
+        "loopback/9999",
+        "user/1001",
+        "${system(touch /tmp/cb-x)}",
+        "sip:bob@example.org;transport=tcp",
+    ],
 )
 async def test_bad_dial_targets_never_reach_the_wire(fake: FakeFreeSwitch, to: str) -> None:
     backend, _ = await started(fake)
@@ -163,6 +174,11 @@ async def test_bad_dial_targets_never_reach_the_wire(fake: FakeFreeSwitch, to: s
         MediaItem("play", file="x.wav\napi hupall"),
         MediaItem("play", file="../../etc/passwd"),
         MediaItem("say", text="hi\r\nbgapi hupall"),
+        MediaItem("say", text="${system(touch /tmp/cb-x)}"),
+        MediaItem("say", text="it's {a|b}"),
+        MediaItem("play", file="shell_stream:///bin/true"),
+        MediaItem("play", file="/etc/passwd"),
+        MediaItem("play", file="say:hello"),
     ],
 )
 async def test_bad_media_never_reaches_the_wire(fake: FakeFreeSwitch, media: MediaItem) -> None:
@@ -178,14 +194,15 @@ async def test_bad_media_never_reaches_the_wire(fake: FakeFreeSwitch, media: Med
     await backend.stop()
 
 
-async def test_bad_caller_ids_and_names_stay_off_the_originate(fake: FakeFreeSwitch) -> None:
+@pytest.mark.parametrize("from_", ["Evil Caller\n", "${log(CRIT x)}", "1001,x=y", "{a=b}"])
+async def test_bad_caller_ids_refuse_the_originate(fake: FakeFreeSwitch, from_: str) -> None:
     backend, _ = await started(fake)
     conf = make_conference()
-    p = make_participant(conf, to="loopback/tone/default", from_="Evil Caller\n",
-                         options=ParticipantOptions())  # fmt: skip
-    await backend.execute(e.Originate(conf, p))
-    (sent,) = await fake.wait_for(b"bgapi originate")
-    assert b"Evil" not in sent and b"\r" not in sent and sent.count(b"\n") == 3
+    p = make_participant(conf, to="1001", from_=from_, options=ParticipantOptions())
+    mark = len(fake.requests)
+    with pytest.raises(EngineError):
+        await backend.execute(e.Originate(conf, p))
+    assert fake.requests[mark:] == []
     await backend.stop()
 
 

@@ -15,6 +15,7 @@ from bridge.core.models import (
     PlayBeep,
 )
 from bridge.pbx.freeswitch import mapping
+from bridge.protocols.safe import UnsafeValueError
 
 pytestmark = pytest.mark.freeswitch
 
@@ -86,11 +87,38 @@ def test_names_round_trip_and_foreign_names_are_not_ours() -> None:
 
 
 def test_dial_endpoints_and_failure_causes() -> None:
-    assert mapping.dial_endpoint("sofia/gateway/gw/+4420", "x/") == "sofia/gateway/gw/+4420"
+    gw = "sofia/gateway/gw/"
+    assert mapping.dial_endpoint("+4420", gw) == "sofia/gateway/gw/+4420"
     assert mapping.dial_endpoint("sip:bob@example.org", "sofia/external/") == (
         "sofia/external/bob@example.org"
     )
+    assert mapping.dial_endpoint("sip:Bob@Example.ORG:5070", gw) == (
+        "sofia/gateway/gw/Bob@example.org:5070"
+    )
     assert mapping.dial_endpoint("1001", "user/") == "user/1001"
+    assert mapping.dial_endpoint("alice.smith", "loopback/") == "loopback/alice.smith"
+    assert mapping.callee_number("sip:bob@example.org") == "bob"
+    assert mapping.callee_number("sip:example.org") is None
+    # the target never chooses the trunk, never sets a variable, never expands
+    for to in (
+        "sofia/gateway/other/+4420",
+        "loopback/9999",
+        "user/1001",
+        "{absolute_codec_string=PCMU}1001",
+        "1001,sofia/gateway/gw2/1002",
+        "1001|loopback/x",
+        "${system(touch /tmp/x)}",
+        "sip:bob@example.org;transport=tcp",
+        "sip:bob@example.org?X-H=1",
+        "sip:+44@[2001:db8::1]",  # a valid target, but no IPv6 literal in a dial string
+        "",
+    ):
+        with pytest.raises(UnsafeValueError):
+            mapping.dial_endpoint(to, gw)
+    # and the configured prefix is a plain endpoint prefix
+    for prefix in ("", "sofia/gateway/gw", "{x=y}sofia/", "sofia/$${gw}/", "a,b/", "s/@h/"):
+        with pytest.raises(UnsafeValueError):
+            mapping.dial_endpoint("1001", prefix)
     assert mapping.failure_reason("-ERR NO_ANSWER\n") == FailureReason.NO_ANSWER
     assert mapping.failure_reason("-ERR USER_BUSY\n") == FailureReason.BUSY
     assert mapping.failure_reason("-ERR CALL_REJECTED\n") == FailureReason.REJECTED

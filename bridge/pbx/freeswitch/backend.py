@@ -100,7 +100,8 @@ class FreeSwitchBackend:
         self._password = safe_value(password, "token")
         self._outbound_listen = (outbound_host, outbound_port)
         self.profile = safe_value(profile, "name")
-        self._dial_prefix = dial_prefix
+        # checked at start-up: only a plain endpoint prefix (sofia/gateway/<gw>/, loopback/)
+        self._dial_prefix = mapping.dial_prefix(dial_prefix)
         self._media_root = media_root
         self._command_timeout = command_timeout
         self._connect_timeout = connect_timeout
@@ -492,7 +493,7 @@ class FreeSwitchBackend:
         member = self._members.get(uuid)
         if member is not None:
             return member.participant.id
-        cmd = esl.command("uuid_getvar", uuid, mapping.PARTICIPANT_VARIABLE)
+        cmd = esl.command("uuid_getvar", safe_value(uuid, "uuid"), mapping.PARTICIPANT_VARIABLE)
         body = (await conn.api(cmd)).body.strip()
         return body if is_safe(body, "token") and body.startswith("pa_") else None
 
@@ -651,13 +652,18 @@ class FreeSwitchBackend:
             "originate_timeout": timeout,
             **variables,
         }
-        if p.from_ is not None and is_safe(p.from_, "caller_id"):
-            all_vars["origination_caller_id_number"] = p.from_
-        if p.to is not None and is_safe(p.to, "caller_id"):
+        # built only from the re-parsed target and the configured prefix (no "/" from `to`)
+        endpoint = mapping.dial_endpoint(p.to, self._dial_prefix)
+        if p.from_ is not None:
+            # refused, not dropped: a caller id that is not a number or SIP user never
+            # reaches an originate variable (UnsafeValueError -> EngineError)
+            all_vars["origination_caller_id_number"] = safe_value(p.from_, "caller_id")
+        callee = mapping.callee_number(p.to)
+        if callee is not None:
             # set the callee id or the leg flips its caller id on answer
-            all_vars["origination_callee_id_number"] = p.to
+            all_vars["origination_callee_id_number"] = callee
         cmd = esl.originate(
-            mapping.dial_endpoint(p.to, self._dial_prefix),
+            endpoint,
             app="conference",
             app_arg=target,
             variables=all_vars,

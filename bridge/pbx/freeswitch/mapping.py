@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from bridge.core.dialing import DialTarget, parse_dial_target
 from bridge.core.ids import engine_name
 from bridge.core.models import (
     Conference,
@@ -20,13 +21,20 @@ from bridge.core.models import (
     Participant,
 )
 from bridge.protocols import esl
-from bridge.protocols.safe import safe_value
+from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
 
 CONTROLS_GROUP: Final = "cb-digits"  # every key bound to the `event` action (freeswitch-conf/)
 PARTICIPANT_VARIABLE: Final = "bridge_participant_id"  # found again after a bridge restart
 SILENCE: Final = "silence_stream://10"  # an exit sound that plays nothing
 _NAME_PREFIX: Final = "cb-"
 _VERSION: Final = re.compile(r"FreeSWITCH Version (\d+)\.(\d+)\.(\d+)")
+# A media item names a file under the media directory: no scheme (``say:``,
+# ``shell_stream://``, ``tone_stream://``...), no absolute path, no `{vars}` prefix.
+_MEDIA_FILE: Final = re.compile(r"[A-Za-z0-9_./-]{1,200}")
+# How dial-outs leave: a configured endpoint prefix such as ``sofia/gateway/carrier/``,
+# ``sofia/external/`` or ``loopback/``. Never ``{``/``[`` (variables), ``,``/``|``
+# (separators), ``$`` (expansion) or ``@`` (a host belongs to the target).
+_DIAL_PREFIX: Final = re.compile(r"[A-Za-z0-9_.-]{1,40}(?:/[A-Za-z0-9_.+-]{1,40}){0,4}/")
 # endconf means "this member leaving ends it" from 1.10.10 on; before, it waited for
 # every endconf member (that older meaning is mandatory_member_endconf today).
 _ENDCONF_SINCE: Final = (1, 10, 10)
@@ -70,7 +78,15 @@ def media_path(item: MediaItem, media_root: str | None) -> str | None:
     """The file FreeSWITCH plays for a play item; None for say items."""
     if item.kind != "play" or item.file is None:
         return None
-    path = item.file if media_root is None else f"{media_root.rstrip('/')}/{item.file}"
+    file = item.file
+    if (
+        not isinstance(file, str)
+        or _MEDIA_FILE.fullmatch(file) is None
+        or file.startswith(("/", "-"))
+        or ".." in file.split("/")
+    ):
+        raise UnsafeValueError("path", file)
+    path = file if media_root is None else f"{media_root.rstrip('/')}/{file}"
     return safe_value(path, "path")
 
 
@@ -152,7 +168,9 @@ def announcements(
         if path is not None:
             out.append(Announcement(esl.conf_play(name, path, member_id), path))
         elif item.text:
-            text = safe_value(item.text, "text")
+            # speech: letters, digits, spaces and . , ? ! : ; - only, never `$`, quotes,
+            # braces or `|` (ESL's api path expands ${...} in every argument)
+            text = safe_value(item.text, "speech")
             cmd = (
                 esl.conf_say(name, text)
                 if member_id is None
@@ -162,14 +180,44 @@ def announcements(
     return out
 
 
+def dial_prefix(prefix: str) -> str:
+    """The configured endpoint prefix, checked once (UnsafeValueError when unusable)."""
+    if not isinstance(prefix, str) or _DIAL_PREFIX.fullmatch(prefix) is None:
+        raise UnsafeValueError("dial_target", prefix)
+    return prefix
+
+
+def dial_target(to: str) -> DialTarget:
+    """``to`` re-parsed (number, SIP user or sip: URI); UnsafeValueError otherwise."""
+    try:
+        return parse_dial_target(to)
+    except ValueError:
+        raise UnsafeValueError("dial_target", to) from None
+
+
 def dial_endpoint(to: str, prefix: str) -> str:
-    """A dial string for originate: FreeSWITCH endpoints pass, SIP URIs and numbers get
-    ``prefix`` (e.g. ``sofia/gateway/carrier/``)."""
-    if "/" in to:
-        return safe_value(to, "dial_target")
-    if to.startswith("sip:"):
-        to = to[4:]
-    return safe_value(prefix + to, "dial_target")
+    """The originate endpoint: the configured ``prefix`` + the re-parsed target.
+
+    The target only says *whom* to call (``+4420...``, ``alice``, ``sip:bob@host:port``);
+    the prefix (configuration) says how the call leaves. Nothing else passes: a ``to``
+    holding a FreeSWITCH dial string (``sofia/...``, ``loopback/...``, ``{var=x}...``)
+    is refused, so a tenant can never choose a trunk or set a channel variable.
+    """
+    target = dial_target(to)
+    if target.kind == "sip":
+        dest = target.hostport if target.user is None else f"{target.user}@{target.hostport}"
+    else:
+        assert target.user is not None
+        dest = target.user
+    return safe_value(dial_prefix(prefix) + dest, "dial_target")
+
+
+def callee_number(to: str) -> str | None:
+    """The callee id number for a dial-out: the number or user part of the target."""
+    target = dial_target(to)
+    if target.user is None or not is_safe(target.user, "caller_id"):
+        return None
+    return target.user
 
 
 _CAUSES: Final[dict[str, FailureReason]] = {

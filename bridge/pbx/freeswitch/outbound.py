@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
 from bridge.core.admission import Outcome
+from bridge.core.dialing import parse_dial_target
 from bridge.core.models import Conference, Participant
 from bridge.pbx.backend import CallRouter, InboundCall
 from bridge.protocols import esl
-from bridge.protocols.safe import is_safe, safe_value
+from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +244,17 @@ class CallSession:
 
     async def _refuse(self, outcome: Outcome, divert: str | None) -> None:
         if outcome == Outcome.DIVERT and divert:
-            target = safe_value(divert, "dial_target")
-            # an unanswered SIP call gets a 302; an answered one (after a PIN) a REFER
-            await self._execute("deflect" if self._answered else "redirect", target)
+            # re-parsed: a number, a SIP user or sip:user@host[:port], nothing else
+            # (no dial string, no URI parameters or headers, nothing to expand)
+            try:
+                target = str(parse_dial_target(divert))
+                # an unanswered SIP call gets a 302; an answered one (after a PIN) a REFER
+                await self._execute(
+                    "deflect" if self._answered else "redirect",
+                    esl.app_argument("redirect", target),
+                )
+            except (ValueError, UnsafeValueError):
+                log.warning("divert target of call %s refused; hanging up", self.uuid)
         await self._hangup(REFUSAL_CAUSE.get(outcome, "CALL_REJECTED"))
 
     async def _hangup(self, cause: str) -> None:
@@ -256,6 +265,8 @@ class CallSession:
         plan = self._host.admitted(conference, participant, self)
         await self._answer()
         for name, value in plan.variables.items():
+            # sendmsg_execute checks the whole argument (no $ { } , | quotes or spaces)
+            value = safe_value(value, "dial_target")
             await self._execute("set", f"{safe_value(name, 'variable')}={value}")
         if plan.lobby_media is not None:
             self.phase = "lobby"
