@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from bridge.protocols.safe import Kind, safe_value
+from bridge.protocols.safe import Kind, UnsafeValueError, safe_value
 
 MAX_ENV_LINES: Final = 256
 
@@ -87,6 +87,11 @@ def parse_environment(lines: Iterable[str]) -> AgiEnvironment:
         pair = parse_env_line(line)
         if pair is None:
             break
+        if pair[0] in values:
+            # Asterisk writes each key once. A repeated one means a caller-controlled value
+            # (caller id, DNID, RDNIS: percent-decoded, CR/LF included) added a line to
+            # override agi_uniqueid or agi_arg_N: refuse the whole call.
+            raise AgiProtocolError(f"AGI environment repeats agi_{pair[0][:40]}")
         values[pair[0]] = pair[1]
     args: list[str] = []
     index = 1
@@ -99,6 +104,19 @@ def parse_environment(lines: Iterable[str]) -> AgiEnvironment:
 # --------------------------------------------------------------------------- commands
 
 _NEEDS_QUOTES = re.compile(r'[\s"\\]')
+# Characters that split or expand a value after AGI has set it or passed it to an
+# application: `,` (and `|` in AGI's 1.4 compatibility mode) split application data,
+# `^` Gosub/Dial options, quotes, backslashes, parentheses and braces are parsed by the
+# argument splitter, `$` expands. A variable we set may later be substituted into
+# ``Playback(${X})``, so none of these may be in a value (`&` joins a Playback list).
+SPLITTERS: Final = frozenset(",|^\"\\'`(){}$;")
+
+
+def _unsplittable(value: object, kind: Kind) -> str:
+    text = safe_value(value, kind)
+    if any(ch in SPLITTERS for ch in text):
+        raise UnsafeValueError("unsplittable " + kind, value)
+    return text
 
 
 def _arg(value: object, kind: Kind) -> str:
@@ -118,14 +136,29 @@ def answer() -> bytes:
 
 def exec_app(application: str, *args: tuple[object, Kind]) -> bytes:
     """``EXEC app a,b,c``: each argument checked by its kind, joined by commas."""
-    options = ",".join(safe_value(value, kind) for value, kind in args)
+    options = ",".join(_unsplittable(value, kind) for value, kind in args)
     if not args:
         return _command("EXEC", _arg(application, "token"))
     return _command("EXEC", _arg(application, "token"), _arg(options, "text"))
 
 
 def set_variable(name: str, value: object, kind: Kind) -> bytes:
-    return _command("SET VARIABLE", _arg(name, "variable"), _arg(value, kind))
+    """``SET VARIABLE name value``: Asterisk stores the value literally; it must still be
+    safe where the dialplan reads it later (no splitting or expansion characters)."""
+    return _command("SET VARIABLE", _arg(name, "variable"), _arg(_unsplittable(value, kind), kind))
+
+
+_ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def get_dial_contacts(endpoint: str) -> bytes:
+    """``GET FULL VARIABLE ${PJSIP_DIAL_CONTACTS(endpoint)}``: the configured endpoint's
+    contacts (``PJSIP/endpoint/sip:...&...``). This is the one evaluated expression we
+    send; the endpoint is a plain name (no `,` `(` `)` `$` `}`), so nothing else can be
+    evaluated."""
+    if _ENDPOINT.fullmatch(endpoint) is None:
+        raise UnsafeValueError("endpoint", endpoint)
+    return _command("GET FULL VARIABLE", f"${{PJSIP_DIAL_CONTACTS({endpoint})}}")
 
 
 def get_variable(name: str) -> bytes:
@@ -235,6 +268,7 @@ def parse_response(line: str) -> AgiResponse:
 
 
 __all__ = [
+    "SPLITTERS",
     "AgiEnvironment",
     "AgiHangup",
     "AgiProtocolError",
@@ -243,6 +277,7 @@ __all__ = [
     "answer",
     "exec_app",
     "get_data",
+    "get_dial_contacts",
     "get_variable",
     "hangup",
     "parse_env_line",

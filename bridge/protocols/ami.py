@@ -18,6 +18,7 @@ Wire facts this module relies on (see reference/pbx-mapping.md, section 4a):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -34,6 +35,27 @@ DEFAULT_MAX_HEADERS: Final = 1024
 EMPTY_LIST_ERRORS: Final = frozenset(
     {"No active conferences.", "No Conference by that name found."}
 )
+
+
+# Characters that split or expand a value somewhere after the wire: Asterisk splits each
+# Originate ``Variable`` header on `,` (honouring quotes, backslashes, parentheses and
+# brackets), applications split their data on `,` (`|` in the AGI 1.4 compatibility
+# mode), Gosub/Dial options on `^`, and the dialplan expands `${...}` / `$[...]`. A value
+# we set may be substituted into ``Playback(${X})`` or ``MixMonitor(${X})`` later, so none
+# of these may be in a variable value or an application argument. (`&` is allowed: it
+# joins the files of a Playback list, and every list is checked by its builder.)
+SPLITTERS: Final = frozenset(",|^\"\\'`(){}$;")
+# Channels we originate: Local/ helpers and PJSIP dial strings built from a DialTarget
+# (brackets only for an IPv6 host). Nothing that Dial() would split (`&`, `,`).
+_ORIGINATE_CHANNEL: Final = re.compile(r"(?:Local|PJSIP)/[A-Za-z0-9_.@:+/=\[\]-]{1,200}")
+
+
+def unsplittable(value: object, kind: Kind) -> str:
+    """``value`` as ``kind``, and holding none of :data:`SPLITTERS`."""
+    text = safe_value(value, kind)
+    if any(ch in SPLITTERS for ch in text):
+        raise UnsafeValueError("unsplittable " + kind, value)
+    return text
 
 
 class AmiProtocolError(ValueError):
@@ -366,7 +388,7 @@ def _variable_headers(variables: Mapping[str, Value]) -> list[tuple[str, Value]]
     # and cannot carry commas in values.
     out: list[tuple[str, Value]] = []
     for name, (value, kind) in variables.items():
-        joined = f"{safe_value(name, 'variable')}={safe_value(value, kind)}"
+        joined = f"{safe_value(name, 'variable')}={unsplittable(value, kind)}"
         out.append(("Variable", (joined, "text")))
     return out
 
@@ -396,7 +418,9 @@ def originate(
     """
     if (context is None) == (application is None):
         raise ValueError("originate needs exactly one of context or application")
-    headers: list[tuple[str, Value]] = [("Channel", (channel, "channel"))]
+    if not isinstance(channel, str) or _ORIGINATE_CHANNEL.fullmatch(channel) is None:
+        raise UnsafeValueError("originate channel", channel)
+    headers: list[tuple[str, Value]] = [("Channel", (channel, "text"))]
     if context is not None:
         if exten is None:
             raise ValueError("originate into a context needs an exten")
@@ -408,7 +432,7 @@ def originate(
     else:
         headers.append(("Application", (application, "token")))
         if data:
-            args = ",".join(safe_value(value, kind) for value, kind in data)
+            args = ",".join(unsplittable(value, kind) for value, kind in data)
             headers.append(("Data", (args, "text")))
     if timeout_ms is not None:
         headers.append(("Timeout", (timeout_ms, "integer")))
@@ -437,7 +461,10 @@ def setvar(variable: str, value: Value, action_id: str, *, channel: str | None =
     headers: list[tuple[str, Value]] = []
     if channel is not None:
         headers.append(("Channel", (channel, "channel")))
-    headers += [("Variable", (variable, "variable")), ("Value", value)]
+    # Setvar stores the value literally, but it is read later by the dialplan
+    # (Playback(${BRIDGE_HOLD_MEDIA})): the same rule as an Originate Variable.
+    checked = unsplittable(*value)
+    headers += [("Variable", (variable, "variable")), ("Value", (checked, value[1]))]
     return _action("Setvar", action_id, headers)
 
 
@@ -568,6 +595,7 @@ class ActionTracker:
 __all__ = [
     "BANNER_PREFIX",
     "EMPTY_LIST_ERRORS",
+    "SPLITTERS",
     "ActionResult",
     "ActionTracker",
     "AmiAction",
@@ -599,5 +627,6 @@ __all__ = [
     "ping",
     "redirect",
     "setvar",
+    "unsplittable",
     "user_event",
 ]

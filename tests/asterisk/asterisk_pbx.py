@@ -25,6 +25,49 @@ DIALPLAN = REPO / "dialplan"
 DEFAULT_ROOT = Path("/var/cache/conference-bridge/asterisk-root")
 ROOT_MARKER = ".conference-bridge-root"
 AMI_USER = "bridge"
+# A test-only AMI user with every class (write=system included), for positive controls
+# that must be able to make Asterisk run a shell: never shipped, never used by the bridge.
+ADMIN_USER = "bridge-test-admin"
+# Test-only dialplan (appended through extensions_bridge_local.conf, which the shipped
+# extensions.conf #tryincludes): a context that really expands ${SHELL(...)}, so a test
+# can prove its marker check sees an execution.
+PROBE_CONTEXT = """
+[bridge-test-probe]
+exten => shell,1,Answer()
+ same => n,Set(BRIDGE_TEST_OUT=${SHELL(touch /tmp/${BRIDGE_TEST_MARKER})})
+ same => n,Hangup()
+exten => wait,1,Answer()
+ same => n,Wait(30)
+ same => n,Hangup()
+"""
+# Test-only PJSIP objects: a "trunk" endpoint with a static contact (the configured dial
+# endpoint of the divert tests) and a "victim" endpoint a tenant must never be able to
+# select by name.
+TEST_ENDPOINTS = """
+[bridge-test-trunk]
+type = aor
+contact = sip:trunk@127.0.0.1:5999
+
+[bridge-test-trunk]
+type = endpoint
+transport = transport-udp
+context = bridge-dialin
+aors = bridge-test-trunk
+disallow = all
+allow = ulaw
+
+[bridge-test-victim]
+type = aor
+contact = sip:victim-secret@127.0.0.1:5998
+
+[bridge-test-victim]
+type = endpoint
+transport = transport-udp
+context = bridge-dialin
+aors = bridge-test-victim
+disallow = all
+allow = ulaw
+"""
 
 
 def asterisk_root() -> Path:
@@ -57,6 +100,7 @@ class AsteriskProcess:
     root: Path
     ports: AsteriskPorts
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     process: subprocess.Popen[bytes] | None = None
     boot_seconds: float | None = None
     _mounted: list[Path] = field(default_factory=list)
@@ -72,12 +116,14 @@ class AsteriskProcess:
             shutil.copyfile(conf, etc / conf.name)
         (etc / "manager_bridge_local.conf").write_text(
             f"[general](+)\nport = {self.ports.ami}\n\n[{AMI_USER}](+)\nsecret = {self.secret}\n"
+            f"\n[{ADMIN_USER}]\nsecret = {self.admin_secret}\ndeny = 0.0.0.0/0.0.0.0\n"
+            "permit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n"
         )
         (etc / "pjsip_bridge_local.conf").write_text(
-            f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n"
+            f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n{TEST_ENDPOINTS}"
         )
         (etc / "extensions_bridge_local.conf").write_text(
-            f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n"
+            f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n{PROBE_CONTEXT}"
         )
         shutil.copyfile("/etc/hosts", self.root / "etc/hosts")
         (self.root / "run/asterisk").mkdir(parents=True, exist_ok=True)

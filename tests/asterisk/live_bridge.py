@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ from bridge.protocols import ami
 PBX_RECORDINGS = "/var/spool/asterisk/monitor"
 
 
-def make_backend(pbx: AsteriskProcess, ami_port: int | None = None) -> AsteriskBackend:
+def make_backend(
+    pbx: AsteriskProcess, ami_port: int | None = None, dial_endpoint: str = "bridge-loopback"
+) -> AsteriskBackend:
     return AsteriskBackend(
+        dial_endpoint=dial_endpoint,
         ami_host="127.0.0.1",
         ami_port=ami_port or pbx.ports.ami,
         ami_username="bridge",
@@ -45,9 +49,18 @@ async def running_bridge(
     *,
     ami_port: int | None = None,
     unreserved_max: int = 40,
+    dial_endpoint: str = "bridge-loopback",
 ) -> AsyncIterator[Live]:
-    backend = make_backend(pbx, ami_port)
+    backend = make_backend(pbx, ami_port, dial_endpoint)
+    # the webhook receiver listens on the loopback, which the outbound policy refuses
+    # unless allowed (the setting is new; older trees have no such field)
+    loopback: dict[str, Any] = (
+        {"outbound_allowed_cidrs": ("127.0.0.1/32",)}
+        if "outbound_allowed_cidrs" in {f.name for f in dataclasses.fields(Config)}
+        else {}
+    )
     config = Config(
+        **loopback,
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
         webhook_retry_base_seconds=0.05,
@@ -116,10 +129,14 @@ class Live:
         }
         return await self.ok("POST", "/v1/conferences", 201, json=payload)  # type: ignore[no-any-return]
 
-    def phone(self, code: str, **scenario: Any) -> Phone:
+    def phone(self, code: str, *, trace: bool = False, **scenario: Any) -> Phone:
         n = len(self.phones)
         phone = dial(
-            self.workdir / f"sipp/phone{n}", self.pbx.ports.sip, code, uac_scenario(**scenario)
+            self.workdir / f"sipp/phone{n}",
+            self.pbx.ports.sip,
+            code,
+            uac_scenario(**scenario),
+            trace=trace,
         )
         self.phones.append(phone)
         return phone

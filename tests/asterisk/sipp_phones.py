@@ -117,10 +117,13 @@ def uac_scenario(
     steps: tuple[tuple[str, str | int], ...] = (),
     wait_for_bye_ms: int = 60_000,
     user: str = "sipp",
+    name: str | None = None,
 ) -> str:
     """``steps``: ("pause", ms) or ("digit", "1"). After them the phone waits up to
-    ``wait_for_bye_ms`` for the PBX's BYE, then hangs up itself."""
-    names = {"name": user, "user": user}
+    ``wait_for_bye_ms`` for the PBX's BYE, then hangs up itself. ``user`` is the From
+    URI's user (percent-encode what a URI cannot hold, and ``[`` ``]``, which SIPp reads
+    as keywords); ``name`` the display name (default: ``user``), no ``"`` or brackets."""
+    names = {"name": user if name is None else name, "user": user}
     out = [_HEAD, _INVITE.format(**names)]
     if expect != 200:
         out.append(f'  <recv response="{expect}"/>\n')
@@ -246,6 +249,10 @@ class Phone:
         code = await self.finished(within)
         return code == 0 or "Aborting call on an unexpected BYE" in self.output()
 
+    def messages(self) -> str:
+        """Every SIP message SIPp sent and received (with ``trace=True``)."""
+        return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*_messages.log"))
+
     def output(self) -> str:
         errors = "".join(p.read_text(errors="replace") for p in self.workdir.glob("*_errors.log"))
         log = (self.workdir / "sipp.out").read_text(errors="replace")
@@ -276,8 +283,11 @@ def _run(workdir: Path, scenario: str, args: list[str]) -> Phone:
     return Phone(process, workdir, port)
 
 
-def dial(workdir: Path, sip_port: int, service: str, scenario: str) -> Phone:
-    return _run(workdir, scenario, ["-s", service, f"127.0.0.1:{sip_port}"])
+def dial(
+    workdir: Path, sip_port: int, service: str, scenario: str, *, trace: bool = False
+) -> Phone:
+    extra = ["-trace_msg"] if trace else []
+    return _run(workdir, scenario, ["-s", service, *extra, f"127.0.0.1:{sip_port}"])
 
 
 def answerer(workdir: Path, scenario: str) -> Phone:

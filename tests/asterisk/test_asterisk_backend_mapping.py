@@ -95,9 +95,16 @@ def test_dial_channel_and_failures() -> None:
         "PJSIP/trunk/sip:bob@10.0.0.1:5070"
     )
     assert mapping.dial_channel("1001", "trunk") == "PJSIP/1001@trunk"
-    for bad in ("a b", "x\r\ny", "ü"):
+    assert mapping.dial_channel("alice", "trunk") == "PJSIP/alice@trunk"
+    # the target never names the endpoint (or a technology): chan_pjsip would use it
+    for bad in (
+        "a b", "x\r\ny", "ü", "other/sip:bob@10.0.0.1", "PJSIP/other", "1001@other",
+        "x/sip:bob@10.0.0.1", "sip:bob@10.0.0.1;transport=tcp", "sip:bob@h&PJSIP/other",
+    ):  # fmt: skip
         with pytest.raises(UnsafeValueError):
             mapping.dial_channel(bad, "trunk")
+    with pytest.raises(UnsafeValueError):
+        mapping.dial_channel("1001", "trunk/other")
     assert mapping.originate_failure("5") == FailureReason.BUSY
     assert mapping.originate_failure("0", "17") == FailureReason.BUSY
     assert mapping.originate_failure("3") == FailureReason.NO_ANSWER

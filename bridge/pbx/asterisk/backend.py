@@ -103,10 +103,10 @@ class AsteriskBackend:
             secret,
             on_event=self._on_event,
             on_ready=self._resync,
-            events="call,reporting,dtmf,system,user",
+            events="call,dtmf,system,user",
             action_timeout=self._action_timeout,
         )
-        dialin = DialIn(router, self._admit)
+        dialin = DialIn(router, self._admit, dial_endpoint=self._dial_endpoint)
         handler = route_by_script({"dialin": dialin, "dialout": self._dialout}, self._unknown_agi)
         self.agi = FastAgiServer(handler, host=self._agi_host, port=self._agi_port)
         await self.agi.start()
@@ -141,7 +141,11 @@ class AsteriskBackend:
         }
 
     def media_problem(self, item: MediaItem) -> str | None:
-        if mapping.sound_name(item) is None:
+        try:
+            name = mapping.sound_name(item)
+        except UnsafeValueError:
+            return "not a sound name Asterisk may play: letters, digits and _ . / - only"
+        if name is None:
             return "Asterisk ConfBridge has no text-to-speech: play a sound file instead"
         return None
 
@@ -210,9 +214,12 @@ class AsteriskBackend:
         await session.set_variable("BRIDGE_PARTICIPANT", p.id, "token")
         settings = mapping.profile_settings(conf, p, capacity=self._capacity(conf))
         await set_dynamic_profile(session, settings)
-        media = mapping.wait_media(conf, p)
+        media = _or_none(mapping.wait_media, conf, p)
         if media is not None:
-            await session.set_variable("BRIDGE_LOBBY_MEDIA", media, "text")
+            # Playback(${BRIDGE_LOBBY_MEDIA}): sounds joined by & only
+            await session.set_variable(
+                "BRIDGE_LOBBY_MEDIA", mapping.checked_playlist(media), "text"
+            )
         await session.set_variable("BRIDGE_CONF", call.room.name, "name")
         first = call.desired()
         call.where = Where.MOVING
@@ -274,7 +281,7 @@ class AsteriskBackend:
             self._report(e.MemberLeft(call.participant_id, reason))
             room = call.room
             if call.where in (Where.CONF, Where.LEFT) and not room.ended and call.joined_reported:
-                files = mapping.leave_announcement(call.participant)
+                files = _or_none(mapping.leave_announcement, call.participant)
                 if files is not None:
                     self._spawn(self._announce(room, files, None))
         self.registry.remove(call)
@@ -291,7 +298,7 @@ class AsteriskBackend:
             self._spawn(self._apply_mute(call))
         if not call.announced:
             call.announced = True
-            files = mapping.join_announcement(call.participant)
+            files = _or_none(mapping.join_announcement, call.participant)
             if files is not None:
                 self._spawn(self._announce(call.room, files, None))
         self._settle(call)
@@ -413,11 +420,15 @@ class AsteriskBackend:
             context, exten = JOIN
         elif target == Where.LOBBY:
             context, exten = LOBBY
-        elif call.hold and call.hold_media:
+        elif call.hold and call.hold_media and is_playlist(call.hold_media):
             context, exten = HOLD_MEDIA
+            media = call.hold_media
             await self._try(
                 lambda aid: ami.setvar(
-                    "BRIDGE_HOLD_MEDIA", (call.hold_media, "text"), aid, channel=call.uniqueid
+                    "BRIDGE_HOLD_MEDIA",
+                    (mapping.checked_playlist(media), "text"),
+                    aid,
+                    channel=call.uniqueid,
                 )
             )
         else:
@@ -448,7 +459,7 @@ class AsteriskBackend:
                 other_channel_id=uid + "-2",
                 variables={
                     "BRIDGE_CONF": (room.name, "name"),
-                    "BRIDGE_ANNOUNCE": (files, "text"),
+                    "BRIDGE_ANNOUNCE": (mapping.checked_playlist(files), "text"),
                 },
             )
         )
@@ -568,7 +579,10 @@ class AsteriskBackend:
                 other_channel_id=uid + "-2",
                 variables={
                     "BRIDGE_CONF": (room.name, "name"),
-                    "BRIDGE_RECORD_FILE": (self._pbx_path(command.path), "path"),
+                    "BRIDGE_RECORD_FILE": (
+                        mapping.record_file(self._pbx_path(command.path)),
+                        "path",
+                    ),
                 },
             )
         )
@@ -700,6 +714,24 @@ class AsteriskBackend:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         self.resyncs += 1
         self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}))
+
+
+def _or_none(build: Callable[..., str | None], *args: Any) -> str | None:
+    """A stored playlist that is not playable (it never passed today's checks) is skipped
+    (MOH / no announcement) instead of failing the call or the event handler."""
+    try:
+        return build(*args)
+    except UnsafeValueError as exc:
+        log.warning("media not played: %s", exc)
+        return None
+
+
+def is_playlist(value: str) -> bool:
+    try:
+        mapping.checked_playlist(value)
+    except UnsafeValueError:
+        return False
+    return True
 
 
 def _core_show_channels(action_id: str) -> AmiAction:

@@ -8,7 +8,14 @@ per-participant dynamic profile (``CONFBRIDGE(...)``).
 
 Nothing the caller controls reaches a wire unchecked: the dialled code must be digits,
 the caller id must pass the ``caller_id`` allow-list (else it is dropped), and every
-variable we set passes ``safe_value``.
+variable we set passes ``safe_value`` and holds no splitting/expansion character.
+
+A divert is ``Transfer(${BRIDGE_DIVERT})`` in ``[bridge-divert]``: chan_pjsip first looks
+the whole target up *as a PJSIP endpoint name* and, if one exists, 302s the caller to
+that endpoint's registered contact. So the target is never the stored text: it is a
+``sip:`` URI rebuilt from the parsed :class:`~bridge.core.dialing.DialTarget`; a number or
+a user goes through the configured dial endpoint (its contact, with the number as the
+user), exactly like a dial-out, and no contact there means busy (486).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from bridge.pbx.asterisk.fastagi import AgiSession
 from bridge.pbx.backend import CallRouter, InboundCall, Route
 from bridge.protocols import agi
 from bridge.protocols.agi import AgiResponse
-from bridge.protocols.safe import is_safe
+from bridge.protocols.safe import UnsafeValueError, is_safe
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,42 @@ async def set_dynamic_profile(
     await session.set_variable(DYNAMIC_PROFILE_FLAG, "yes", "name")
 
 
+def first_contact_uri(reply: AgiResponse, endpoint: str, user: str) -> str | None:
+    """``sip:<user>@<host[:port]>`` of the first contact that
+    ``PJSIP_DIAL_CONTACTS(endpoint)`` lists (``PJSIP/endpoint/<uri>&...``), the contact
+    re-parsed as a DialTarget; None if there is none."""
+    if reply.code != 200 or not reply.data:
+        return None
+    first = reply.data.split("&", 1)[0].strip()
+    prefix = f"PJSIP/{endpoint}/"
+    if not first.startswith(prefix):
+        return None
+    uri = first[len(prefix) :].strip("<>").split(";", 1)[0].split(">", 1)[0]
+    try:
+        contact = mapping.dial_target(uri)
+    except UnsafeValueError:
+        return None
+    if contact.kind != "sip":
+        return None
+    try:
+        return mapping.checked_divert_uri(f"sip:{user}@{contact.hostport}")
+    except UnsafeValueError:
+        return None
+
+
+async def divert_target(session: AgiSession, divert: str | None, endpoint: str) -> str | None:
+    """The ``sip:`` URI a divert 302s to, built only from a DialTarget; None to refuse."""
+    try:
+        target = mapping.dial_target(divert)
+    except UnsafeValueError:
+        return None
+    if target.kind == "sip":
+        return mapping.divert_uri(target)
+    assert target.user is not None
+    reply = await session.command(agi.get_dial_contacts(endpoint))
+    return first_contact_uri(reply, endpoint, target.user)
+
+
 async def reject(session: AgiSession, outcome: Outcome) -> None:
     cause = mapping.HANGUP_CAUSE.get(outcome, 21)
     await session.set_variable("BRIDGE_HANGUP_CAUSE", cause, "integer")
@@ -76,10 +119,18 @@ async def reject(session: AgiSession, outcome: Outcome) -> None:
 class DialIn:
     """``handler(session)`` for ``agi://.../dialin``."""
 
-    def __init__(self, router: CallRouter, admit: Admit, *, pin_attempts: int = PIN_ATTEMPTS):
+    def __init__(
+        self,
+        router: CallRouter,
+        admit: Admit,
+        *,
+        pin_attempts: int = PIN_ATTEMPTS,
+        dial_endpoint: str = "bridge-loopback",
+    ):
         self._router = router
         self._admit = admit
         self._pin_attempts = pin_attempts
+        self._dial_endpoint = dial_endpoint
 
     async def __call__(self, session: AgiSession) -> None:
         env = session.env
@@ -116,8 +167,15 @@ class DialIn:
         outcome = route.admission.outcome
         if outcome == Outcome.ADMIT and route.participant is not None:
             await self._admit(session, route)
-        elif outcome == Outcome.DIVERT and is_safe(route.admission.divert, "dial_target"):
-            await session.set_variable("BRIDGE_DIVERT", route.admission.divert, "dial_target")
+        elif outcome == Outcome.DIVERT:
+            uri = await divert_target(session, route.admission.divert, self._dial_endpoint)
+            if uri is None:
+                log.info("divert %r: no SIP URI for it; busy instead", route.admission.divert)
+                await reject(session, Outcome.BUSY)
+                return
+            # "text": the URI was rebuilt from a DialTarget and matched mapping._DIVERT_URI
+            # (an IPv6 host needs brackets, which the dial_target kind does not allow)
+            await session.set_variable("BRIDGE_DIVERT", mapping.checked_divert_uri(uri), "text")
             await session.set_variable("BRIDGE_ACTION", "divert", "name")
         else:
             await reject(session, outcome)

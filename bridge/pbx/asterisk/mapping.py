@@ -9,11 +9,13 @@ See dialplan/README.md for what ConfBridge cannot express exactly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from bridge.core.admission import Outcome
+from bridge.core.dialing import DialTarget, parse_dial_target
 from bridge.core.models import (
     Conference,
     FailureReason,
@@ -22,7 +24,7 @@ from bridge.core.models import (
     Participant,
     PlayBeep,
 )
-from bridge.protocols.safe import Kind, safe_value
+from bridge.protocols.safe import Kind, UnsafeValueError, safe_value
 
 BRIDGE_TEMPLATE: Final = "cb_bridge"
 USER_TEMPLATE: Final = "cb_user"
@@ -33,6 +35,31 @@ LEAVE_SOUND: Final = "confbridge-leave"
 # Room for the internal members (announcer, recorder) above the participant capacity.
 INTERNAL_MEMBERS: Final = 2
 AUDIO_EXTENSIONS: Final = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".mp3")
+
+# A sound Asterisk plays: relative (no leading / . -), no scheme (Playback fetches
+# http:// URLs through res_http_media_cache), no parent segment. It ends up inside
+# Playback(${...}), which splits on `,` (options) and `&` (files) and must never see
+# `$`, quotes, parentheses or brackets: none of them can be written here.
+_SOUND: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
+# A playlist is sounds joined by `&`, nothing else.
+_PLAYLIST: Final = re.compile(rf"{_SOUND.pattern}(?:&{_SOUND.pattern}){{0,15}}")
+# A recording file for MixMonitor(${BRIDGE_RECORD_FILE}): its third argument is a shell
+# command, so no `,`, and no expansion or quoting characters either.
+_RECORD_FILE: Final = re.compile(r"/?[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}")
+# The Originate channel built from a DialTarget: PJSIP/<user>@<endpoint> or
+# PJSIP/<endpoint>/sip:[user@]host[:port] (brackets only around an IPv6 host).
+_ENDPOINT: Final = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_PJSIP_CHANNEL: Final = re.compile(
+    r"PJSIP/(?:\+?[A-Za-z0-9][A-Za-z0-9._-]{0,39}@[A-Za-z0-9_-]{1,80}"
+    r"|[A-Za-z0-9_-]{1,80}/sip:(?:\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}@)?"
+    r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:.]{2,45}\])(?::[0-9]{1,5})?)"
+)
+# A divert target written into a 302 Contact by Transfer(): a full sip: URI only. A bare
+# name would be looked up as a PJSIP endpoint by chan_pjsip (and its contact used).
+_DIVERT_URI: Final = re.compile(
+    r"sip:(?:\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}@)?"
+    r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:.]{2,45}\])(?::[0-9]{1,5})?"
+)
 
 # Q.850 causes for refusals before answer; chan_pjsip turns them into these SIP codes.
 HANGUP_CAUSE: Final[dict[Outcome, int]] = {
@@ -138,13 +165,38 @@ def sound_name(item: MediaItem) -> str | None:
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
             break
-    return safe_value(name, "path")
+    return sound(name)
+
+
+def sound(name: object) -> str:
+    """``name`` if it is a sound name Asterisk may play (see ``_SOUND``); else refused."""
+    text = safe_value(name, "path")
+    if _SOUND.fullmatch(text) is None or ".." in text.split("/") or "//" in text:
+        raise UnsafeValueError("sound", name)
+    return text
+
+
+def checked_playlist(value: object) -> str:
+    """A value for Playback(${...}): sounds joined by ``&`` and nothing else."""
+    if not isinstance(value, str) or _PLAYLIST.fullmatch(value) is None:
+        raise UnsafeValueError("playlist", value)
+    for name in value.split("&"):
+        sound(name)
+    return value
+
+
+def record_file(path: object) -> str:
+    """A MixMonitor file name: a plain (optionally absolute) path, no ``..``."""
+    text = safe_value(path, "path")
+    if _RECORD_FILE.fullmatch(text) is None or ".." in text.split("/"):
+        raise UnsafeValueError("record_file", path)
+    return text
 
 
 def playlist(items: Iterable[MediaItem | None]) -> str | None:
     """``a&b&c`` for Playback(), from the playable items; None when nothing is playable."""
     names = [n for item in items if item is not None and (n := sound_name(item)) is not None]
-    return "&".join(names) if names else None
+    return checked_playlist("&".join(names)) if names else None
 
 
 def wait_media(conf: Conference, p: Participant) -> str | None:
@@ -160,14 +212,47 @@ def leave_announcement(p: Participant) -> str | None:
     return playlist([p.options.name, p.options.has_left_message])
 
 
-def dial_channel(target: str, endpoint: str) -> str:
-    """The Originate channel for a dial-out target: a SIP URI goes through ``endpoint``;
-    a number or user is dialled on ``endpoint`` (``PJSIP/1001@endpoint``)."""
-    safe_value(target, "dial_target")
-    safe_value(endpoint, "name")
-    if target.startswith("sip:"):
-        return safe_value(f"PJSIP/{endpoint}/{target}", "channel")
-    return safe_value(f"PJSIP/{target}@{endpoint}", "channel")
+def dial_target(target: object) -> DialTarget:
+    """The target re-parsed (core/dialing.py); UnsafeValueError for anything else."""
+    if not isinstance(target, str):
+        raise UnsafeValueError("dial_target", target)
+    try:
+        return parse_dial_target(target)
+    except ValueError:
+        raise UnsafeValueError("dial_target", target) from None
+
+
+def dial_channel(target: str | DialTarget, endpoint: str) -> str:
+    """The Originate channel for a dial-out, built only from a :class:`DialTarget` and the
+    configured ``endpoint``: a number or user is dialled on the endpoint
+    (``PJSIP/1001@endpoint``), a SIP URI is sent through it
+    (``PJSIP/endpoint/sip:bob@host``). The target never names the endpoint: chan_pjsip
+    reads the part before ``/`` (or after ``@``) as the endpoint to use."""
+    parsed = target if isinstance(target, DialTarget) else dial_target(target)
+    if _ENDPOINT.fullmatch(endpoint) is None:
+        raise UnsafeValueError("endpoint", endpoint)
+    if parsed.kind == "sip":
+        channel = f"PJSIP/{endpoint}/{parsed}"
+    else:
+        channel = f"PJSIP/{parsed.user}@{endpoint}"
+    if _PJSIP_CHANNEL.fullmatch(channel) is None:
+        raise UnsafeValueError("dial_channel", channel)
+    return channel
+
+
+def divert_uri(target: str | DialTarget) -> str | None:
+    """The 302 Contact for a divert that is a ``sip:`` URI; None for a number or user
+    (those are resolved through the configured endpoint, see dialin.py)."""
+    parsed = target if isinstance(target, DialTarget) else dial_target(target)
+    if parsed.kind != "sip":
+        return None
+    return checked_divert_uri(str(parsed))
+
+
+def checked_divert_uri(uri: object) -> str:
+    if not isinstance(uri, str) or _DIVERT_URI.fullmatch(uri) is None:
+        raise UnsafeValueError("divert", uri)
+    return uri
 
 
 def leave_reason(result: str | None) -> LeaveReason | None:
