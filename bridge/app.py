@@ -12,16 +12,18 @@ from aiohttp import web
 from bridge.api import docs, openapi, routes
 from bridge.api.errors import error_middleware
 from bridge.api.state import STATE, AppState
-from bridge.config import Config
+from bridge.config import Config, outbound_policy
 from bridge.core.clock import Clock, SystemClock
 from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend
+from bridge.protocols.safe import UnsafeValueError
 from bridge.services import accounts
 from bridge.services.context import Limits, Services
 from bridge.services.observer import Observer
 from bridge.services.router import Router
 from bridge.services.scheduler import Scheduler
 from bridge.store.db import Database
+from bridge.webhooks import outbound
 from bridge.webhooks.dispatcher import Dispatcher, RetryPolicy
 
 log = logging.getLogger("bridge")
@@ -30,6 +32,13 @@ ADMIN_KEY_FILE = "admin-api-key"
 
 
 def make_backend(config: Config) -> Backend:
+    try:
+        return _make_backend(config)
+    except UnsafeValueError as exc:  # a setting the engine would have to write to its PBX
+        raise SystemExit(f"engine settings: {exc}") from None
+
+
+def _make_backend(config: Config) -> Backend:
     if config.engine == "embedded":
         from bridge.pbx.embedded.backend import EmbeddedBackend
 
@@ -45,6 +54,7 @@ def make_backend(config: Config) -> Backend:
             sip_tcp=config.sip_tcp,
             advertised_host=config.sip_advertised_host or None,
             rtp_timeout=config.rtp_timeout_seconds,
+            default_dial_host=config.sip_dial_host or None,
         )
     if config.engine == "asterisk":
         from bridge.pbx.asterisk.backend import AsteriskBackend
@@ -56,6 +66,7 @@ def make_backend(config: Config) -> Backend:
             ami_secret=config.ami_secret,
             agi_host=config.agi_host,
             agi_port=config.agi_port,
+            dial_endpoint=config.ami_dial_endpoint,
         )
     if config.engine == "freeswitch":
         from bridge.pbx.freeswitch.backend import FreeSwitchBackend
@@ -67,6 +78,7 @@ def make_backend(config: Config) -> Backend:
             config.esl_port,
             config.esl_password,
             outbound_port=config.esl_outbound_port,
+            dial_prefix=config.esl_dial_prefix,
             media_root=str(config.media_dir.resolve()),
         )
     raise SystemExit(
@@ -94,7 +106,12 @@ def build_app(
     backend: Backend | None = None,
     clock: Clock | None = None,
     run_scheduler: bool = True,
+    resolver: outbound.Resolver | None = None,
+    connector_factory: outbound.ConnectorFactory | None = None,
 ) -> web.Application:
+    """`resolver` and `connector_factory` are the dispatcher's outbound seams (tests map
+    names to addresses and record connection attempts); by default the system resolver and
+    a TCP connector that connects only to the addresses the policy checked."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     config.media_dir.mkdir(parents=True, exist_ok=True)
@@ -107,8 +124,16 @@ def build_app(
         max_age_seconds=config.webhook_max_age_seconds,
         timeout_seconds=config.webhook_timeout_seconds,
     )
+    targets = outbound_policy(config)  # where outbound requests may go (core/netpolicy.py)
     dispatcher = Dispatcher(
-        db, clock, metrics, policy=policy, poll_seconds=config.webhook_poll_seconds
+        db,
+        clock,
+        metrics,
+        policy=policy,
+        poll_seconds=config.webhook_poll_seconds,
+        outbound_policy=targets,
+        resolver=resolver or outbound.system_resolver,
+        connector_factory=connector_factory or outbound.default_connector,
     )
     services = Services(
         db=db,
@@ -122,6 +147,7 @@ def build_app(
             terminate_grace_seconds=config.terminate_grace_seconds,
         ),
         on_events=lambda events: dispatcher.notify() if events else None,
+        outbound=targets,
     )
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)

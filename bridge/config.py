@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bridge.core.netpolicy import OutboundPolicy
+
 ENGINES = ("embedded", "asterisk", "freeswitch")
 
 
@@ -40,11 +42,15 @@ class Config:
     ami_secret: str = ""
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # dial-outs leave through this PJSIP endpoint (a trunk or our loopback); never the tenant's
+    ami_dial_endpoint: str = "bridge-loopback"
     # FreeSWITCH engine
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021
     esl_password: str = ""
     esl_outbound_port: int = 8084
+    # dial-outs leave as <prefix><number|user> or <prefix><user>@<host>[:port], never the tenant's
+    esl_dial_prefix: str = "sofia/gateway/carrier/"
     # embedded engine
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
@@ -53,10 +59,17 @@ class Config:
     rtp_timeout_seconds: float = 60.0  # hang up a call that sends no RTP this long; 0: never
     sip_advertised_host: str = ""  # in SDP and Contact; empty: sip_host (127.0.0.1 for 0.0.0.0)
     sip_tcp: bool = True  # SIP over TCP on sip_port too
+    sip_dial_host: str = ""  # numbers and users are dialled at this host; empty: ourselves
     sip_realm: str = ""  # digest realm; empty: the advertised SIP host
     # username -> password, or "md5:<hex MD5(user:realm:password)>" so no password is stored;
     # empty: phones are not challenged (env BRIDGE_SIP_USERS takes a JSON object)
     sip_users: dict[str, str] = field(default_factory=dict, repr=False)
+    # outbound requests (webhooks, callbacks, pages) never go to loopback, private, link-local,
+    # CGNAT, ... addresses (core/netpolicy.py) except to these: CIDRs ("10.1.0.0/16",
+    # "127.0.0.1/32") and host names ("hooks.corp", "*.corp.example"); a TOML list, or in env
+    # BRIDGE_OUTBOUND_ALLOWED_* a comma-separated list
+    outbound_allowed_cidrs: tuple[str, ...] = ()
+    outbound_allowed_hosts: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -74,6 +87,17 @@ class Config:
 
 _FIELDS = {f.name: f for f in fields(Config) if f.name != "extra"}
 _TABLES = frozenset({"sip_users"})  # settings whose value is itself a TOML table
+_LISTS = frozenset({"outbound_allowed_cidrs", "outbound_allowed_hosts"})  # lists of strings
+
+
+def _string_list(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [x for x in (part.strip() for part in value.split(",")) if x]
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(x, str) and x.strip() for x in value
+    ):
+        raise ConfigError(f"{name}: must be a list of non-empty strings")
+    return tuple(x.strip() for x in value)
 
 
 def _string_table(name: str, value: Any) -> dict[str, str]:
@@ -93,6 +117,8 @@ def _coerce(name: str, value: Any) -> Any:
     default = getattr(Config(), name)
     if name in _TABLES:
         return _string_table(name, value)
+    if name in _LISTS:
+        return _string_list(name, value)
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -148,4 +174,13 @@ def load(
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {cfg.engine!r}")
     if not 0 < cfg.port < 65536:
         raise ConfigError(f"port must be 1-65535, not {cfg.port}")
+    try:
+        outbound_policy(cfg)
+    except ValueError as exc:
+        raise ConfigError(f"outbound_allowed_cidrs/outbound_allowed_hosts: {exc}") from None
     return cfg
+
+
+def outbound_policy(cfg: Config) -> OutboundPolicy:
+    """The outbound-URL policy these settings make; raises ValueError naming a bad entry."""
+    return OutboundPolicy.from_settings(cfg.outbound_allowed_cidrs, cfg.outbound_allowed_hosts)

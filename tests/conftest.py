@@ -13,8 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["secret_guard"]
-
 from fakes import FakeBackend
 from harness import Bridge
 from receiver import WebhookReceiver
@@ -23,7 +21,10 @@ from bridge.app import PARTS, build_app
 from bridge.config import Config
 from bridge.core.clock import OffsetClock
 
+pytest_plugins = ["secret_guard"]
+
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
+LOOPBACK_CIDRS = ("127.0.0.1/32", "::1/128")
 
 
 def _databases() -> list[Any]:
@@ -63,6 +64,8 @@ def test_config(tmp_path: Path, database_url: str) -> Config:
         webhook_max_age_seconds=30.0,
         webhook_poll_seconds=0.2,
         webhook_timeout_seconds=2.0,
+        # the receivers are on loopback, which the outbound policy refuses by default
+        outbound_allowed_cidrs=LOOPBACK_CIDRS,
     )
 
 

@@ -352,9 +352,7 @@ async def list_deliveries(request: web.Request, who: Principal | None) -> web.Re
         after=_after(request),
         limit=limit,
     )
-    return _page(
-        [serialize.row(r, hide=("lease_until",)) for r in rows], [r["id"] for r in rows], limit
-    )
+    return _page([serialize.delivery(r) for r in rows], [r["id"] for r in rows], limit)
 
 
 async def retry_delivery(request: web.Request, who: Principal | None) -> web.Response:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.api.ops import Op
+from bridge.webhooks.outbound import ERROR_CODES
 
 S = dict[str, Any]
 
@@ -39,7 +40,16 @@ def _page(item: str) -> S:
     )
 
 
-URL: S = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s]+$"}
+URL: S = {
+    "type": "string",
+    "format": "uri",
+    "maxLength": 2048,
+    "pattern": "^https?://[^\\s]+$",
+    "description": "An http(s) URL on a public host. Loopback, private, link-local, CGNAT, "
+    "multicast, reserved and documentation addresses (in any notation) and local names such "
+    "as localhost are refused with 400 url_not_allowed unless the operator allows them "
+    "(outbound_allowed_cidrs / outbound_allowed_hosts); checked again after DNS at delivery.",
+}
 DIGIT: S = _nullable({"type": "string", "pattern": "^[0-9A-D#*]$"})
 TEXT: S = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}
 MEDIA: S = {
@@ -266,7 +276,12 @@ SCHEMAS: dict[str, S] = {
     "Subscription": ANY_OBJECT,
     "SubscriptionPage": _page("Subscription"),
     "Deleted": ANY_OBJECT,
-    "DeliveryPage": {"type": "object"},
+    "DeliveryPage": {
+        "type": "object",
+        "description": "last_error is a stable code, never what the target said: "
+        + ", ".join(ERROR_CODES)
+        + " or http_status_<status>. A target_not_allowed delivery is dead-lettered at once.",
+    },
     "Retrying": ANY_OBJECT,
     "AccountCreate": _obj({"name": TEXT, "is_admin": {"type": "boolean"}}, ("name",)),
     "Account": ANY_OBJECT,

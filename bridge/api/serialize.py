@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bridge.core.clock import rfc3339
@@ -175,4 +176,17 @@ def row(values: dict[str, Any], *, hide: tuple[str, ...] = ()) -> dict[str, Any]
         if key in hide:
             continue
         out[key] = rfc3339(value) if hasattr(value, "isoformat") else value
+    return out
+
+
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def delivery(values: dict[str, Any]) -> dict[str, Any]:
+    """A webhook delivery: `last_error` only ever as a stable code (webhooks/outbound.py);
+    anything else (rows written before the codes) shows as `delivery_failed`."""
+    out = row(values, hide=("lease_until",))
+    error = out.get("last_error")
+    if error is not None and not (isinstance(error, str) and _ERROR_CODE.fullmatch(error)):
+        out["last_error"] = "delivery_failed"
     return out

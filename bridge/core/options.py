@@ -9,6 +9,7 @@ from typing import Any
 from bridge.core import validate as v
 from bridge.core.errors import invalid_field
 from bridge.core.models import CallOptions, DialIn, MediaItem, ParticipantOptions
+from bridge.core.netpolicy import OutboundPolicy
 
 _BOOL_OPTIONS = (
     "talker",
@@ -52,9 +53,14 @@ def parse_media_list(value: Any, field: str, *, max_items: int = 10) -> tuple[Me
 
 
 def parse_participant_options(
-    value: Any, field: str = "participant", base: ParticipantOptions | None = None
+    value: Any,
+    field: str = "participant",
+    base: ParticipantOptions | None = None,
+    *,
+    policy: OutboundPolicy | None = None,
 ) -> ParticipantOptions:
-    """Unset fields keep `base` (the documented defaults when no base is given)."""
+    """Unset fields keep `base` (the documented defaults when no base is given). `policy`
+    checks the URLs a tenant sends (validate.url); values read back from the store pass none."""
     body = v.expect_mapping(value, field) if value is not None else {}
     v.reject_unknown(body, PARTICIPANT_OPTION_FIELDS, field)
     current = asdict(base) if base is not None else {}
@@ -71,7 +77,7 @@ def parse_participant_options(
             values[name] = None if raw is None else parse_media(raw, f"{field}.{name}")
     for name in _URL_OPTIONS:
         if name in body:
-            values[name] = v.optional_url(body[name], f"{field}.{name}")
+            values[name] = v.optional_url(body[name], f"{field}.{name}", policy)
     if "call_control_sequence" in body:
         values["call_control_sequence"] = v.digit_sequence(
             body["call_control_sequence"], f"{field}.call_control_sequence"
@@ -102,7 +108,9 @@ def participant_options_to_dict(opts: ParticipantOptions) -> dict[str, Any]:
     return out
 
 
-def parse_call_options(value: Any, field: str = "secondary_call") -> CallOptions:
+def parse_call_options(
+    value: Any, field: str = "secondary_call", *, policy: OutboundPolicy | None = None
+) -> CallOptions:
     body = v.expect_mapping(value, field) if value is not None else {}
     v.reject_unknown(
         body,
@@ -124,10 +132,10 @@ def parse_call_options(value: Any, field: str = "secondary_call") -> CallOptions
             minimum=1,
             maximum=1440,
         ),
-        first_page=v.optional_url(body.get("first_page"), f"{field}.first_page"),
-        final_page=v.optional_url(body.get("final_page"), f"{field}.final_page"),
-        error_page=v.optional_url(body.get("error_page"), f"{field}.error_page"),
-        next_page=v.optional_url(body.get("next_page"), f"{field}.next_page"),
+        first_page=v.optional_url(body.get("first_page"), f"{field}.first_page", policy),
+        final_page=v.optional_url(body.get("final_page"), f"{field}.final_page", policy),
+        error_page=v.optional_url(body.get("error_page"), f"{field}.error_page", policy),
+        next_page=v.optional_url(body.get("next_page"), f"{field}.next_page", policy),
     )
 
 
@@ -135,7 +143,9 @@ def call_options_to_dict(opts: CallOptions) -> dict[str, Any]:
     return asdict(opts)
 
 
-def parse_dial_in(value: Any, field: str = "dial_in") -> DialIn | None:
+def parse_dial_in(
+    value: Any, field: str = "dial_in", *, policy: OutboundPolicy | None = None
+) -> DialIn | None:
     if value is None:
         return None
     body = v.expect_mapping(value, field)
@@ -153,10 +163,10 @@ def parse_dial_in(value: Any, field: str = "dial_in") -> DialIn | None:
         pin=pin,
         moderator_pin=moderator_pin,
         participant_options=parse_participant_options(
-            body.get("participant_options"), f"{field}.participant_options"
+            body.get("participant_options"), f"{field}.participant_options", policy=policy
         ),
         moderator_options=parse_participant_options(
-            body.get("moderator_options"), f"{field}.moderator_options"
+            body.get("moderator_options"), f"{field}.moderator_options", policy=policy
         ),
     )
 

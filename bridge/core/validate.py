@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from bridge.core.dialing import parse_dial_target
 from bridge.core.errors import InvalidInput, invalid_field
+from bridge.core.netpolicy import NotAllowed, OutboundPolicy
 
 DIGITS = frozenset("0123456789ABCD#*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -69,20 +70,40 @@ def optional_text(value: Any, field: str, *, max_len: int = 200) -> str | None:
     return None if value is None else text(value, field, max_len=max_len, min_len=0)
 
 
-def url(value: Any, field: str) -> str:
-    """An absolute http(s) URL, at most 2048 characters, no whitespace or controls."""
+def url(value: Any, field: str, policy: OutboundPolicy | None = None) -> str:
+    """An absolute http(s) URL, at most 2048 characters, no whitespace or controls.
+
+    With `policy` (every URL a tenant stores): its host must be one the bridge may send to,
+    judged without DNS (a literal address, or a name local by its form); else `url_not_allowed`.
+    Without it (values read back from the store) only the form is checked."""
     if not isinstance(value, str) or not value:
         raise invalid_field(field, "must be an absolute http or https URL")
     if len(value) > 2048 or _CONTROL.search(value) or " " in value:
         raise invalid_field(field, "must be a URL without spaces or control characters")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise invalid_field(field, "must be an absolute http or https URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or not parts.hostname:
         raise invalid_field(field, "must be an absolute http or https URL")
+    if policy is not None:
+        try:
+            policy.check_url(value)
+        except NotAllowed as exc:
+            why = exc.message
+            if exc.reason != "invalid_host":
+                why += "; the bridge sends requests only to public addresses"
+            raise InvalidInput(
+                "url_not_allowed",
+                f"{field}: {why}",
+                field=field,
+                reason=exc.reason,
+            ) from None
     return value
 
 
-def optional_url(value: Any, field: str) -> str | None:
-    return None if value is None else url(value, field)
+def optional_url(value: Any, field: str, policy: OutboundPolicy | None = None) -> str | None:
+    return None if value is None else url(value, field, policy)
 
 
 def digit(value: Any, field: str) -> str | None:

@@ -150,7 +150,7 @@ async def create_subscription(
     s: Services, account_id: str, body: Mapping[str, Any]
 ) -> dict[str, Any]:
     v.reject_unknown(body, {"url", "event_types", "secret"}, "subscription")
-    url = v.url(body.get("url"), "url")
+    url = v.url(body.get("url"), "url", s.outbound)
     types = body.get("event_types", [])
     if not isinstance(types, list) or not all(
         isinstance(x, str)

@@ -103,12 +103,14 @@ async def build(
         wait_media=(
             parse_media(body["wait_media"], "wait_media") if body.get("wait_media") else None
         ),
-        action_url=v.optional_url(body.get("action_url"), "action_url"),
-        status_callback_url=v.optional_url(body.get("status_callback_url"), "status_callback_url"),
+        action_url=v.optional_url(body.get("action_url"), "action_url", s.outbound),
+        status_callback_url=v.optional_url(
+            body.get("status_callback_url"), "status_callback_url", s.outbound
+        ),
         data=v.json_object(body.get("data"), "data"),
         pre_actions=parse_media_list(body.get("pre_actions"), "pre_actions"),
         post_actions=parse_media_list(body.get("post_actions"), "post_actions"),
-        dial_in=parse_dial_in(body.get("dial_in")),
+        dial_in=parse_dial_in(body.get("dial_in"), policy=s.outbound),
         reservation_id=reservation_id,
         created_at=now,
         updated_at=now,
@@ -197,13 +199,13 @@ async def update(
             changes["data"] = v.json_object(body["data"], "data")
         if "status_callback_url" in body:
             changes["status_callback_url"] = v.optional_url(
-                body["status_callback_url"], "status_callback_url"
+                body["status_callback_url"], "status_callback_url", s.outbound
             )
         if "wait_media" in body:
             raw = body["wait_media"]
             changes["wait_media"] = parse_media(raw, "wait_media") if raw else None
         if "dial_in" in body:
-            dial_in = parse_dial_in(body["dial_in"])
+            dial_in = parse_dial_in(body["dial_in"], policy=s.outbound)
             if dial_in is not None and await repos.access_code_taken(
                 u.conn, dial_in.access_code, except_id=conf.id
             ):

@@ -33,6 +33,7 @@ from bridge.core.models import (
     Recording,
     RecordingStatus,
 )
+from bridge.core.netpolicy import DEFAULT_POLICY, OutboundPolicy
 from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend, EngineError
 from bridge.services.locks import KeyedLocks
@@ -61,6 +62,7 @@ class Services:
     limits: Limits = field(default_factory=Limits)
     on_events: Callable[[list[Event]], None] = lambda events: None
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    outbound: OutboundPolicy = DEFAULT_POLICY  # where stored URLs may point (core/netpolicy)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -49,8 +49,10 @@ async def dial_out(
         body.get("seconds_answer_timeout", 30), "seconds_answer_timeout", minimum=1, maximum=300
     )
     hold_media = parse_media(body["hold_media"], "hold_media") if body.get("hold_media") else None
-    options = parse_participant_options(body.get("participant"), "participant")
-    call_options = parse_call_options(body.get("secondary_call"), "secondary_call")
+    options = parse_participant_options(body.get("participant"), "participant", policy=s.outbound)
+    call_options = parse_call_options(
+        body.get("secondary_call"), "secondary_call", policy=s.outbound
+    )
     muted = v.boolean(body.get("muted", options.start_muted or not options.talker), "muted")
     if muted is False and not options.talker:
         raise InvalidInput(

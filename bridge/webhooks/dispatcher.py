@@ -1,5 +1,13 @@
 """Drains the outbox: at-least-once, in order per (URL, conference), jittered backoff,
-dead-lettered after a bounded time (visible through the API)."""
+dead-lettered after a bounded time (visible through the API).
+
+Every request goes out under the outbound policy (core/netpolicy.py, webhooks/outbound.py):
+the host is checked before any IO, resolved through the resolver seam, every address is
+checked, and the connection goes only to those addresses. Redirects are never followed (a 3xx
+is a failure). A target the policy refuses is dead-lettered at once (`target_not_allowed`):
+no retry can change the answer until the URL, its DNS or the policy changes, and then
+POST /v1/deliveries/{id}/retry sends it again. What failed is stored as a stable code only;
+the detail goes to the log."""
 
 from __future__ import annotations
 
@@ -15,10 +23,13 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.core.clock import Clock
+from bridge.core.netpolicy import DEFAULT_POLICY, OutboundPolicy, split_url
 from bridge.metrics import Metrics
 from bridge.store import outbox, repos
 from bridge.store import tables as t
 from bridge.store.db import Database
+from bridge.webhooks import outbound
+from bridge.webhooks.outbound import ConnectorFactory, Resolver
 from bridge.webhooks.payload import body_for
 from bridge.webhooks.signing import HEADER, sign
 
@@ -50,6 +61,9 @@ class Dispatcher:
         poll_seconds: float = 2.0,
         lease_seconds: float = 60.0,
         user_agent: str = "conference-bridge-webhooks",
+        outbound_policy: OutboundPolicy = DEFAULT_POLICY,
+        resolver: Resolver = outbound.system_resolver,
+        connector_factory: ConnectorFactory = outbound.default_connector,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -59,6 +73,9 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.user_agent = user_agent
+        self.outbound_policy = outbound_policy
+        self.resolver = resolver
+        self.connector_factory = connector_factory
         self._wake = asyncio.Event()
         self._rng = random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -70,7 +87,16 @@ class Dispatcher:
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.policy.timeout_seconds)
-        self._session = aiohttp.ClientSession(timeout=timeout)
+        checking = outbound.CheckingResolver(
+            self.outbound_policy,
+            self.resolver,
+            timeout_seconds=min(5.0, self.policy.timeout_seconds),
+        )
+        self._session = aiohttp.ClientSession(
+            timeout=timeout,
+            connector=self.connector_factory(checking),
+            trust_env=False,  # no proxy from the environment: the check is on the real target
+        )
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
@@ -134,11 +160,22 @@ class Dispatcher:
         started = time.perf_counter()
         assert self._session is not None
         try:
-            async with self._session.post(d.url, data=body, headers=headers) as resp:
+            outbound.check_target(self.outbound_policy, d.url)
+            async with self._session.post(
+                d.url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 status = resp.status
                 await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            error = outbound.failure_code(exc)
+            log.warning(
+                "webhook delivery %s to %s failed: %s (%s: %s)",
+                d.id,
+                _where(d.url),
+                error,
+                type(exc).__name__,
+                exc,
+            )
         self.metrics.webhook_latency.observe(time.perf_counter() - started)
         now = self.clock.now()
         async with self.db.begin() as conn:
@@ -147,11 +184,12 @@ class Dispatcher:
                 self.metrics.webhook_attempts.labels("delivered").inc()
                 return
             if status is not None:
-                error = f"HTTP {status}"
+                error = outbound.http_status_code(status)
+                log.info("webhook delivery %s to %s: %s", d.id, _where(d.url), error)
             age = (now - d.created_at).total_seconds()
             delay = self.policy.delay(d.attempts, self._rng)
             retry_at = None
-            if age + delay <= self.policy.max_age_seconds:
+            if error != outbound.TARGET_NOT_ALLOWED and age + delay <= self.policy.max_age_seconds:
                 retry_at = now + timedelta(seconds=delay)
             await outbox.mark_failed(conn, d.id, now, status=status, error=error, retry_at=retry_at)
             self.metrics.webhook_attempts.labels("retry" if retry_at else "dead").inc()
@@ -165,3 +203,12 @@ class Dispatcher:
                 return str(sub["secret"])
         account = await repos.get_row(conn, t.accounts, d.account_id)
         return None if account is None else str(account["webhook_secret"])
+
+
+def _where(url: str) -> str:
+    """Host and port of a URL for the log: never its userinfo, path or query."""
+    try:
+        host, port = split_url(url)
+    except ValueError:
+        return "an unparsable URL"
+    return f"{host}:{port}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -52,15 +51,8 @@ async def running_bridge(
     dial_endpoint: str = "bridge-loopback",
 ) -> AsyncIterator[Live]:
     backend = make_backend(pbx, ami_port, dial_endpoint)
-    # the webhook receiver listens on the loopback, which the outbound policy refuses
-    # unless allowed (the setting is new; older trees have no such field)
-    loopback: dict[str, Any] = (
-        {"outbound_allowed_cidrs": ("127.0.0.1/32",)}
-        if "outbound_allowed_cidrs" in {f.name for f in dataclasses.fields(Config)}
-        else {}
-    )
     config = Config(
-        **loopback,
+        outbound_allowed_cidrs=("127.0.0.1/32",),  # the webhook receiver is on the loopback
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
         webhook_retry_base_seconds=0.05,

@@ -111,7 +111,7 @@ def _seed(server: LiveServer, http: requests.Session, n: int) -> dict[str, str]:
             "duration": 30,
         },
     )
-    sub = post("/v1/webhooks", {"url": f"http://127.0.0.1:9/hook/{n}"})
+    sub = post("/v1/webhooks", {"url": f"https://hooks.example.com/hook/{n}"})  # never sent
     account = post("/v1/accounts", {"name": f"seed{n}"})
     key = post(f"/v1/accounts/{account['id']}/keys", {"label": "seed"})
     return {

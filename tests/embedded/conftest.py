@@ -41,6 +41,7 @@ async def engine(tmp_path: Path, engine_options: dict[str, Any]) -> AsyncIterato
         webhook_timeout_seconds=2.0,
         sip_host="127.0.0.1",
         sip_port=0,
+        outbound_allowed_cidrs=("127.0.0.1/32", "::1/128"),  # the test's webhook receiver
     )
     low, high = rtp_range()
     backend = EmbeddedBackend(

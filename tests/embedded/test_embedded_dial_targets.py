@@ -8,7 +8,7 @@ import pytest
 from bridge.pbx.embedded.backend import EmbeddedBackend
 
 
-def test_numbers_and_users_go_to_the_dial_host() -> None:
+async def test_numbers_and_users_go_to_the_dial_host() -> None:
     engine = EmbeddedBackend(default_dial_host="pbx.example.org")
     assert str(engine._dial_uri("+4420123")) == "sip:+4420123@pbx.example.org"
     assert str(engine._dial_uri("alice")) == "sip:alice@pbx.example.org"
@@ -26,6 +26,6 @@ def test_numbers_and_users_go_to_the_dial_host() -> None:
         "${system(id)}",
     ],
 )
-def test_anything_else_is_refused(to: str) -> None:
+async def test_anything_else_is_refused(to: str) -> None:
     with pytest.raises(ValueError):
         EmbeddedBackend()._dial_uri(to)

@@ -9,7 +9,6 @@ checked on the wire (what the call is told to do) and in the API and webhooks.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -80,15 +79,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         "127.0.0.1", fake.port, "ClueCon", outbound_port=0, profile="default",
         order_hold=0.0, pin_timeout=2.0,
     )  # fmt: skip
-    # the webhook receiver listens on the loopback, which the outbound policy refuses
-    # unless allowed (the setting is new; older trees have no such field)
-    loopback: dict[str, Any] = (
-        {"outbound_allowed_cidrs": ("127.0.0.1/32",)}
-        if "outbound_allowed_cidrs" in {f.name for f in dataclasses.fields(Config)}
-        else {}
-    )
     config = Config(
-        **loopback,
+        outbound_allowed_cidrs=("127.0.0.1/32",),  # the webhook receiver is on the loopback
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
         webhook_retry_base_seconds=0.05,
