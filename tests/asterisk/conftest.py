@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ami_test_client import AmiTestClient
 from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
+from secret_guard import register_secret
 
 
 def _unavailable(reason: str) -> None:
@@ -32,6 +33,7 @@ def asterisk() -> Iterator[AsteriskProcess]:
     if os.geteuid() != 0:
         _unavailable("the Asterisk tests need root (chroot, mount)")
     pbx = AsteriskProcess(root, AsteriskPorts.pick())
+    register_secret(pbx.secret)  # the AMI secret must never reach the log
     try:
         pbx.start()
         seconds = pbx.wait_fully_booted()
