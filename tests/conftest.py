@@ -14,17 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeBackend
-from harness import Bridge
+from harness import Bridge, app_config
 from receiver import WebhookReceiver
 
 from bridge.app import PARTS, build_app
-from bridge.config import Config
 from bridge.core.clock import OffsetClock
 
 pytest_plugins = ["secret_guard"]
 
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
-LOOPBACK_CIDRS = ("127.0.0.1/32", "::1/128")
 
 
 def _databases() -> list[Any]:
@@ -55,26 +53,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return POSTGRES_URL
 
 
-def test_config(tmp_path: Path, database_url: str) -> Config:
-    return Config(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        webhook_retry_base_seconds=0.05,
-        webhook_retry_cap_seconds=0.2,
-        webhook_max_age_seconds=30.0,
-        webhook_poll_seconds=0.2,
-        webhook_timeout_seconds=2.0,
-        # the receivers are on loopback, which the outbound policy refuses by default
-        outbound_allowed_cidrs=LOOPBACK_CIDRS,
-    )
-
-
 @pytest.fixture
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     backend = FakeBackend()
     clock = OffsetClock()
     app = build_app(
-        test_config(tmp_path, database_url), backend=backend, clock=clock, run_scheduler=False
+        app_config(tmp_path, database_url), backend=backend, clock=clock, run_scheduler=False
     )
     client = TestClient(TestServer(app))
     await client.start_server()

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from fakes import FakeBackend
 
 from bridge.app import Parts
+from bridge.config import Config
 from bridge.core.clock import OffsetClock
+
+# the tests' webhook receivers are on loopback, which the outbound policy refuses by default
+LOOPBACK_CIDRS = ("127.0.0.1/32", "::1/128")
+
+
+def app_config(tmp_path: Path, database_url: str) -> Config:
+    """The configuration the component tests run the app with: fast retries, loopback allowed."""
+    return Config(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        webhook_retry_base_seconds=0.05,
+        webhook_retry_cap_seconds=0.2,
+        webhook_max_age_seconds=30.0,
+        webhook_poll_seconds=0.2,
+        webhook_timeout_seconds=2.0,
+        outbound_allowed_cidrs=LOOPBACK_CIDRS,
+    )
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
@@ -27,18 +27,15 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestClient, TestServer
 from fakes import FakeBackend
-from harness import Bridge
+from harness import LOOPBACK_CIDRS, Bridge, app_config
 from receiver import WebhookReceiver
 from sqlalchemy import update
 
 from bridge.app import PARTS, build_app
-from bridge.config import Config
 from bridge.core.clock import OffsetClock
 from bridge.core.netpolicy import IPAddress
 from bridge.store import tables as t
 from bridge.webhooks import outbound
-
-LOOPBACK_CIDRS = ("127.0.0.1/32", "::1/128")
 
 
 @dataclass
@@ -103,13 +100,8 @@ async def make_bridge(tmp_path: Path, database_url: str) -> AsyncIterator[MakeBr
     ) -> tuple[Bridge, TestNet]:
         net = TestNet(names=dict(names or {}), answers=dict(answers or {}))
         net.force_close = force_close
-        config = Config(
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-            webhook_retry_base_seconds=0.05,
-            webhook_retry_cap_seconds=0.2,
-            webhook_max_age_seconds=30.0,
-            webhook_poll_seconds=0.2,
+        config = replace(
+            app_config(tmp_path, database_url),
             webhook_timeout_seconds=webhook_timeout_seconds,
             outbound_allowed_cidrs=cidrs,
             outbound_allowed_hosts=hosts,

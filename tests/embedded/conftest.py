@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 
 from embedded_rig import Engine, rtp_range
+from harness import LOOPBACK_CIDRS
 from phone import SipPhone
 
 from bridge.app import PARTS, build_app
@@ -41,7 +42,7 @@ async def engine(tmp_path: Path, engine_options: dict[str, Any]) -> AsyncIterato
         webhook_timeout_seconds=2.0,
         sip_host="127.0.0.1",
         sip_port=0,
-        outbound_allowed_cidrs=("127.0.0.1/32", "::1/128"),  # the test's webhook receiver
+        outbound_allowed_cidrs=LOOPBACK_CIDRS,  # the test's webhook receiver
     )
     low, high = rtp_range()
     backend = EmbeddedBackend(
