@@ -77,12 +77,8 @@ def parse_dial_target(text: str) -> DialTarget:
         if _URI_USER.fullmatch(user) is None:
             raise ValueError("the SIP URI's user must be letters, digits and . _ - (+ first)")
     host, port = rest, None
-    if not rest.endswith("]") and rest.count(":") == 1:
-        host, _, digits = rest.partition(":")
-        if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= 65535:
-            raise ValueError("the SIP URI's port must be 1 to 65535")
-        port = int(digits)
-    elif rest.startswith("[") and "]:" in rest:
+    # host:port, or [IPv6]:port; a bare IPv6 literal's colons stay inside its brackets
+    if (not rest.endswith("]") and rest.count(":") == 1) or (rest.startswith("[") and "]:" in rest):
         host, _, digits = rest.rpartition(":")
         if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= 65535:
             raise ValueError("the SIP URI's port must be 1 to 65535")
