@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend
 from bridge.protocols.safe import UnsafeValueError
 from bridge.services import accounts
+from bridge.services.commit import GroupCommitter
 from bridge.services.context import Limits, Services
+from bridge.services.keycache import KeyCache
+from bridge.services.live import Owners
 from bridge.services.observer import Observer
 from bridge.services.router import Router
 from bridge.services.scheduler import Scheduler
@@ -146,9 +150,14 @@ def build_app(
             unreserved_max_participants=config.unreserved_max_participants,
             terminate_grace_seconds=config.terminate_grace_seconds,
         ),
-        on_events=lambda events: dispatcher.notify() if events else None,
         outbound=targets,
+        keys=KeyCache(config.auth_cache_seconds),
+        secrets_changed=dispatcher.forget_secrets,
+        outbox_changed=dispatcher.notify,
     )
+    # decisions -> group commit -> committed deliveries straight to the dispatcher
+    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit)
+    services.owners = Owners(services, committer)
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
     parts = Parts(services, observer, scheduler, dispatcher)
@@ -164,6 +173,7 @@ def build_app(
         parts.admin_key = await accounts.ensure_admin(services)
         if parts.admin_key is not None:
             _write_admin_key(config.data_dir, parts.admin_key)
+        _tune_gc()
         observer.start()
         await services.backend.start(observer, Router(services))
         await dispatcher.start()
@@ -173,11 +183,22 @@ def build_app(
         await scheduler.stop()
         await services.backend.stop()
         await observer.stop()
+        await committer.stop()
         await dispatcher.stop()
         await db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _tune_gc() -> None:
+    """Live conferences keep many small objects; with the default thresholds the collector
+    walks all of them every few thousand allocations (40 % of an observation's cost at 200
+    live callers). What exists at startup is frozen out of collection; collections are
+    rarer. Cycles are still collected."""
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 50_000), max(gen1, 20), max(gen2, 20))
 
 
 def _write_admin_key(data_dir: Path, key: str) -> None:

@@ -35,6 +35,9 @@ class Config:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 2.0
     scheduler_interval_seconds: float = 1.0
+    # a verified API key is trusted this long without the database; a revoke in this process
+    # takes effect at once, in other processes sharing PostgreSQL within this time; 0: off
+    auth_cache_seconds: float = 5.0
     # Asterisk engine
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038

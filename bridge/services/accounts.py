@@ -6,24 +6,17 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from bridge.core import validate as v
 from bridge.core.errors import Conflict, NotFound, Unauthorized, invalid_field
 from bridge.core.ids import new_id
 from bridge.services.context import Services
+from bridge.services.keycache import Principal as Principal
 from bridge.store import repos
 from bridge.store import tables as t
 
 KEY_PREFIX = "cbk"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    account_id: str
-    is_admin: bool
-    key_id: str
 
 
 def _hash(secret: str) -> str:
@@ -60,6 +53,7 @@ async def rotate_webhook_secret(s: Services, account_id: str) -> str:
         if await repos.get_row(conn, t.accounts, account_id) is None:
             raise NotFound("account_not_found", f"no account {account_id!r}")
         await repos.update_row(conn, t.accounts, account_id, {"webhook_secret": secret})
+    s.secrets_changed()
     return secret
 
 
@@ -109,10 +103,16 @@ async def revoke_key(s: Services, account_id: str, key_id: str) -> dict[str, Any
         if row["revoked_at"] is None:
             row["revoked_at"] = s.now()
             await repos.update_row(conn, t.api_keys, key_id, {"revoked_at": row["revoked_at"]})
+    s.keys.forget_key(key_id)  # after the commit: no request of this process accepts it now
     return row
 
 
 async def authenticate(s: Services, token: str, *, account_hint: str | None = None) -> Principal:
+    cached = s.keys.get(token)
+    if cached is not None:
+        if account_hint is not None and account_hint != cached.account_id:
+            raise Unauthorized("invalid_api_key", "the API key belongs to another account")
+        return cached
     parsed = split_key(token)
     if parsed is None:
         raise Unauthorized("invalid_api_key", "the API key is malformed")
@@ -126,7 +126,9 @@ async def authenticate(s: Services, token: str, *, account_hint: str | None = No
         raise Unauthorized("api_key_revoked", "the API key was revoked")
     if account_hint is not None and account_hint != key["account_id"]:
         raise Unauthorized("invalid_api_key", "the API key belongs to another account")
-    return Principal(key["account_id"], bool(account["is_admin"]), key_id)
+    principal = Principal(key["account_id"], bool(account["is_admin"]), key_id)
+    s.keys.put(token, principal)
+    return principal
 
 
 async def ensure_admin(s: Services) -> str | None:
@@ -206,3 +208,4 @@ async def delete_subscription(s: Services, account_id: str, sub_id: str) -> None
     async with s.db.begin() as conn:
         if not await repos.delete_row(conn, t.subscriptions, sub_id, account_id=account_id):
             raise NotFound("subscription_not_found", f"no subscription {sub_id!r}")
+    s.secrets_changed()

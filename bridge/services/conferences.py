@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from bridge.core import conference as csm
 from bridge.core import validate as v
+from bridge.core.callbacks import callback_urls
 from bridge.core.clock import rfc3339
 from bridge.core.errors import Conflict, InvalidInput, NotFound
 from bridge.core.ids import new_id
@@ -20,9 +23,11 @@ from bridge.core.models import (
     Reservation,
 )
 from bridge.core.options import parse_dial_in, parse_media, parse_media_list
+from bridge.services.commit import StoreFailed
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference, live_view
 from bridge.store import repos
+from bridge.store.changes import ChangeSet
 
 CREATE_FIELDS = frozenset(
     {
@@ -69,9 +74,7 @@ def _max_participants(value: Any, limit: int) -> int | None:
 
 async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Conference:
     conf = await build(s, account_id, body)
-    async with s.db.begin() as conn:
-        events = await insert_new(s, conn, conf)
-    s.on_events(events)
+    await commit_new(s, conf)
     return conf
 
 
@@ -118,30 +121,59 @@ async def build(
     return conf
 
 
-async def insert_new(
-    s: Services, conn: Any, conf: Conference, reservation: Reservation | None = None
-) -> list[Event]:
-    """Insert a new conference and its `conference.created` event (in the caller's tx)."""
-    if conf.dial_in is not None and await repos.access_code_taken(
-        conn, conf.dial_in.access_code, except_id=None
+async def _access_code_taken(s: Services, code: str, *, except_id: str | None) -> bool:
+    async with s.db.read() as conn:
+        return await repos.access_code_taken(conn, code, except_id=except_id)
+
+
+def _code_in_use() -> Conflict:
+    return Conflict(
+        "access_code_in_use",
+        "another conference that has not ended uses this access code",
+        field="dial_in.access_code",
+    )
+
+
+async def commit_new(s: Services, conf: Conference, reservation: Reservation | None = None) -> None:
+    """Store a new conference (and the reservation that books it) with its first events,
+    through the group commit; returns once committed."""
+    if conf.dial_in is not None and await _access_code_taken(
+        s, conf.dial_in.access_code, except_id=None
     ):
-        raise Conflict(
-            "access_code_in_use",
-            "another conference that has not ended uses this access code",
-            field="dial_in.access_code",
-        )
-    await repos.insert_conference(conn, conf)
+        raise _code_in_use()
+    drafts = [EventDraft("conference.created", data={"status": conf.status.value})]
+    cs = ChangeSet(conference=conf, version=None)
     if reservation is not None:
-        await repos.insert_reservation(conn, reservation)
-    unit = Unit(s, conn, conf, conf.created_at)
-    unit.event(EventDraft("conference.created", data={"status": conf.status.value}))
-    if reservation is not None:
+        cs.reservations_new.append(reservation)
         data = {"reservation_token": reservation.id, "start_time": rfc3339(reservation.start_time)}
-        unit.event(EventDraft("reservation.created", data=data))
-    return await unit.commit()
+        drafts.append(EventDraft("reservation.created", data=data))
+    for seq, draft in enumerate(drafts, start=1):
+        cs.events.append(
+            Event(
+                id=new_id("event"),
+                type=draft.type,
+                account_id=conf.account_id,
+                conference_id=conf.id,
+                sequence=seq,
+                occurred_at=conf.created_at,
+                data=draft.data,
+            )
+        )
+        cs.callback_urls.append(callback_urls(draft.type, conf, None))
+    try:
+        await s.owners.committer.submit(cs).committed
+    except StoreFailed as exc:  # the live access code index: another create won the race
+        if conf.dial_in is not None and isinstance(exc.__cause__, IntegrityError):
+            raise _code_in_use() from None
+        raise
 
 
 async def get(s: Services, account_id: str, conference_id: str) -> Conference:
+    view = live_view(s, conference_id)
+    if view is not None:
+        if view.conference.account_id != account_id:
+            raise NotFound("conference_not_found", f"no conference {conference_id!r}")
+        return view.conference
     async with s.db.read() as conn:
         conf = await repos.get_conference(conn, conference_id, account_id=account_id)
     if conf is None:
@@ -188,7 +220,7 @@ async def update(
         if "record" in body:
             changes["record"] = v.boolean(body["record"], "record")
         if "max_participants" in body:
-            reservation = await repos.reservation_of(u.conn, conf)
+            reservation = u.reservation
             limit = (
                 reservation.max_participants
                 if reservation
@@ -206,14 +238,10 @@ async def update(
             changes["wait_media"] = parse_media(raw, "wait_media") if raw else None
         if "dial_in" in body:
             dial_in = parse_dial_in(body["dial_in"], policy=s.outbound)
-            if dial_in is not None and await repos.access_code_taken(
-                u.conn, dial_in.access_code, except_id=conf.id
+            if dial_in is not None and await _access_code_taken(
+                s, dial_in.access_code, except_id=conf.id
             ):
-                raise Conflict(
-                    "access_code_in_use",
-                    "another conference that has not ended uses this access code",
-                    field="dial_in.access_code",
-                )
+                raise _code_in_use()
             changes["dial_in"] = dial_in
         if changes:
             changed = {k: val for k, val in changes.items() if getattr(conf, k) != val}

@@ -1,8 +1,9 @@
 """What every use case shares, and the one place where a decision is written down.
 
-`Unit.commit()` persists a conference decision, participant changes, their events and the
-outbox entries in the caller's transaction; the engine commands are returned and sent only
-after the commit (`Services.send`).
+A `Unit` collects one decision on a live conference's in-memory state: participant and
+conference changes, events, recordings, engine commands. `Unit.finish()` makes the change set
+the group commit writes (services/commit.py); the engine commands are sent only after that
+commit (`Services.send`, called by the owner in services/live.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from bridge.core import conference as csm
 from bridge.core import engine as cmd
@@ -23,6 +23,7 @@ from bridge.core.callbacks import callback_urls
 from bridge.core.clock import Clock
 from bridge.core.ids import new_id
 from bridge.core.models import (
+    PRESENT_PARTICIPANT,
     Conference,
     ConferenceStatus,
     Event,
@@ -32,13 +33,17 @@ from bridge.core.models import (
     ParticipantStatus,
     Recording,
     RecordingStatus,
+    Reservation,
 )
 from bridge.core.netpolicy import DEFAULT_POLICY, OutboundPolicy
 from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend, EngineError
-from bridge.services.locks import KeyedLocks
-from bridge.store import repos
+from bridge.services.keycache import KeyCache
+from bridge.store.changes import ChangeSet
 from bridge.store.db import Database
+
+if TYPE_CHECKING:
+    from bridge.services.live import LiveState, Owners
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +65,13 @@ class Services:
     recordings_dir: Path
     media_dir: Path
     limits: Limits = field(default_factory=Limits)
-    on_events: Callable[[list[Event]], None] = lambda events: None
-    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    keys: KeyCache = field(default_factory=KeyCache)  # verified API keys (keycache.py)
+    # tells the webhook dispatcher to drop its cached signing secrets
+    secrets_changed: Callable[[], None] = lambda: None
+    # tells the dispatcher to look at the outbox now (a dead letter was re-queued)
+    outbox_changed: Callable[[], None] = lambda: None
+    # the live conferences (services/live.py), set by the composition root
+    owners: Owners = field(init=False)
     outbound: OutboundPolicy = DEFAULT_POLICY  # where stored URLs may point (core/netpolicy)
 
     def now(self) -> datetime:
@@ -89,19 +99,60 @@ class Services:
 
 @dataclass
 class Unit:
-    """One transaction's worth of changes to one conference."""
+    """One decision's worth of changes to one live conference, made on the owner's
+    in-memory state (services/live.py) without touching the store. `finish()` turns it into
+    the change set the group commit writes; nothing here is visible before that."""
 
     services: Services
-    conn: AsyncConnection
-    conference: Conference
+    state: LiveState
     now: datetime
+    conference: Conference = field(init=False)
     events: list[tuple[EventDraft, Participant | None]] = field(default_factory=list)
     commands: list[cmd.Command] = field(default_factory=list)
     participants: dict[str, Participant] = field(default_factory=dict)
+    _new_participants: set[str] = field(default_factory=set)
+    _recordings: dict[str, Recording] = field(default_factory=dict)
+    _new_recordings: set[str] = field(default_factory=set)
+    _reservation: Reservation | None = None
     _conference_changed: bool = False
+
+    def __post_init__(self) -> None:
+        self.conference = self.state.conference
+
+    # --- reading (this unit's changes over the owner's state) ---------------------------
+
+    def participant(self, participant_id: str) -> Participant | None:
+        return self.participants.get(participant_id) or self.state.participants.get(participant_id)
+
+    def all_participants(self) -> list[Participant]:
+        merged = {**self.state.participants, **self.participants}
+        return sorted(merged.values(), key=lambda p: p.id)
+
+    def present(self) -> list[Participant]:
+        return [p for p in self.all_participants() if p.status in PRESENT_PARTICIPANT]
+
+    def count_active(self) -> int:
+        n = self.state.active
+        for p in self.participants.values():
+            old = self.state.participants.get(p.id)
+            n += p.active - (old is not None and old.active)
+        return n
+
+    @property
+    def reservation(self) -> Reservation | None:
+        return self._reservation or self.state.reservation
+
+    def recording(self, recording_id: str) -> Recording | None:
+        return self._recordings.get(recording_id) or self.state.recordings.get(recording_id)
+
+    # --- deciding ------------------------------------------------------------------------
 
     def event(self, draft: EventDraft, participant: Participant | None = None) -> None:
         self.events.append((draft, participant))
+
+    def add_participant(self, p: Participant, draft: EventDraft | None = None) -> None:
+        self._new_participants.add(p.id)
+        self.set_participant(p, draft)
 
     def set_participant(self, p: Participant, draft: EventDraft | None = None) -> None:
         self.participants[p.id] = p
@@ -111,6 +162,14 @@ class Unit:
     def set_conference(self, c: Conference) -> None:
         self.conference = c
         self._conference_changed = True
+
+    def set_recording(self, rec: Recording, *, new: bool = False) -> None:
+        if new:
+            self._new_recordings.add(rec.id)
+        self._recordings[rec.id] = rec
+
+    def set_reservation(self, r: Reservation) -> None:
+        self._reservation = r
 
     async def apply(self, decision: csm.Decision) -> None:
         """Take a conference decision: new state, its events and commands, and what follows
@@ -124,13 +183,12 @@ class Unit:
         if decision.stop_recording:
             await self.stop_recording()
         if decision.end_reason is not None:
-            await self._everyone_out(decision.end_reason)
+            self._everyone_out(decision.end_reason)
         self.commands.extend(decision.commands)
 
-    async def _everyone_out(self, end: csm.EndReason) -> None:
+    def _everyone_out(self, end: csm.EndReason) -> None:
         reason = csm.leave_reason_for(end)
-        for p in await repos.present_participants(self.conn, self.conference.id):
-            p = self.participants.get(p.id, p)
+        for p in self.present():
             if p.status == ParticipantStatus.JOINING:
                 moved = psm.failed(p, FailureReason.CANCELLED, self.now)
             elif self.conference.status == ConferenceStatus.TERMINATED:
@@ -154,7 +212,7 @@ class Unit:
             updated_at=self.now,
             path=path,
         )
-        await repos.insert_recording(self.conn, rec)
+        self.set_recording(rec, new=True)
         self.set_conference(replace(conf, recording_id=rec_id))
         self.event(EventDraft("recording.started", data={"recording_id": rec_id}))
         self.commands.append(cmd.StartRecording(self.conference, rec_id, path))
@@ -164,7 +222,7 @@ class Unit:
         conf = self.conference
         if conf.recording_id is None:
             return None
-        rec = await repos.get_recording(self.conn, conf.recording_id, conference_id=conf.id)
+        rec = self.recording(conf.recording_id)
         self.set_conference(replace(conf, recording_id=None))
         if rec is None:
             return None
@@ -177,40 +235,61 @@ class Unit:
             duration_seconds=duration,
             revision=rec.revision + 1,
         )
-        await repos.update_recording(self.conn, rec)
+        self.set_recording(rec)
         self.event(EventDraft("recording.stopped", data={"recording_id": rec.id}))
         self.commands.append(cmd.StopRecording(self.conference, rec.id))
         return rec
 
-    async def commit(self) -> list[Event]:
-        """Write everything in this unit's transaction. Returns the stored events."""
+    def finish(self) -> ChangeSet | None:
+        """This unit's change set, its events numbered after the owner's last sequence;
+        None when nothing changed."""
         conf = self.conference
-        for p in self.participants.values():
-            await repos.update_participant(self.conn, p)
-        if self._conference_changed:
-            await repos.update_conference(self.conn, conf)
-            if conf.reservation_id is not None:
-                await self._follow_reservation(conf)
-        by_draft = {id(d): p for d, p in self.events}
-
-        def extra(draft: EventDraft) -> list[str]:
-            p = by_draft.get(id(draft))
-            if p is None and draft.participant_id is not None:
-                p = self.participants.get(draft.participant_id)
-            return callback_urls(draft.type, conf, p)
-
-        return await repos.append_events(
-            self.conn, conf, [d for d, _ in self.events], self.now, extra
+        if self._conference_changed and conf.reservation_id is not None:
+            self._follow_reservation(conf)
+        if not (self.events or self.participants or self._conference_changed or self._recordings):
+            return None
+        cs = ChangeSet(
+            conference=conf,
+            version=self.state.version,
+            conference_changed=self._conference_changed,
         )
+        for p in self.participants.values():
+            (
+                cs.participants_new if p.id in self._new_participants else cs.participants_changed
+            ).append(p)
+        for rec in self._recordings.values():
+            (cs.recordings_new if rec.id in self._new_recordings else cs.recordings_changed).append(
+                rec
+            )
+        if self._reservation is not None:
+            cs.reservations_changed.append(self._reservation)
+        seq = self.state.last_sequence
+        for draft, about in self.events:
+            if about is None and draft.participant_id is not None:
+                about = self.participant(draft.participant_id)
+            seq += 1
+            cs.events.append(
+                Event(
+                    id=new_id("event"),
+                    type=draft.type,
+                    account_id=conf.account_id,
+                    conference_id=conf.id,
+                    participant_id=draft.participant_id,
+                    sequence=seq,
+                    occurred_at=self.now,
+                    data=draft.data,
+                )
+            )
+            cs.callback_urls.append(callback_urls(draft.type, conf, about))
+        return cs
 
-    async def _follow_reservation(self, conf: Conference) -> None:
-        assert conf.reservation_id is not None
-        r = await repos.get_reservation(self.conn, conf.reservation_id)
+    def _follow_reservation(self, conf: Conference) -> None:
+        r = self.reservation
         if r is None:
             return
         moved = rsm.follow_conference(r, conf.status, self.now)
         if moved is not r:
-            await repos.update_reservation(self.conn, moved)
+            self.set_reservation(moved)
             self.event(
                 EventDraft(
                     "reservation.status_changed",

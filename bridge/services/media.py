@@ -20,7 +20,7 @@ from bridge.core.models import (
 )
 from bridge.core.options import parse_media_list
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference
 from bridge.store import repos
 
 SPEAKABLE = (ConferenceStatus.POPULATED, ConferenceStatus.IN_PROGRESS)
@@ -51,7 +51,7 @@ async def announce(
             )
         participant = None
         if target is not None:
-            participant = await repos.get_participant(u.conn, target, conference_id=conf.id)
+            participant = u.participant(target)
             if participant is None or participant.status != ParticipantStatus.JOINED:
                 raise NotFound("participant_not_found", f"no joined participant {target!r}")
         ann_id = new_id("announcement")
@@ -86,7 +86,7 @@ async def change_recording(
     target = v.choice(body.get("status"), "status", ("paused", "in_progress", "stopped"))
 
     async def work(u: Unit) -> Recording:
-        rec = await repos.get_recording(u.conn, recording_id, conference_id=u.conference.id)
+        rec = u.recording(recording_id)
         if rec is None:
             raise NotFound("recording_not_found", f"no recording {recording_id!r}")
         if rec.status in (RecordingStatus.STOPPED, RecordingStatus.FAILED):
@@ -103,7 +103,7 @@ async def change_recording(
             updated_at=u.now,
             revision=rec.revision + 1,
         )
-        await repos.update_recording(u.conn, rec)
+        u.set_recording(rec)
         kind = "recording.paused" if paused else "recording.resumed"
         u.event(EventDraft(kind, data={"recording_id": rec.id}))
         u.commands.append(cmd.PauseRecording(u.conference, rec.id, paused))

@@ -1,7 +1,9 @@
 """Turns what an engine observed into state changes, events and follow-up commands.
 
-Observations are queued and applied one at a time by one task, in the order the engine
-reported them; an engine never waits on a state change (and can never deadlock on one).
+Observations are queued and decided one at a time by one task, in the order the engine
+reported them, on the owner of their conference (services/live.py); the task does not wait
+for the commit, so the group commit carries many observations at once. An engine never waits
+on a state change (and can never deadlock on one).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -25,8 +28,9 @@ from bridge.core.models import (
     ParticipantStatus,
     RecordingStatus,
 )
+from bridge.services.commit import StaleOwner
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import decide
 from bridge.store import repos
 from bridge.store import tables as t
 
@@ -38,6 +42,8 @@ class Observer:
         self.s = services
         self._queue: asyncio.Queue[obs.Observation] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._committing: set[asyncio.Future[None]] = set()  # decided, commit not yet done
+        self.applied = 0
 
     async def __call__(self, observation: obs.Observation) -> None:
         """The sink handed to the engine."""
@@ -53,14 +59,20 @@ class Observer:
                 await self._task
 
     async def drain(self) -> None:
-        """Wait until everything reported so far has been applied (tests, shutdown)."""
-        await self._queue.join()
+        """Wait until everything reported so far has been applied and committed (tests,
+        shutdown)."""
+        while True:
+            await self._queue.join()
+            if not self._committing:
+                return
+            await asyncio.wait(list(self._committing))
 
     async def _run(self) -> None:
         while True:
             item = await self._queue.get()
             try:
                 await self.apply(item)
+                self.applied += 1
                 self.s.metrics.observations.labels(type(item).__name__).inc()
             except Exception:
                 log.exception("could not apply %r", item)
@@ -68,22 +80,49 @@ class Observer:
                 self._queue.task_done()
 
     async def apply(self, o: obs.Observation) -> None:
+        """Decide what `o` changes, on its conference's owner, without waiting for the
+        commit: the next observation is decided while this one is written."""
         if isinstance(o, obs.Snapshot):
             await self._resync(o)
             return
         if isinstance(o, (obs.RecordingEnded, obs.AnnouncementFinished)):
-            await self._conference_level(o)
+            await self._decide(o, o.conference_id, lambda u: self._conference_level(u, o))
             return
-        async with self.s.db.read() as conn:
-            p = await repos.get_participant(conn, o.participant_id)
-        if p is None:
+        conference_id = await self._conference_of(o.participant_id)
+        if conference_id is None:
             log.warning("observation for unknown participant %s", o.participant_id)
             return
-        await in_conference(self.s, p.conference_id, lambda u: self._participant_level(u, o))
+        await self._decide(o, conference_id, lambda u: self._participant_level(u, o))
+
+    async def _conference_of(self, participant_id: str) -> str | None:
+        known = self.s.owners.conference_of(participant_id)
+        if known is not None:
+            return known
+        async with self.s.db.read() as conn:
+            p = await repos.get_participant(conn, participant_id)
+        return None if p is None else p.conference_id
+
+    async def _decide(
+        self, o: obs.Observation, conference_id: str, work: Callable[[Unit], Awaitable[None]]
+    ) -> None:
+        done = await decide(self.s, conference_id, work)
+        future = asyncio.ensure_future(done)
+        self._committing.add(future)
+        future.add_done_callback(lambda f: self._committed(f, o))
+
+    def _committed(self, f: asyncio.Future[None], o: obs.Observation) -> None:
+        self._committing.discard(f)
+        if f.cancelled():
+            return
+        exc = f.exception()
+        if isinstance(exc, StaleOwner):  # decided on a stale copy: decide again on a fresh one
+            self._queue.put_nowait(o)
+        elif exc is not None:
+            log.error("could not commit %r: %s: %s", o, type(exc).__name__, exc)
 
     async def _participant_level(self, u: Unit, o: obs.Observation) -> None:
         assert not isinstance(o, (obs.Snapshot, obs.RecordingEnded, obs.AnnouncementFinished))
-        p = await repos.get_participant(u.conn, o.participant_id)
+        p = u.participant(o.participant_id)
         if p is None:
             return
         if isinstance(o, obs.CallAnswered):
@@ -162,47 +201,50 @@ class Observer:
             seq = p.options.call_control_sequence
             u.event(EventDraft("participant.call_control", p.id, {"sequence": seq}), p)
 
-    async def _conference_level(self, o: obs.RecordingEnded | obs.AnnouncementFinished) -> None:
-        async def work(u: Unit) -> None:
-            if isinstance(o, obs.AnnouncementFinished):
-                u.event(
-                    EventDraft("announcement.finished", data={"announcement_id": o.announcement_id})
-                )
-                return
-            rec = await repos.get_recording(u.conn, o.recording_id, conference_id=u.conference.id)
-            if rec is None:
-                return
-            status = RecordingStatus.FAILED if o.failed else RecordingStatus.STOPPED
-            rec = replace(
-                rec,
-                status=status,
-                size_bytes=o.size_bytes,
-                duration_seconds=o.duration_seconds or rec.duration_seconds,
-                ended_at=rec.ended_at or u.now,
-                updated_at=u.now,
-                revision=rec.revision + 1,
+    async def _conference_level(
+        self, u: Unit, o: obs.RecordingEnded | obs.AnnouncementFinished
+    ) -> None:
+        if isinstance(o, obs.AnnouncementFinished):
+            u.event(
+                EventDraft("announcement.finished", data={"announcement_id": o.announcement_id})
             )
-            await repos.update_recording(u.conn, rec)
-            kind = "recording.failed" if o.failed else "recording.completed"
-            u.event(EventDraft(kind, data={"recording_id": rec.id, "size_bytes": rec.size_bytes}))
-
-        await in_conference(self.s, o.conference_id, work)
+            return
+        rec = u.recording(o.recording_id)
+        if rec is None:
+            return
+        status = RecordingStatus.FAILED if o.failed else RecordingStatus.STOPPED
+        rec = replace(
+            rec,
+            status=status,
+            size_bytes=o.size_bytes,
+            duration_seconds=o.duration_seconds or rec.duration_seconds,
+            ended_at=rec.ended_at or u.now,
+            updated_at=u.now,
+            revision=rec.revision + 1,
+        )
+        u.set_recording(rec)
+        kind = "recording.failed" if o.failed else "recording.completed"
+        u.event(EventDraft(kind, data={"recording_id": rec.id, "size_bytes": rec.size_bytes}))
 
     async def _resync(self, snap: obs.Snapshot) -> None:
         """Converge on the engine's truth: whoever we think is present but the engine does
         not list has left (hangup); whoever it lists as present but we had as joining has
         joined. Conferences absent from the snapshot are taken to have nobody."""
         async with self.s.db.read() as conn:
-            q = select(t.participants.c.id).where(
+            q = select(t.participants.c.id, t.participants.c.conference_id).where(
                 t.participants.c.status.in_(["joining", "joined", "leaving"])
             )
-            ours = [r[0] for r in await conn.execute(q)]
+            ours = {r[0]: r[1] for r in await conn.execute(q)}
         present = set().union(*snap.present.values()) if snap.present else set()
-        for pid in ours:
+        for pid, conference_id in ours.items():
             if pid in present:
                 await self.apply(obs.MemberJoined(pid))
-            else:
-                async with self.s.db.read() as conn:
-                    p = await repos.get_participant(conn, pid)
+                continue
+
+            async def gone(u: Unit, pid: str = pid) -> None:
+                p = u.participant(pid)
                 if p is not None and p.status != ParticipantStatus.JOINING:
-                    await self.apply(obs.MemberLeft(pid, LeaveReason.HANGUP))
+                    await self._left(u, p, LeaveReason.HANGUP)
+
+            o = obs.MemberLeft(pid, LeaveReason.HANGUP)
+            await self._decide(o, self.s.owners.conference_of(pid) or conference_id, gone)

@@ -44,6 +44,8 @@ async def list_deliveries(
 async def retry_delivery(s: Services, account_id: str, delivery_id: str) -> None:
     async with s.db.begin() as conn:
         ok = await outbox.retry_dead(conn, delivery_id, account_id, s.now())
+    if ok:
+        s.outbox_changed()
     if not ok:
         raise InvalidInput(
             "delivery_not_dead", "only a dead-lettered delivery of yours can be retried"

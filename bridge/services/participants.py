@@ -21,7 +21,7 @@ from bridge.core.models import (
 )
 from bridge.core.options import parse_call_options, parse_media, parse_participant_options
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference, live_view
 from bridge.store import repos
 
 DIAL_FIELDS = frozenset(
@@ -68,9 +68,8 @@ async def dial_out(
                 f"participants can join only a started conference; this one is {conf.status.value}",
                 status=conf.status.value,
             )
-        reservation = await repos.reservation_of(u.conn, conf)
-        active = await repos.count_active(u.conn, conf.id)
-        if active >= adm.capacity(conf, reservation, s.limits.unreserved_max_participants):
+        active = u.count_active()
+        if active >= adm.capacity(conf, u.reservation, s.limits.unreserved_max_participants):
             raise Conflict("conference_full", "the conference is full", capacity=active)
         p = Participant(
             id=new_id("participant"),
@@ -89,8 +88,7 @@ async def dial_out(
             answer_timeout=timeout,
             hold_media=hold_media,
         )
-        await repos.insert_participant(u.conn, p)
-        u.set_participant(
+        u.add_participant(
             p, EventDraft("participant.joining", p.id, {"direction": "outbound", "to": to})
         )
         u.commands.append(cmd.Originate(conf, p))
@@ -100,6 +98,14 @@ async def dial_out(
 
 
 async def get(s: Services, account_id: str, conference_id: str, participant_id: str) -> Participant:
+    view = live_view(s, conference_id)
+    if view is not None:
+        if view.conference.account_id != account_id:
+            raise NotFound("conference_not_found", f"no conference {conference_id!r}")
+        found = view.participants.get(participant_id)
+        if found is None:
+            raise NotFound("participant_not_found", f"no participant {participant_id!r}")
+        return found
     async with s.db.read() as conn:
         conf = await repos.get_conference(conn, conference_id, account_id=account_id)
         p = (
@@ -124,6 +130,19 @@ async def list_(
     limit: int,
 ) -> list[Participant]:
     wanted = [ParticipantStatus(x) for x in v.status_filter(status, ParticipantStatus)]
+    view = live_view(s, conference_id)
+    if view is not None:
+        if view.conference.account_id != account_id:
+            raise NotFound("conference_not_found", f"no conference {conference_id!r}")
+        ps = sorted(
+            (
+                p
+                for p in view.participants.values()
+                if (not wanted or p.status in wanted) and (after is None or p.id > after)
+            ),
+            key=lambda p: p.id,
+        )
+        return ps[:limit]
     async with s.db.read() as conn:
         conf = await repos.get_conference(conn, conference_id, account_id=account_id)
         if conf is None:
@@ -134,9 +153,7 @@ async def list_(
 
 
 async def _load(u: Unit, participant_id: str) -> Participant:
-    p = u.participants.get(participant_id) or await repos.get_participant(
-        u.conn, participant_id, conference_id=u.conference.id
-    )
+    p = u.participant(participant_id)
     if p is None:
         raise NotFound("participant_not_found", f"no participant {participant_id!r}")
     return p

@@ -14,7 +14,7 @@ from bridge.core.ids import new_id
 from bridge.core.models import EventDraft, Reservation, ReservationStatus
 from bridge.services import conferences
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference
 from bridge.store import repos
 
 CREATE_FIELDS = frozenset(
@@ -49,15 +49,15 @@ async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Reser
         created_at=now,
         updated_at=now,
     )
-    async with s.db.begin() as conn:
-        if await repos.reservation_name_taken(conn, account_id, name):
-            raise Conflict(
-                "reservation_name_in_use",
-                f"an open reservation is already called {name!r}",
-                field="conference_name",
-            )
-        events = await conferences.insert_new(s, conn, conf, reservation=r)
-    s.on_events(events)
+    async with s.db.read() as conn:
+        taken = await repos.reservation_name_taken(conn, account_id, name)
+    if taken:
+        raise Conflict(
+            "reservation_name_in_use",
+            f"an open reservation is already called {name!r}",
+            field="conference_name",
+        )
+    await conferences.commit_new(s, conf, reservation=r)
     return r
 
 
@@ -84,10 +84,10 @@ async def extend(s: Services, account_id: str, token: str, body: Mapping[str, An
     r0 = await get(s, account_id, token)
 
     async def work(u: Unit) -> Reservation:
-        r = await repos.get_reservation(u.conn, token, account_id=account_id)
-        assert r is not None
+        r = u.reservation
+        assert r is not None and r.id == token
         extended = rsm.extend(r, body.get("extend_minutes"), u.now)
-        await repos.update_reservation(u.conn, extended)
+        u.set_reservation(extended)
         u.event(
             EventDraft(
                 "reservation.extended",
@@ -103,13 +103,13 @@ async def remove(s: Services, account_id: str, token: str) -> Reservation:
     r0 = await get(s, account_id, token)
 
     async def work(u: Unit) -> Reservation:
-        r = await repos.get_reservation(u.conn, token, account_id=account_id)
-        assert r is not None
+        r = u.reservation
+        assert r is not None and r.id == token
         rsm.check_remove(r, u.now)
         cancelled = replace(
             r, status=ReservationStatus.CANCELLED, revision=r.revision + 1, updated_at=u.now
         )
-        await repos.update_reservation(u.conn, cancelled)
+        u.set_reservation(cancelled)
         u.event(EventDraft("reservation.cancelled", data={"reservation_token": r.id}))
         await u.apply(csm.terminate(u.conference, csm.EndReason.API, u.now, present=0))
         return cancelled

@@ -7,7 +7,7 @@ from bridge.core.ids import new_id
 from bridge.core.models import Direction, EventDraft, Participant
 from bridge.pbx.backend import InboundCall, Route
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference
 from bridge.store import repos
 
 
@@ -23,12 +23,10 @@ class Router:
 
         async def work(u: Unit) -> Route:
             conf = u.conference
-            reservation = await repos.reservation_of(u.conn, conf)
-            active = await repos.count_active(u.conn, conf.id)
             decision = adm.decide(
                 conf,
-                reservation,
-                active=active,
+                u.reservation,
+                active=u.count_active(),
                 pin=call.pin,
                 unreserved_max=self.s.limits.unreserved_max_participants,
             )
@@ -58,9 +56,8 @@ class Router:
                 deaf=not opts.listen,
                 dtmf_enabled=opts.dtmf_enabled,
             )
-            await repos.insert_participant(u.conn, p)
             data = {"direction": "inbound", "from": call.caller_id, "moderator": p.moderator}
-            u.set_participant(p, EventDraft("participant.joining", p.id, data))
+            u.add_participant(p, EventDraft("participant.joining", p.id, data))
             return Route(decision, conf, p)
 
         return await in_conference(self.s, conf.id, work)

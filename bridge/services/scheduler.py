@@ -15,7 +15,7 @@ from bridge.core import participant as psm
 from bridge.core.errors import BridgeError
 from bridge.core.models import ConferenceStatus, LeaveReason, ReservationStatus
 from bridge.services.context import Services, Unit
-from bridge.services.units import in_conference
+from bridge.services.live import in_conference
 from bridge.store import convert, repos
 from bridge.store import tables as t
 
@@ -115,7 +115,7 @@ class Scheduler:
         """The engine never confirmed everyone left: take them as gone and finish."""
         if u.conference.status != ConferenceStatus.TERMINATING:
             return
-        for p in await repos.present_participants(u.conn, u.conference.id):
+        for p in u.present():
             moved = psm.left(p, p.leave_reason or LeaveReason.CONFERENCE_ENDED, u.now)
             if moved is not None:
                 u.set_participant(*moved)

@@ -411,3 +411,32 @@ async def update_row(
     conn: AsyncConnection, table: Any, row_id: str, values: dict[str, Any]
 ) -> None:
     await conn.execute(update(table).where(table.c.id == row_id).values(values))
+
+
+# --- loading a live conference --------------------------------------------------------------
+
+
+async def load_live(
+    conn: AsyncConnection, conference_id: str
+) -> tuple[Conference, int, Reservation | None, list[Participant], list[Recording], int] | None:
+    """Everything an in-memory owner holds, read once: the conference and its write version,
+    its reservation, participants, recordings and last event sequence."""
+    q = select(t.conferences).where(t.conferences.c.id == conference_id)
+    row = (await conn.execute(q)).mappings().first()
+    if row is None:
+        return None
+    conf = convert.conference_from_row(row)
+    reservation = await reservation_of(conn, conf)
+    participants = await list_participants(conn, conference_id, limit=1_000_000)
+    recordings = await list_recordings(conn, conference_id)
+    seq_q = select(func.coalesce(func.max(t.events.c.sequence), 0)).where(
+        t.events.c.conference_id == conference_id
+    )
+    last_sequence = int((await conn.execute(seq_q)).scalar_one())
+    return conf, int(row["version"]), reservation, participants, recordings, last_sequence
+
+
+async def conference_version(conn: AsyncConnection, conference_id: str) -> int | None:
+    q = select(t.conferences.c.version).where(t.conferences.c.id == conference_id)
+    row = (await conn.execute(q)).first()
+    return None if row is None else int(row[0])

@@ -86,6 +86,9 @@ conferences = Table(
     Column("participant_count", Integer, nullable=False),
     Column("peak_participants", Integer, nullable=False),
     Column("recording_id", String(40)),
+    # bumped by every commit that touches the conference (its participants, events...): a
+    # process whose in-memory copy is older finds out at commit (services/live.py)
+    Column("version", Integer, nullable=False, server_default=text("0")),
     Index("ix_conferences_account_id_id", "account_id", "id"),
     Index("ix_conferences_status", "status"),
     # An access code routes to at most one conference that has not ended.

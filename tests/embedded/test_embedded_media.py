@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from embedded_rig import Engine, new_phone
 from phone import SipPhone, amplitude
@@ -18,11 +20,9 @@ async def joined(engine: Engine, cid: str, count: int) -> list[dict[str, object]
         got = [p for p in await engine.participants(cid) if p["status"] == "joined"]
         return len(got) >= count
 
-    for _ in range(500):
-        if await check():
-            break
-    else:
-        raise AssertionError("participants did not join")
+    deadline = time.monotonic() + 10  # a deadline, not a count: a read can be microseconds
+    while not await check():
+        assert time.monotonic() < deadline, f"{count} participants did not join in 10 s"
     return await engine.participants(cid)
 
 
