@@ -20,6 +20,7 @@ from bridge.app import PARTS, Parts, build_app
 from bridge.config import Config
 from bridge.pbx.asterisk.backend import AsteriskBackend
 from bridge.protocols import ami
+from bridge.protocols.ami import AmiEvent
 
 PBX_RECORDINGS = "/var/spool/asterisk/monitor"
 
@@ -171,7 +172,7 @@ class Live:
                 raise AssertionError(f"conference is {conf['status']}, wanted {status}")
             await asyncio.sleep(0.1)
 
-    async def pbx_members(self, conf_id: str) -> list[ami.AmiEvent]:
+    async def pbx_members(self, conf_id: str) -> list[AmiEvent]:
         """Asterisk's own view: ConfbridgeList of the conference's engine name."""
         name = "cb-" + conf_id.replace("_", "-")
         listing = await self.ami.send(ami.confbridge_list(name, next_action_id()))

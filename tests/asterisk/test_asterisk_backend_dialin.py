@@ -12,6 +12,8 @@ import pytest
 from live_bridge import Live, until
 from sipp_runner import sipp_available
 
+from bridge.protocols.ami import AmiEvent
+
 pytestmark = [
     pytest.mark.asterisk,
     pytest.mark.skipif(not sipp_available(), reason="sipp (package sip-tester) is not installed"),
@@ -72,7 +74,7 @@ async def test_kick_and_terminate_end_the_calls(live: Live) -> None:
     assert await live.pbx_members(conf["id"]) == []
 
 
-def _muted(member: object) -> str:
+def _muted(member: AmiEvent) -> str:
     return (member.get("Muted") or "").lower()
 
 
@@ -110,7 +112,9 @@ async def test_mute_unmute_by_api_and_talker_false(live: Live) -> None:
         assert await phone.ended_by_pbx(), phone.output()
 
 
-async def until_members(live: Live, conf_id: str, count: int, within: float = 15.0) -> list[object]:
+async def until_members(
+    live: Live, conf_id: str, count: int, within: float = 15.0
+) -> list[AmiEvent]:
     """Poll Asterisk's ConfbridgeList until it lists `count` members."""
     deadline = time.monotonic() + within
     while True:

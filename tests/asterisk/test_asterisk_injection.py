@@ -223,6 +223,9 @@ async def test_api_refuses_every_payload_and_changes_nothing(
     def play(file: str) -> dict[str, Any]:
         return {"play": {"file": file}}
 
+    def in_option(option: str) -> Callable[[str], dict[str, Any]]:
+        return lambda v: {"to": "1001", "participant": {option: play(v)}}
+
     media_fields: list[tuple[str, str, Callable[[str], dict[str, Any]]]] = [
         (
             "POST",
@@ -234,11 +237,7 @@ async def test_api_refuses_every_payload_and_changes_nothing(
         ("PATCH", f"/v1/conferences/{cid}", lambda v: {"wait_media": play(v)}),
         ("POST", "/v1/conferences", lambda v: {"name": "n", "wait_media": play(v)}),
     ] + [
-        (
-            "POST",
-            f"/v1/conferences/{cid}/participants",
-            lambda v, o=option: {"to": "1001", "participant": {o: play(v)}},  # type: ignore[misc]
-        )
+        ("POST", f"/v1/conferences/{cid}/participants", in_option(option))
         for option in ("name", "has_joined_message", "has_left_message", "while_stopped_media")
     ]
     codes: dict[str, set[str]] = {"to": set(), "from": set(), "divert": set(), "media": set()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _record_capture(name: str, data: bytes) -> None:
         (DATA / name).write_bytes(data)
 
 
-def _is(name: str, conference: str) -> object:
+def _is(name: str, conference: str) -> Callable[[AmiEvent], bool]:
     def match(event: AmiEvent) -> bool:
         return event.name == name and event.get("Conference") == conference
 

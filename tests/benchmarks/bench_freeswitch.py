@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "freeswitch"))
@@ -83,7 +84,9 @@ async def test_events_parsed_and_applied_in_process() -> None:
     )
 
 
-async def _app(tmp_path: Path, fake: FakeFreeSwitch) -> tuple[TestClient, FreeSwitchBackend]:  # type: ignore[type-arg]
+async def _app(
+    tmp_path: Path, fake: FakeFreeSwitch
+) -> tuple[TestClient[web.Request, web.Application], FreeSwitchBackend]:
     backend = FreeSwitchBackend(
         "127.0.0.1", fake.port, "ClueCon", outbound_port=0, profile="default", order_hold=0.0
     )
@@ -99,7 +102,7 @@ async def _app(tmp_path: Path, fake: FakeFreeSwitch) -> tuple[TestClient, FreeSw
 async def test_events_end_to_end_and_cost_per_join(tmp_path: Path) -> None:
     fake = await FakeFreeSwitch().start()
     client, backend = await _app(tmp_path, fake)
-    parts = client.app[PARTS]  # type: ignore[attr-defined]
+    parts = client.app[PARTS]
     key = parts.admin_key
     resp = await client.post(
         "/v1/conferences",

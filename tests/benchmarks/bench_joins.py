@@ -117,7 +117,7 @@ class Table:
 
     def print(self) -> None:
         print(
-            f"\nbench_joins: {CALLERS} SIPp callers (no RTP) dial into one conference at "
+            f"\nbench_joins: {CALLERS} SIPp callers (streaming PCMU) dial into one conference at "
             f"{RATE}/s (placing them takes {CALLERS / RATE:.1f} s), hold, then all hang up at once"
         )
         print(
@@ -358,7 +358,7 @@ async def test_joins_embedded(
                 "sip_port": sip_port,
                 "rtp_port_min": low,
                 "rtp_port_max": low + 2 * CALLERS + 200,
-                "rtp_timeout_seconds": 3600.0,  # callers send no RTP; never hang them up for it
+                "rtp_timeout_seconds": 3600.0,  # never hang a caller up for a late packet
             }
             workdir = tmp_path / f"embedded-{database}-{design}"
             await _measure(row, tree, engine, ("127.0.0.1", sip_port), workdir, len(table.rows))

@@ -111,7 +111,7 @@ def test_rtp_rates() -> None:
 def test_hostile_input_scales_linearly() -> None:
     """Time per byte must stay flat as hostile inputs double in size."""
     print()
-    shapes = {
+    shapes: dict[str, Callable[[int], bytes]] = {
         "quoted backslashes": lambda n: INVITE.replace(b"Subject: ", b'Subject: "' + b"\\\\" * n),
         "commas in Route": lambda n: INVITE.replace(b"Subject", b"Route: " + b"<sip:p;lr>," * n),
         "params in URI": lambda n: INVITE.replace(b"sip:1234@", b"sip:1234;a" * n + b"@", 1),

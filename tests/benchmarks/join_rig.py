@@ -3,8 +3,9 @@ receiver that notes arrival times, and a PostgreSQL schema per run.
 
 - `BridgeChild` runs join_server.py under a tree's `bridge` package (the current tree or the
   baseline checkout) and talks to it over its HTTP API only.
-- `Callers` is one SIPp process placing N calls that send no RTP (the control plane is what is
-  measured). Each caller's From user is `CALLER_PREFIX<call number>`, which the bridge keeps
+- `Callers` is one SIPp process placing N calls, each streaming a looped tone from its ACK on,
+  as a phone does (Asterisk's Answer() waits up to 500 ms for the first audio frame). Each
+  caller's From user is `CALLER_PREFIX<call number>`, which the bridge keeps
   as the participant's `from`. The scenario logs, per call, the wall-clock time it sent the
   INVITE and the time the 200 OK arrived (SIPp's gettimeofday action, -trace_logs), then
   holds the call until it receives an INFO from us: `hang_up_all()` sends one to every call at
@@ -34,6 +35,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from receiver import WebhookReceiver
+
+from bridge.media import g711, tones
 
 SERVER = Path(__file__).resolve().parent / "join_server.py"
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
@@ -187,8 +190,8 @@ def _tail(path: Path, chars: int = 3000) -> str:
 
 _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- bench_joins caller: INVITE offering PCMU (no RTP is sent), note the INVITE and 200 OK
-     times, ACK, hold until an INFO arrives (or the safety timeout), BYE. -->
+<!-- bench_joins caller: INVITE offering PCMU, note the INVITE and 200 OK times, ACK, stream
+     a looped tone, hold until an INFO arrives (or the safety timeout), BYE. -->
 <scenario name="bench_joins caller">
   <nop><action><gettimeofday assign_to="inv_s,inv_us"/></action></nop>
 """
@@ -244,6 +247,8 @@ def caller_scenario(hold_seconds: float) -> str:
         + '    <action><gettimeofday assign_to="ok_s,ok_us"/></action>\n'
         + "  </recv>\n"
         + ack
+        # a phone sends audio from the ACK on (Asterisk's Answer() waits up to 500 ms for it)
+        + '  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>\n'
         + '  <nop><action><log message="answered [call_number] [call_id]'
         + ' [$inv_s] [$inv_us] [$ok_s] [$ok_us]"/></action></nop>\n'
         + f'  <recv request="INFO" timeout="{int(hold_seconds * 1000)}" ontimeout="1"/>\n'
@@ -279,6 +284,8 @@ class Callers:
     ) -> Callers:  # fmt: skip
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "caller.xml").write_text(caller_scenario(hold_seconds))
+        # one second of a quiet 440 Hz tone, looped: the audio every caller sends
+        (workdir / "tone.ulaw").write_bytes(g711.ulaw_encode(tones.tone_pcm([440.0], 1000, 2000)))
         port = free_port()
         command = [
             "sipp", "-sf", "caller.xml", "-s", service,

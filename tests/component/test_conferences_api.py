@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from harness import Bridge
 
 from bridge.core import engine as e
 
 
-async def _conference(b: Bridge, **body: object) -> dict:  # type: ignore[type-arg]
-    return await b.ok("POST", "/v1/conferences", 201, json={"name": "standup", **body})
+async def _conference(b: Bridge, **body: object) -> dict[str, Any]:
+    created: dict[str, Any] = await b.ok(
+        "POST", "/v1/conferences", 201, json={"name": "standup", **body}
+    )
+    return created
 
 
 async def test_create_read_list_patch(bridge: Bridge) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from embedded_rig import Engine, new_phone
@@ -14,7 +15,7 @@ HEARD = 1500.0  # a 6000-peak tone arrives at about 6000; silence well under 100
 SILENT = 300.0
 
 
-async def joined(engine: Engine, cid: str, count: int) -> list[dict[str, object]]:
+async def joined(engine: Engine, cid: str, count: int) -> list[dict[str, Any]]:
     async def check() -> bool:
         await engine.settle()
         got = [p for p in await engine.participants(cid) if p["status"] == "joined"]

@@ -187,7 +187,7 @@ async def test_phone_registered_over_tcp_is_dialled_on_its_connection(engine: En
                 uri=str(register.uri),
             )  # fmt: skip
             authorization = [("Authorization", answer)]
-        assert response.status == 200
+        assert isinstance(response, SipResponse) and response.status == 200
 
         p = await secured.ok(
             "POST", f"/v1/conferences/{cid}/participants", 201, json={"to": "alice"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 import pytest
@@ -30,7 +31,7 @@ def build(line: str) -> bytes:
         return make(esl.originate(endpoint, app=app, app_arg=arg[:-1] or None, variables=variables))
     if words[0] == "conference" and len(words) > 2:
         conf, sub, args = words[1], words[2], words[3:]
-        typed = {
+        typed: dict[str, Callable[[], esl.ApiCommand | None]] = {
             "list": lambda: esl.conf_list(conf) if not args else None,
             "json_list": lambda: esl.conf_json_list(conf, compact=args == ["compact"]),
             "mute": lambda: esl.conf_mute(conf, _sel(args[0]), quiet=args[1:] == ["quiet"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import itertools
 import re
+from typing import Literal
 
 import pytest
 from fake_esl import RECORDINGS, REFERENCE, load_transcript, raw_stream
@@ -23,19 +24,25 @@ def parse(data: bytes) -> list[esl.EslMessage]:
 
 
 def content_type(msg: esl.EslMessage) -> str:
-    return {
-        esl.AuthRequest: "auth/request",
-        esl.CommandReply: "command/reply",
-        esl.ApiResponse: "api/response",
-        esl.DisconnectNotice: "text/disconnect-notice",
-        esl.RudeRejection: "text/rude-rejection",
-    }.get(type(msg)) or getattr(msg, "content_type", "?")
+    match msg:
+        case esl.Event() | esl.OtherMessage():
+            return msg.content_type
+        case esl.AuthRequest():
+            return "auth/request"
+        case esl.CommandReply():
+            return "command/reply"
+        case esl.ApiResponse():
+            return "api/response"
+        case esl.DisconnectNotice():
+            return "text/disconnect-notice"
+        case esl.RudeRejection():
+            return "text/rude-rejection"
 
 
 def recorded_counts() -> dict[str, tuple[collections.Counter[str], collections.Counter[str]]]:
     """event-counts.txt: per connection, Content-Type counts and Event counts."""
     out: dict[str, tuple[collections.Counter[str], collections.Counter[str]]] = {}
-    current = None
+    current: tuple[collections.Counter[str], collections.Counter[str]] | None = None
     for line in (REFERENCE / "event-counts.txt").read_text().splitlines():
         if line.startswith("=== "):
             current = (collections.Counter(), collections.Counter())
@@ -56,7 +63,11 @@ def test_transcripts_rebuild_the_raw_streams() -> None:
     # guards the fake: its frames must be exactly the recorded bytes
     for name in RECORDINGS:
         frames = load_transcript(name)
-        for direction, label in (("fs2app", "FS>APP"), ("app2fs", "APP>FS")):
+        sides: tuple[tuple[Literal["fs2app", "app2fs"], str], ...] = (
+            ("fs2app", "FS>APP"),
+            ("app2fs", "APP>FS"),
+        )
+        for direction, label in sides:
             joined = b"".join(f.data for f in frames if f.direction == label)
             assert joined == raw_stream(name, direction), (name, direction)
 

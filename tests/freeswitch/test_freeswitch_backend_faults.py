@@ -23,7 +23,7 @@ from engine_fixtures import (
 
 from bridge.core import engine as e
 from bridge.core.ids import engine_name
-from bridge.core.models import ConferenceStatus, MediaItem, ParticipantOptions
+from bridge.core.models import Conference, ConferenceStatus, MediaItem, ParticipantOptions
 from bridge.pbx.backend import EngineError
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 
@@ -50,20 +50,22 @@ async def started(fake: FakeFreeSwitch, **kw: float) -> tuple[FreeSwitchBackend,
     return backend, seen
 
 
-def room1_members(backend: FreeSwitchBackend, names: list[str]) -> dict[str, str]:
-    """Register recorded room1 callers as ours; returns name -> participant id."""
+def room1_members(
+    backend: FreeSwitchBackend, names: list[str]
+) -> tuple[dict[str, str], Conference]:
+    """Register recorded room1 callers as ours; returns (name -> participant id, conference)."""
     conf = make_conference(status=ConferenceStatus.IN_PROGRESS)
-    out = {}
+    out: dict[str, str] = {}
     for name in names:
         p = make_participant(conf, call_ref=ROOM1[name][0])
         backend.admitted(conf, p, StubSession(ROOM1[name][0]))  # type: ignore[arg-type]
         out[name] = p.id
-    return out, conf  # type: ignore[return-value]
+    return out, conf
 
 
 async def test_drop_mid_event_reconnects_and_resyncs(fake: FakeFreeSwitch) -> None:
     backend, seen = await started(fake)
-    pids, conf = room1_members(backend, list(ROOM1))  # type: ignore[misc]
+    pids, conf = room1_members(backend, list(ROOM1))
     fake.alias(engine_name(conf.id), "room1")
     frame = with_sequence(find_event(EVENTS, "add-member", Member_ID="2"), 5000)
     await fake.push_raw(frame[: len(frame) // 2])  # EOF inside the body
@@ -80,7 +82,7 @@ async def test_lost_events_resync_forgets_who_left_meanwhile(fake: FakeFreeSwitc
     """FreeSWITCH kills a listener that lost more than 500 events; after the reconnect
     the listing is the truth: whoever is not in it is gone."""
     backend, seen = await started(fake)
-    pids, conf = room1_members(backend, ["Alice", "Bob"])  # type: ignore[misc]
+    pids, conf = room1_members(backend, ["Alice", "Bob"])
     fake.alias(engine_name(conf.id), "room1")
     await fake.push(find_event(EVENTS, "add-member", Member_ID="1"))
     await seen.wait(e.MemberJoined)
@@ -120,7 +122,7 @@ async def test_resync_after_a_bridge_restart_finds_participants_by_channel_varia
 
 async def test_a_reply_that_never_comes_is_an_engine_error(fake: FakeFreeSwitch) -> None:
     backend, seen = await started(fake, command_timeout=0.3)
-    pids, conf = room1_members(backend, ["Bob"])  # type: ignore[misc]
+    pids, conf = room1_members(backend, ["Bob"])
     fake.alias(engine_name(conf.id), "room1")
     await fake.push(find_event(EVENTS, "add-member", Member_ID="2"))
     await seen.wait(e.MemberJoined)
@@ -183,7 +185,7 @@ async def test_bad_dial_targets_never_reach_the_wire(fake: FakeFreeSwitch, to: s
 )
 async def test_bad_media_never_reaches_the_wire(fake: FakeFreeSwitch, media: MediaItem) -> None:
     backend, seen = await started(fake)
-    _, conf = room1_members(backend, ["Bob"])  # type: ignore[misc]
+    _, conf = room1_members(backend, ["Bob"])
     fake.alias(engine_name(conf.id), "room1")
     await fake.push(find_event(EVENTS, "add-member", Member_ID="2"))
     await seen.wait(e.MemberJoined)
@@ -208,7 +210,7 @@ async def test_bad_caller_ids_refuse_the_originate(fake: FakeFreeSwitch, from_: 
 
 async def test_bad_digits_in_events_are_not_reported(fake: FakeFreeSwitch) -> None:
     backend, seen = await started(fake)
-    pids, conf = room1_members(backend, ["Bob"])  # type: ignore[misc]
+    pids, conf = room1_members(backend, ["Bob"])
     fake.alias(engine_name(conf.id), "room1")
     await fake.push(find_event(EVENTS, "add-member", Member_ID="2"))
     frame = find_event(EVENTS, "dtmf-member").replace(b"Action: dtmf-member", b"Action: dtmf")

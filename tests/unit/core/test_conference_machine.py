@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 from hypothesis import given, settings
@@ -29,7 +30,14 @@ def conf(**kw: object) -> Conference:
     return Conference(id="cf_1", account_id="ac_1", name="c", created_at=T0, updated_at=T0, **kw)  # type: ignore[arg-type]
 
 
-def person(pid: str, **opts: bool) -> Participant:
+class Flags(TypedDict, total=False):
+    """The ParticipantOptions these tests vary; the rest keep their defaults."""
+
+    start_on_entry: bool
+    destroy_on_exit: bool
+
+
+def person(pid: str, **opts: Unpack[Flags]) -> Participant:
     return Participant(
         id=pid,
         conference_id="cf_1",

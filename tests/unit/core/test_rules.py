@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 from hypothesis import given
@@ -22,12 +23,23 @@ from bridge.core.models import (
     ReservationStatus,
 )
 from bridge.core.options import parse_participant_options
-from bridge.protocols.safe import UnsafeValueError, safe_value
+from bridge.protocols.safe import Kind, UnsafeValueError, safe_value
 
 NOW = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 
-def part(muted: bool = False, dtmf: bool = True, **opts: object) -> Participant:
+class DigitOptions(TypedDict, total=False):
+    """The ParticipantOptions the digit rules read; the rest keep their defaults."""
+
+    talker: bool
+    exit_digit: str
+    mute_digit: str
+    unmute_digit: str
+    call_control_sequence: str
+    call_control_url: str
+
+
+def part(muted: bool = False, dtmf: bool = True, **opts: Unpack[DigitOptions]) -> Participant:
     return Participant(
         id="pa_1",
         conference_id="cf_1",
@@ -35,7 +47,7 @@ def part(muted: bool = False, dtmf: bool = True, **opts: object) -> Participant:
         created_at=NOW,
         updated_at=NOW,
         status=ParticipantStatus.JOINED,
-        options=ParticipantOptions(**opts),  # type: ignore[arg-type]
+        options=ParticipantOptions(**opts),
         muted=muted,
         dtmf_enabled=dtmf,
     )
@@ -56,9 +68,7 @@ def part(muted: bool = False, dtmf: bool = True, **opts: object) -> Participant:
         ({}, False, "5", DigitAction.NONE),
     ],
 )
-def test_digit_policy(
-    opts: dict[str, object], muted: bool, digit: str, action: DigitAction
-) -> None:
+def test_digit_policy(opts: DigitOptions, muted: bool, digit: str, action: DigitAction) -> None:
     assert decide_digit(part(muted, **opts), digit) == action
 
 
@@ -182,20 +192,21 @@ def test_options_reject_clashing_digits_and_unknown_fields() -> None:
 def test_safe_value_never_passes_line_breaks(value: str) -> None:
     for kind in ("name", "digits", "channel", "path", "caller_id", "dial_target", "text"):
         try:
-            out = safe_value(value, kind)  # type: ignore[arg-type]
+            out = safe_value(value, kind)
         except UnsafeValueError:
             continue
         assert "\r" not in out and "\n" not in out and "\x00" not in out
 
 
 def test_safe_value_refuses_injection_and_traversal() -> None:
-    for value, kind in (
+    refused: tuple[tuple[str, Kind], ...] = (
         ("cb-1\r\nAction: Originate", "name"),
         ("../../etc/passwd", "path"),
         ("1 2", "digits"),
         ("x" * 300, "path"),
         ("ünicode", "caller_id"),
-    ):
+    )
+    for value, kind in refused:
         with pytest.raises(UnsafeValueError):
-            safe_value(value, kind)  # type: ignore[arg-type]
+            safe_value(value, kind)
     assert safe_value("PJSIP/alice-0000001a", "channel") == "PJSIP/alice-0000001a"

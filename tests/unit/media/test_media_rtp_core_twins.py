@@ -112,8 +112,13 @@ def test_twins_receive_alike(steps: list[tuple[str, object]], law: int) -> None:
                     assert isinstance(arg, bytes)
                     packets = [arg]
                 else:
-                    start, count, size = arg  # type: ignore[misc]
-                    packets = [_rtp(law, start + i, (tone * 2)[:size]) for i in range(count)]
+                    match arg:
+                        case (int() as start, int() as count, int() as size):
+                            packets = [
+                                _rtp(law, start + i, (tone * 2)[:size]) for i in range(count)
+                            ]
+                        case _:
+                            raise AssertionError(f"a run step is (start, count, size): {arg!r}")
                 for data in packets:
                     for sock in (a_sock, b_sock):
                         sender.sendto(data, sock.getsockname())

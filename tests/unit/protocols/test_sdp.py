@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TypedDict
 
 import pytest
 from hypothesis import given, settings
@@ -46,7 +47,14 @@ PHONE_OFFER = (
     b"a=sendrecv\r\n"
 )
 
-ANSWER_ARGS = {"local_address": "127.0.0.1", "local_port": 20000, "session_id": 7}
+
+class AnswerArgs(TypedDict):
+    local_address: str
+    local_port: int
+    session_id: int
+
+
+ANSWER_ARGS: AnswerArgs = {"local_address": "127.0.0.1", "local_port": 20000, "session_id": 7}
 
 
 def test_parse_sipp_offer() -> None:

@@ -14,6 +14,7 @@ from bridge.protocols.sip import (
     MAX_MESSAGE_SIZE,
     SipParseError,
     SipRequest,
+    SipResponse,
     SipStreamParser,
     parse_message,
 )
@@ -48,9 +49,14 @@ def test_messages_keepalives_and_split_bodies() -> None:
 def test_a_header_section_is_parsed_once_however_the_body_is_split(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = []
+    calls: list[bytes] = []
     real = sip._parse_head
-    monkeypatch.setattr(sip, "_parse_head", lambda head: calls.append(1) or real(head))
+
+    def counted(head: bytes) -> SipRequest | SipResponse:
+        calls.append(head)
+        return real(head)
+
+    monkeypatch.setattr(sip, "_parse_head", counted)
     data = message("INVITE", b"x" * 5000)
     parser = SipStreamParser()
     for i in range(0, len(data), 3):

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# mypy --strict over every file under tests/.
+#
+# pytest runs these files in its default "prepend" import mode: no __init__.py anywhere,
+# every test directory goes onto sys.path, and the suites import their helpers by bare
+# name (from harness import Bridge, from sipp import ..., from fake_esl import ...). Each
+# suite also has its own conftest.py, so one mypy run over all of tests/ stops at
+# "Duplicate module named 'conftest'". Instead: one run per directory, each with the
+# MYPYPATH that matches the sys.path pytest (and the files' own sys.path inserts) give
+# that directory at run time, and each with its own cache directory because the module
+# "conftest" is a different file in every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# directory to check : its MYPYPATH (tests/ is there for conftest.py's bare imports)
+runs=(
+    "tests:tests"
+    "tests/unit:tests"
+    "tests/component:tests"
+    "tests/asterisk:tests:tests/asterisk"
+    "tests/embedded:tests:tests/embedded"
+    "tests/freeswitch:tests:tests/freeswitch"
+    "tests/benchmarks:tests:tests/benchmarks:tests/asterisk:tests/embedded:tests/freeswitch"
+)
+
+failed=()
+for run in "${runs[@]}"; do
+    dir=${run%%:*}
+    path=${run#*:}
+    if [[ $dir == tests ]]; then
+        # only the top-level helpers; the subdirectories get their own runs
+        files=(tests/*.py)
+    else
+        files=("$dir")
+    fi
+    printf '==> mypy --strict %s (MYPYPATH=%s)\n' "${files[*]}" "$path"
+    if ! MYPYPATH=$path mypy --strict --cache-dir ".mypy_cache/tests/${dir//\//_}" "${files[@]}"; then
+        failed+=("$dir")
+    fi
+done
+
+# every .py file under tests/ must have been in one of the runs above
+unchecked=$(find tests -name '*.py' -not -path 'tests/unit/*' -not -path 'tests/component/*' \
+    -not -path 'tests/asterisk/*' -not -path 'tests/embedded/*' -not -path 'tests/freeswitch/*' \
+    -not -path 'tests/benchmarks/*' -not -regex 'tests/[^/]*\.py')
+if [[ -n $unchecked ]]; then
+    printf 'not covered by any mypy run (add a line to runs=):\n%s\n' "$unchecked"
+    failed+=("uncovered files")
+fi
+
+if ((${#failed[@]})); then
+    printf 'mypy found errors in: %s\n' "${failed[*]}"
+    exit 1
+fi
+echo "mypy --strict: tests/ clean"
