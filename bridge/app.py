@@ -157,7 +157,7 @@ def build_app(
     )
     # decisions -> group commit -> committed deliveries straight to the dispatcher
     committer = GroupCommitter(db, clock, on_committed=dispatcher.submit)
-    services.owners = Owners(services, committer)
+    services.owners = Owners(services, committer, max_idle=config.conferences_in_memory)
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
     parts = Parts(services, observer, scheduler, dispatcher)

@@ -38,6 +38,9 @@ class Config:
     # a verified API key is trusted this long without the database; a revoke in this process
     # takes effect at once, in other processes sharing PostgreSQL within this time; 0: off
     auth_cache_seconds: float = 5.0
+    # conferences nobody is in that stay in memory after their last use (least recently used
+    # first out); conferences with anyone in them always do
+    conferences_in_memory: int = 1000
     # Asterisk engine
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.api import jsonbody
 from bridge.core.errors import BridgeError
 
 log = logging.getLogger(__name__)
@@ -41,23 +42,31 @@ def error_response(
 ) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     headers = {"WWW-Authenticate": 'Bearer realm="bridge"'} if status == 401 else None
-    return web.json_response(body, status=status, headers=headers)
+    return jsonbody.response(body, status=status, headers=headers)
+
+
+def response_for(request: web.Request, exc: Exception) -> web.Response:
+    """The error response for `exc` (the route's endpoint and the middleware both answer with
+    it, so a route's metrics see the status the client gets). An HTTP exception below 400 is
+    not an error: it is raised again for aiohttp to answer."""
+    if isinstance(exc, BridgeError):
+        return error_response(STATUS[exc.kind], exc.code, exc.message, exc.details)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        code = HTTP_CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 404 else "no such resource or route"
+        return error_response(exc.status, code, message)
+    if isinstance(exc, json.JSONDecodeError):
+        return error_response(400, "invalid_json", f"the body is not valid JSON: {exc.msg}")
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal_error", "an internal error occurred; it was logged")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What no route's endpoint answered itself: unknown paths (404), methods (405)."""
     try:
         return await handler(request)
-    except BridgeError as exc:
-        return error_response(STATUS[exc.kind], exc.code, exc.message, exc.details)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = HTTP_CODES.get(exc.status, "http_error")
-        message = exc.reason if exc.status != 404 else "no such resource or route"
-        return error_response(exc.status, code, message)
-    except json.JSONDecodeError as exc:
-        return error_response(400, "invalid_json", f"the body is not valid JSON: {exc.msg}")
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "an internal error occurred; it was logged")
+    except Exception as exc:
+        return response_for(request, exc)

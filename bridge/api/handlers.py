@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from bridge import __version__
-from bridge.api import serialize
+from bridge.api import jsonbody, serialize
 from bridge.api.state import STATE, AppState
 from bridge.core.errors import Forbidden, InvalidInput
 from bridge.services import (
@@ -75,7 +75,7 @@ def _statuses(request: web.Request) -> list[str]:
 
 def _page(items: list[dict[str, Any]], ids: list[str], limit: int) -> web.Response:
     next_after = ids[-1] if len(ids) == limit else None
-    return web.json_response({"items": items, "next_after": next_after})
+    return jsonbody.response({"items": items, "next_after": next_after})
 
 
 # --- conferences -------------------------------------------------------------------------
@@ -85,7 +85,7 @@ async def create_conference(request: web.Request, who: Principal | None) -> web.
     conf = await conferences.create(
         _state(request).services, _who(who).account_id, await _body(request)
     )
-    return web.json_response(serialize.conference(conf), status=201)
+    return jsonbody.response(serialize.conference(conf), status=201)
 
 
 async def list_conferences(request: web.Request, who: Principal | None) -> web.Response:
@@ -106,7 +106,7 @@ async def get_conference(request: web.Request, who: Principal | None) -> web.Res
     conf = await conferences.get(
         _state(request).services, _who(who).account_id, request.match_info["conference_id"]
     )
-    return web.json_response(serialize.conference(conf))
+    return jsonbody.response(serialize.conference(conf))
 
 
 async def update_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -116,7 +116,7 @@ async def update_conference(request: web.Request, who: Principal | None) -> web.
         request.match_info["conference_id"],
         await _body(request),
     )
-    return web.json_response(serialize.conference(conf))
+    return jsonbody.response(serialize.conference(conf))
 
 
 async def terminate_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -126,7 +126,7 @@ async def terminate_conference(request: web.Request, who: Principal | None) -> w
         request.match_info["conference_id"],
         {"status": "terminated"},
     )
-    return web.json_response(serialize.conference(conf))
+    return jsonbody.response(serialize.conference(conf))
 
 
 async def list_events(request: web.Request, who: Principal | None) -> web.Response:
@@ -142,7 +142,7 @@ async def list_events(request: web.Request, who: Principal | None) -> web.Respon
     limit = _limit(request, 100)
     events = await operations.list_events(services, conf.id, after_sequence=int(raw), limit=limit)
     next_after = events[-1].sequence if len(events) == limit else None
-    return web.json_response(
+    return jsonbody.response(
         {"items": [event_to_dict(e) for e in events], "next_after_sequence": next_after}
     )
 
@@ -157,7 +157,7 @@ async def create_participant(request: web.Request, who: Principal | None) -> web
         request.match_info["conference_id"],
         await _body(request),
     )
-    return web.json_response(serialize.participant(p), status=201)
+    return jsonbody.response(serialize.participant(p), status=201)
 
 
 async def list_participants(request: web.Request, who: Principal | None) -> web.Response:
@@ -180,7 +180,7 @@ async def get_participant(request: web.Request, who: Principal | None) -> web.Re
         request.match_info["conference_id"],
         request.match_info["participant_id"],
     )
-    return web.json_response(serialize.participant(p))
+    return jsonbody.response(serialize.participant(p))
 
 
 async def update_participant(request: web.Request, who: Principal | None) -> web.Response:
@@ -191,7 +191,7 @@ async def update_participant(request: web.Request, who: Principal | None) -> web
         request.match_info["participant_id"],
         await _body(request),
     )
-    return web.json_response(serialize.participant(p))
+    return jsonbody.response(serialize.participant(p))
 
 
 async def eject_participant(request: web.Request, who: Principal | None) -> web.Response:
@@ -201,7 +201,7 @@ async def eject_participant(request: web.Request, who: Principal | None) -> web.
         request.match_info["conference_id"],
         request.match_info["participant_id"],
     )
-    return web.json_response(serialize.participant(p))
+    return jsonbody.response(serialize.participant(p))
 
 
 # --- announcements and recordings --------------------------------------------------------
@@ -214,7 +214,7 @@ async def create_announcement(request: web.Request, who: Principal | None) -> we
         request.match_info["conference_id"],
         await _body(request),
     )
-    return web.json_response(result, status=202)
+    return jsonbody.response(result, status=202)
 
 
 async def start_recording(request: web.Request, who: Principal | None) -> web.Response:
@@ -222,14 +222,14 @@ async def start_recording(request: web.Request, who: Principal | None) -> web.Re
     rec = await media.start_recording(
         _state(request).services, _who(who).account_id, request.match_info["conference_id"]
     )
-    return web.json_response(serialize.recording(rec), status=201)
+    return jsonbody.response(serialize.recording(rec), status=201)
 
 
 async def list_recordings(request: web.Request, who: Principal | None) -> web.Response:
     items = await media.list_recordings(
         _state(request).services, _who(who).account_id, request.match_info["conference_id"]
     )
-    return web.json_response({"items": [serialize.recording(r) for r in items], "next_after": None})
+    return jsonbody.response({"items": [serialize.recording(r) for r in items], "next_after": None})
 
 
 async def get_recording(request: web.Request, who: Principal | None) -> web.Response:
@@ -239,7 +239,7 @@ async def get_recording(request: web.Request, who: Principal | None) -> web.Resp
         request.match_info["conference_id"],
         request.match_info["recording_id"],
     )
-    return web.json_response(serialize.recording(rec))
+    return jsonbody.response(serialize.recording(rec))
 
 
 async def update_recording(request: web.Request, who: Principal | None) -> web.Response:
@@ -250,7 +250,7 @@ async def update_recording(request: web.Request, who: Principal | None) -> web.R
         request.match_info["recording_id"],
         await _body(request),
     )
-    return web.json_response(serialize.recording(rec))
+    return jsonbody.response(serialize.recording(rec))
 
 
 async def get_recording_audio(request: web.Request, who: Principal | None) -> web.StreamResponse:
@@ -272,7 +272,7 @@ async def create_reservation(request: web.Request, who: Principal | None) -> web
     r = await reservations.create(
         _state(request).services, _who(who).account_id, await _body(request)
     )
-    return web.json_response(serialize.reservation(r), status=201)
+    return jsonbody.response(serialize.reservation(r), status=201)
 
 
 async def list_reservations(request: web.Request, who: Principal | None) -> web.Response:
@@ -291,7 +291,7 @@ async def get_reservation(request: web.Request, who: Principal | None) -> web.Re
     r = await reservations.get(
         _state(request).services, _who(who).account_id, request.match_info["reservation_token"]
     )
-    return web.json_response(serialize.reservation(r))
+    return jsonbody.response(serialize.reservation(r))
 
 
 async def extend_reservation(request: web.Request, who: Principal | None) -> web.Response:
@@ -301,14 +301,14 @@ async def extend_reservation(request: web.Request, who: Principal | None) -> web
         request.match_info["reservation_token"],
         await _body(request),
     )
-    return web.json_response({"extended": True, "reservation": serialize.reservation(r)})
+    return jsonbody.response({"extended": True, "reservation": serialize.reservation(r)})
 
 
 async def remove_reservation(request: web.Request, who: Principal | None) -> web.Response:
     r = await reservations.remove(
         _state(request).services, _who(who).account_id, request.match_info["reservation_token"]
     )
-    return web.json_response({"removed": True, "reservation": serialize.reservation(r)})
+    return jsonbody.response({"removed": True, "reservation": serialize.reservation(r)})
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -318,12 +318,12 @@ async def create_subscription(request: web.Request, who: Principal | None) -> we
     row = await accounts.create_subscription(
         _state(request).services, _who(who).account_id, await _body(request)
     )
-    return web.json_response(serialize.row(row), status=201)
+    return jsonbody.response(serialize.row(row), status=201)
 
 
 async def list_subscriptions(request: web.Request, who: Principal | None) -> web.Response:
     rows = await accounts.list_subscriptions(_state(request).services, _who(who).account_id)
-    return web.json_response(
+    return jsonbody.response(
         {"items": [serialize.row(r, hide=("secret",)) for r in rows], "next_after": None}
     )
 
@@ -332,14 +332,14 @@ async def get_subscription(request: web.Request, who: Principal | None) -> web.R
     row = await accounts.get_subscription(
         _state(request).services, _who(who).account_id, request.match_info["subscription_id"]
     )
-    return web.json_response(serialize.row(row, hide=("secret",)))
+    return jsonbody.response(serialize.row(row, hide=("secret",)))
 
 
 async def delete_subscription(request: web.Request, who: Principal | None) -> web.Response:
     await accounts.delete_subscription(
         _state(request).services, _who(who).account_id, request.match_info["subscription_id"]
     )
-    return web.json_response({"deleted": True})
+    return jsonbody.response({"deleted": True})
 
 
 async def list_deliveries(request: web.Request, who: Principal | None) -> web.Response:
@@ -361,7 +361,7 @@ async def retry_delivery(request: web.Request, who: Principal | None) -> web.Res
         state.services, _who(who).account_id, request.match_info["delivery_id"]
     )
     state.dispatcher.notify()
-    return web.json_response({"retrying": True}, status=202)
+    return jsonbody.response({"retrying": True}, status=202)
 
 
 # --- accounts and keys -------------------------------------------------------------------
@@ -369,12 +369,12 @@ async def retry_delivery(request: web.Request, who: Principal | None) -> web.Res
 
 async def get_own_account(request: web.Request, who: Principal | None) -> web.Response:
     row = await accounts.get_account(_state(request).services, _who(who).account_id)
-    return web.json_response(serialize.row(row, hide=("webhook_secret",)))
+    return jsonbody.response(serialize.row(row, hide=("webhook_secret",)))
 
 
 async def rotate_webhook_secret(request: web.Request, who: Principal | None) -> web.Response:
     secret = await accounts.rotate_webhook_secret(_state(request).services, _who(who).account_id)
-    return web.json_response({"webhook_secret": secret})
+    return jsonbody.response({"webhook_secret": secret})
 
 
 async def create_account(request: web.Request, who: Principal | None) -> web.Response:
@@ -387,7 +387,7 @@ async def create_account(request: web.Request, who: Principal | None) -> web.Res
     row = await accounts.create_account(
         _state(request).services, body.get("name", ""), is_admin=is_admin
     )
-    return web.json_response(serialize.row(row), status=201)
+    return jsonbody.response(serialize.row(row), status=201)
 
 
 async def list_accounts(request: web.Request, who: Principal | None) -> web.Response:
@@ -401,7 +401,7 @@ async def list_accounts(request: web.Request, who: Principal | None) -> web.Resp
 
 async def get_account(request: web.Request, who: Principal | None) -> web.Response:
     row = await accounts.get_account(_state(request).services, request.match_info["account_id"])
-    return web.json_response(serialize.row(row, hide=("webhook_secret",)))
+    return jsonbody.response(serialize.row(row, hide=("webhook_secret",)))
 
 
 async def create_key(request: web.Request, who: Principal | None) -> web.Response:
@@ -411,14 +411,14 @@ async def create_key(request: web.Request, who: Principal | None) -> web.Respons
     row = await accounts.create_key(
         _state(request).services, request.match_info["account_id"], body.get("label")
     )
-    return web.json_response(serialize.row(row, hide=("secret_hash",)), status=201)
+    return jsonbody.response(serialize.row(row, hide=("secret_hash",)), status=201)
 
 
 async def list_keys(request: web.Request, who: Principal | None) -> web.Response:
     services = _state(request).services
     await accounts.get_account(services, request.match_info["account_id"])
     rows = await accounts.list_keys(services, request.match_info["account_id"])
-    return web.json_response(
+    return jsonbody.response(
         {"items": [serialize.row(r, hide=("secret_hash",)) for r in rows], "next_after": None}
     )
 
@@ -429,7 +429,7 @@ async def revoke_key(request: web.Request, who: Principal | None) -> web.Respons
     row = await accounts.revoke_key(
         _state(request).services, request.match_info["account_id"], request.match_info["key_id"]
     )
-    return web.json_response(serialize.row(row, hide=("secret_hash",)))
+    return jsonbody.response(serialize.row(row, hide=("secret_hash",)))
 
 
 # --- operations --------------------------------------------------------------------------
@@ -444,7 +444,7 @@ async def healthz(request: web.Request, who: Principal | None) -> web.Response:
         "database": "ok" if db_ok else "unreachable",
         "engine": state.services.backend.health(),
     }
-    return web.json_response(body, status=200 if db_ok else 503)
+    return jsonbody.response(body, status=200 if db_ok else 503)
 
 
 async def metrics(request: web.Request, who: Principal | None) -> web.Response:
@@ -454,8 +454,12 @@ async def metrics(request: web.Request, who: Principal | None) -> web.Response:
 
 
 async def openapi_json(request: web.Request, who: Principal | None) -> web.Response:
-    return web.json_response(_state(request).openapi)
+    return web.Response(
+        body=_state(request).openapi_json,
+        content_type=jsonbody.CONTENT_TYPE,
+        charset=jsonbody.CHARSET,
+    )
 
 
 async def docs_page(request: web.Request, who: Principal | None) -> web.Response:
-    return web.Response(text=_state(request).docs_html, content_type="text/html")
+    return web.Response(body=_state(request).docs_bytes, content_type="text/html", charset="utf-8")

@@ -7,11 +7,14 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client import Counter
 
+from bridge.api import errors
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
 from bridge.core.errors import Forbidden, Unauthorized
+from bridge.metrics import Metrics
 from bridge.services import accounts
 from bridge.services.accounts import Principal
 
@@ -123,30 +126,59 @@ def _credentials(request: web.Request) -> tuple[str, str | None]:
     )
 
 
+class _RouteMetrics:
+    """One route's labelled metric children, looked up once: `labels()` costs more than the
+    update itself, and a route's labels never change (only the status varies)."""
+
+    __slots__ = ("counts", "latency", "method", "metrics", "path")
+
+    def __init__(self, metrics: Metrics, op: Op) -> None:
+        self.metrics = metrics
+        self.method, self.path = op.method, op.path
+        self.latency = metrics.http_latency.labels(op.path)
+        self.counts: dict[int, Counter] = {}
+
+    def record(self, status: int, seconds: float) -> None:
+        counter = self.counts.get(status)
+        if counter is None:
+            counter = self.metrics.http_requests.labels(self.method, self.path, str(status))
+            self.counts[status] = counter
+        counter.inc()
+        self.latency.observe(seconds)
+
+
 def _endpoint(op: Op) -> Callable[[web.Request], object]:
+    route_metrics: _RouteMetrics | None = None
+    needs_key = op.auth != "public"
+    admin_only = op.auth == "admin"
+    handler = op.handler
+
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        nonlocal route_metrics
         state = request.app[STATE]
         started = time.perf_counter()
         principal: Principal | None = None
         status = 500
         try:
-            if op.auth != "public":
-                token, account_hint = _credentials(request)
-                principal = await accounts.authenticate(
-                    state.services, token, account_hint=account_hint
-                )
-                if op.auth == "admin" and not principal.is_admin:
-                    raise Forbidden("admin_only", "this operation needs an admin API key")
-            response = await op.handler(request, principal)
+            try:
+                if needs_key:
+                    token, account_hint = _credentials(request)
+                    principal = await accounts.authenticate(
+                        state.services, token, account_hint=account_hint
+                    )
+                    if admin_only and not principal.is_admin:
+                        raise Forbidden("admin_only", "this operation needs an admin API key")
+                response: web.StreamResponse = await handler(request, principal)
+            except Exception as exc:
+                status = getattr(exc, "status", 500)  # kept if a redirect is raised again
+                response = errors.response_for(request, exc)
             status = response.status
             return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
         finally:
             m = state.services.metrics
-            m.http_requests.labels(op.method, op.path, str(status)).inc()
-            m.http_latency.labels(op.path).observe(time.perf_counter() - started)
+            if route_metrics is None or route_metrics.metrics is not m:
+                route_metrics = _RouteMetrics(m, op)
+            route_metrics.record(status, time.perf_counter() - started)
 
     endpoint.__name__ = op.operation_id
     return endpoint

@@ -166,6 +166,7 @@ async def commit_new(s: Services, conf: Conference, reservation: Reservation | N
         if conf.dial_in is not None and isinstance(exc.__cause__, IntegrityError):
             raise _code_in_use() from None
         raise
+    s.owners.adopt_new(cs)
 
 
 async def get(s: Services, account_id: str, conference_id: str) -> Conference:

@@ -12,8 +12,9 @@ is being written. Two copies are kept:
 
 Engine commands leave after the commit that holds their decision, in decision order.
 
-An owner lives while its conference has anyone joining or present, or a change in flight; then
-it is dropped and the store is the truth again. If a commit fails, the owner is dropped too
+An owner lives while its conference has anyone joining or present, or a change in flight; after
+that it stays among the recently used idle ones (bounded, `conferences_in_memory`), then it is
+dropped and the store is the truth again. If a commit fails, the owner is dropped too
 (its decided copy is ahead of the store) and the next use reloads it. Several processes on one
 PostgreSQL: every commit bumps the conference's `version` under a check (store/changes.py); a
 process whose copy is stale gets StaleOwner, reloads and decides again. docs/design.md says how
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -162,12 +164,19 @@ class Owner:
 
 
 class Owners:
-    """The live conferences of this process, by id, and who each live participant is in."""
+    """The conferences this process holds in memory, by id, and who each live participant is
+    in. Live ones stay while they are live; up to `max_idle` others that were used lately stay
+    too (least recently used first out), so reads and writes of a recent conference need no
+    load."""
 
-    def __init__(self, services: Services, committer: GroupCommitter) -> None:
+    def __init__(
+        self, services: Services, committer: GroupCommitter, *, max_idle: int = 1000
+    ) -> None:
         self.services = services
         self.committer = committer
+        self.max_idle = max_idle
         self._owners: dict[str, Owner] = {}
+        self._idle: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._loading: dict[str, asyncio.Future[Owner | None]] = {}
         self._participants: dict[str, str] = {}  # participant id -> conference id
 
@@ -193,6 +202,16 @@ class Owners:
         if owner is None:
             raise NotFound("conference_not_found", f"no conference {conference_id!r}")
         return owner
+
+    def adopt_new(self, cs: ChangeSet) -> None:
+        """Hold a conference this process just created (its change set is committed): all of
+        its state is in the change set, so no load is needed."""
+        conf = cs.conference
+        reservation = cs.reservations_new[0] if cs.reservations_new else None
+        last = cs.events[-1].sequence if cs.events else 0
+        owner = Owner(self, LiveState(conf, 0, reservation, {}, {}, last))
+        self._owners[conf.id] = owner
+        self.release_if_idle(owner)
 
     async def _load(self, conference_id: str) -> Owner | None:
         async with self.services.db.read() as conn:
@@ -223,12 +242,23 @@ class Owners:
                 self._participants.pop(p.id, None)
 
     def release_if_idle(self, owner: Owner) -> None:
-        """Forget a conference nobody is in once nothing about it is in flight."""
-        if owner.in_flight or owner.lock.locked() or owner.decided.active:
+        """Once nobody is in a conference and nothing about it is in flight, it joins the
+        idle ones; past `max_idle` the least recently used is forgotten."""
+        if self._owners.get(owner.id) is not owner:
             return
-        self.drop(owner)
+        if owner.in_flight or owner.lock.locked() or owner.decided.active:
+            self._idle.pop(owner.id, None)
+            return
+        self._idle[owner.id] = None
+        self._idle.move_to_end(owner.id)
+        while len(self._idle) > self.max_idle:
+            oldest, _ = self._idle.popitem(last=False)
+            evicted = self._owners.get(oldest)
+            if evicted is not None and not (evicted.in_flight or evicted.lock.locked()):
+                self.drop(evicted)
 
     def drop(self, owner: Owner) -> None:
+        self._idle.pop(owner.id, None)
         if self._owners.get(owner.id) is owner:
             del self._owners[owner.id]
         for pid in owner.decided.participants:
@@ -272,7 +302,8 @@ async def decide(
 
 
 def live_view(services: Services, conference_id: str) -> LiveState | None:
-    """The committed state of a live conference, when this process may serve reads from it.
+    """The committed state of a conference held in memory, when this process may serve reads
+    from it.
     On SQLite this process is the only writer; on PostgreSQL another process may have written
     since, so reads there stay one SQL query."""
     if not services.db.is_sqlite:

@@ -66,7 +66,12 @@ async def test_live_reads_come_from_the_owner_and_match_the_store(bridge: Bridge
     assert muted is True
     await bridge.ok("DELETE", f"/v1/conferences/{cid}/participants/{pid}")
     await bridge.settle()
-    assert owners.peek(cid) is None, "an empty conference is not held in memory"
+    assert owners.peek(cid) is not None, "a recently used conference stays in memory"
+    owners.max_idle = 2  # beyond the bound, the least recently used idle ones go
+    others = [await _conference(bridge) for _ in range(2)]
+    assert owners.peek(cid) is None and all(owners.peek(o) for o in others)
+    got = await bridge.ok("GET", f"/v1/conferences/{cid}/participants/{pid}")
+    assert got["status"] == "left", "once forgotten, reads come from the store"
 
 
 async def test_a_commit_the_store_refuses_changes_nothing(
