@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.core import conference as csm
 from bridge.core import validate as v
-from bridge.core.callbacks import callback_urls
 from bridge.core.clock import rfc3339
 from bridge.core.errors import Conflict, InvalidInput, NotFound
 from bridge.core.ids import new_id
@@ -17,14 +16,13 @@ from bridge.core.models import (
     Conference,
     ConferenceStatus,
     ConferenceType,
-    Event,
     EventDraft,
     PlayBeep,
     Reservation,
 )
 from bridge.core.options import parse_dial_in, parse_media, parse_media_list
 from bridge.services.commit import StoreFailed
-from bridge.services.context import Services, Unit
+from bridge.services.context import Services, Unit, add_event
 from bridge.services.live import in_conference, live_view
 from bridge.store import repos
 from bridge.store.changes import ChangeSet
@@ -147,19 +145,8 @@ async def commit_new(s: Services, conf: Conference, reservation: Reservation | N
         cs.reservations_new.append(reservation)
         data = {"reservation_token": reservation.id, "start_time": rfc3339(reservation.start_time)}
         drafts.append(EventDraft("reservation.created", data=data))
-    for seq, draft in enumerate(drafts, start=1):
-        cs.events.append(
-            Event(
-                id=new_id("event"),
-                type=draft.type,
-                account_id=conf.account_id,
-                conference_id=conf.id,
-                sequence=seq,
-                occurred_at=conf.created_at,
-                data=draft.data,
-            )
-        )
-        cs.callback_urls.append(callback_urls(draft.type, conf, None))
+    for draft in drafts:
+        add_event(cs, draft, None, conf.created_at)
     try:
         await s.owners.committer.submit(cs).committed
     except StoreFailed as exc:  # the live access code index: another create won the race

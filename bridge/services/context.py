@@ -97,6 +97,26 @@ class Services:
         return failed
 
 
+def add_event(cs: ChangeSet, draft: EventDraft, about: Participant | None, now: datetime) -> None:
+    """Number an event after the change set's last one (or the owner's, `after`) and name the
+    participant callback URLs it also goes to."""
+    conf = cs.conference
+    sequence = (cs.events[-1].sequence if cs.events else cs.after_sequence) + 1
+    cs.events.append(
+        Event(
+            id=new_id("event"),
+            type=draft.type,
+            account_id=conf.account_id,
+            conference_id=conf.id,
+            participant_id=draft.participant_id,
+            sequence=sequence,
+            occurred_at=now,
+            data=draft.data,
+        )
+    )
+    cs.callback_urls.append(callback_urls(draft.type, conf, about))
+
+
 @dataclass
 class Unit:
     """One decision's worth of changes to one live conference, made on the owner's
@@ -252,6 +272,7 @@ class Unit:
             conference=conf,
             version=self.state.version,
             conference_changed=self._conference_changed,
+            after_sequence=self.state.last_sequence,
         )
         for p in self.participants.values():
             (
@@ -263,24 +284,10 @@ class Unit:
             )
         if self._reservation is not None:
             cs.reservations_changed.append(self._reservation)
-        seq = self.state.last_sequence
         for draft, about in self.events:
             if about is None and draft.participant_id is not None:
                 about = self.participant(draft.participant_id)
-            seq += 1
-            cs.events.append(
-                Event(
-                    id=new_id("event"),
-                    type=draft.type,
-                    account_id=conf.account_id,
-                    conference_id=conf.id,
-                    participant_id=draft.participant_id,
-                    sequence=seq,
-                    occurred_at=self.now,
-                    data=draft.data,
-                )
-            )
-            cs.callback_urls.append(callback_urls(draft.type, conf, about))
+            add_event(cs, draft, about, self.now)
         return cs
 
     def _follow_reservation(self, conf: Conference) -> None:

@@ -32,6 +32,7 @@ class ChangeSet:
     conference: Conference
     version: int | None
     conference_changed: bool = False
+    after_sequence: int = 0  # the conference's last event sequence before this change set
     participants_new: list[Participant] = field(default_factory=list)
     participants_changed: list[Participant] = field(default_factory=list)
     recordings_new: list[Recording] = field(default_factory=list)

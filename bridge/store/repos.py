@@ -1,26 +1,21 @@
 """Repositories: small async functions over a connection, returning core dataclasses.
 
-They never commit: callers hold a transaction (`Database.begin()`) around a whole use case,
-so a state change, its events and their outbox entries land together or not at all.
+They never commit. Reads serve the API and the loading of a live conference; the writes of
+conference state, events and outbox rows are store/changes.py's group commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bridge.core.ids import new_id
 from bridge.core.models import (
-    ACTIVE_PARTICIPANT,
-    PRESENT_PARTICIPANT,
     Conference,
     ConferenceStatus,
     Event,
-    EventDraft,
     Participant,
     ParticipantStatus,
     Recording,
@@ -35,11 +30,6 @@ from bridge.store import tables as t
 
 async def insert_conference(conn: AsyncConnection, c: Conference) -> None:
     await conn.execute(insert(t.conferences), convert.conference_to_row(c))
-
-
-async def update_conference(conn: AsyncConnection, c: Conference) -> None:
-    row = convert.conference_to_row(c)
-    await conn.execute(update(t.conferences).where(t.conferences.c.id == c.id).values(row))
 
 
 async def get_conference(
@@ -123,11 +113,6 @@ async def insert_participant(conn: AsyncConnection, p: Participant) -> None:
     await conn.execute(insert(t.participants), convert.participant_to_row(p))
 
 
-async def update_participant(conn: AsyncConnection, p: Participant) -> None:
-    row = convert.participant_to_row(p)
-    await conn.execute(update(t.participants).where(t.participants.c.id == p.id).values(row))
-
-
 async def get_participant(
     conn: AsyncConnection, participant_id: str, *, conference_id: str | None = None
 ) -> Participant | None:
@@ -154,28 +139,7 @@ async def list_participants(
     return [convert.participant_from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
-async def present_participants(conn: AsyncConnection, conference_id: str) -> list[Participant]:
-    return await list_participants(conn, conference_id, statuses=PRESENT_PARTICIPANT)
-
-
-async def count_active(conn: AsyncConnection, conference_id: str) -> int:
-    q = select(func.count()).where(
-        t.participants.c.conference_id == conference_id,
-        t.participants.c.status.in_([s.value for s in ACTIVE_PARTICIPANT]),
-    )
-    return int((await conn.execute(q)).scalar_one())
-
-
 # --- reservations ------------------------------------------------------------------------
-
-
-async def insert_reservation(conn: AsyncConnection, r: Reservation) -> None:
-    await conn.execute(insert(t.reservations), convert.reservation_to_row(r))
-
-
-async def update_reservation(conn: AsyncConnection, r: Reservation) -> None:
-    row = convert.reservation_to_row(r)
-    await conn.execute(update(t.reservations).where(t.reservations.c.id == r.id).values(row))
 
 
 async def get_reservation(
@@ -235,15 +199,6 @@ async def open_reservations(conn: AsyncConnection) -> list[Reservation]:
 # --- recordings --------------------------------------------------------------------------
 
 
-async def insert_recording(conn: AsyncConnection, r: Recording) -> None:
-    await conn.execute(insert(t.recordings), convert.recording_to_row(r))
-
-
-async def update_recording(conn: AsyncConnection, r: Recording) -> None:
-    row = convert.recording_to_row(r)
-    await conn.execute(update(t.recordings).where(t.recordings.c.id == r.id).values(row))
-
-
 async def get_recording(
     conn: AsyncConnection, recording_id: str, *, conference_id: str
 ) -> Recording | None:
@@ -263,97 +218,7 @@ async def list_recordings(conn: AsyncConnection, conference_id: str) -> list[Rec
     return [convert.recording_from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
-# --- events and their outbox entries ------------------------------------------------------
-
-
-async def append_events(
-    conn: AsyncConnection,
-    conference: Conference,
-    drafts: Sequence[EventDraft],
-    now: datetime,
-    extra_urls: Callable[[EventDraft], list[str]] | None = None,
-) -> list[Event]:
-    """Give each draft the conference's next sequence number, store it, and queue one
-    delivery per destination (the status callback and matching account subscriptions)."""
-    if not drafts:
-        return []
-    q = select(func.coalesce(func.max(t.events.c.sequence), 0)).where(
-        t.events.c.conference_id == conference.id
-    )
-    seq = int((await conn.execute(q)).scalar_one())
-    subs = await _subscriptions_for(conn, conference.account_id)
-    events: list[Event] = []
-    deliveries: list[dict[str, Any]] = []
-    for draft in drafts:
-        seq += 1
-        ev = Event(
-            id=new_id("event"),
-            type=draft.type,
-            account_id=conference.account_id,
-            conference_id=conference.id,
-            participant_id=draft.participant_id,
-            sequence=seq,
-            occurred_at=now,
-            data=draft.data,
-        )
-        events.append(ev)
-        destinations: dict[str, str | None] = {}
-        if conference.status_callback_url:
-            destinations[conference.status_callback_url] = None
-        for sub_id, url, types in subs:
-            if not types or ev.type in types or ev.type.split(".")[0] + ".*" in types:
-                destinations.setdefault(url, sub_id)
-        for url in extra_urls(draft) if extra_urls else ():
-            destinations.setdefault(url, None)
-        for url, subscription_id in destinations.items():
-            deliveries.append(
-                {
-                    "id": new_id("delivery"),
-                    "event_id": ev.id,
-                    "account_id": ev.account_id,
-                    "conference_id": ev.conference_id,
-                    "sequence": ev.sequence,
-                    "subscription_id": subscription_id,
-                    "url": url,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_until": None,
-                    "last_status": None,
-                    "last_error": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "delivered_at": None,
-                }
-            )
-    await conn.execute(
-        insert(t.events),
-        [
-            {
-                "id": e.id,
-                "account_id": e.account_id,
-                "conference_id": e.conference_id,
-                "participant_id": e.participant_id,
-                "sequence": e.sequence,
-                "type": e.type,
-                "occurred_at": e.occurred_at,
-                "data": e.data,
-            }
-            for e in events
-        ],
-    )
-    if deliveries:
-        await conn.execute(insert(t.deliveries), deliveries)
-    return events
-
-
-async def _subscriptions_for(
-    conn: AsyncConnection, account_id: str
-) -> list[tuple[str, str, list[str]]]:
-    q = select(t.subscriptions.c.id, t.subscriptions.c.url, t.subscriptions.c.event_types).where(
-        t.subscriptions.c.account_id == account_id
-    )
-    return [(r.id, r.url, list(r.event_types or [])) for r in await conn.execute(q)]
+# --- events ------------------------------------------------------------------------------
 
 
 async def list_events(
@@ -366,11 +231,6 @@ async def list_events(
         .limit(limit)
     )
     return [convert.event_from_row(r) for r in (await conn.execute(q)).mappings()]
-
-
-async def get_event(conn: AsyncConnection, event_id: str) -> Event | None:
-    row = (await conn.execute(select(t.events).where(t.events.c.id == event_id))).mappings().first()
-    return None if row is None else convert.event_from_row(row)
 
 
 # --- accounts, keys, subscriptions -------------------------------------------------------
@@ -434,9 +294,3 @@ async def load_live(
     )
     last_sequence = int((await conn.execute(seq_q)).scalar_one())
     return conf, int(row["version"]), reservation, participants, recordings, last_sequence
-
-
-async def conference_version(conn: AsyncConnection, conference_id: str) -> int | None:
-    q = select(t.conferences.c.version).where(t.conferences.c.id == conference_id)
-    row = (await conn.execute(q)).first()
-    return None if row is None else int(row[0])
