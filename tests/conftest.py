@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeBackend
-from harness import Bridge, app_config
+from harness import Bridge, app_config, reset_postgres
 from receiver import WebhookReceiver
 
 from bridge.app import PARTS, build_app
@@ -31,16 +31,6 @@ def _databases() -> list[Any]:
     return params
 
 
-async def _reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=_databases())
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -49,7 +39,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         if os.environ.get("CI"):
             pytest.fail("BRIDGE_TEST_POSTGRES_URL is not set in CI (.ci/run starts PostgreSQL)")
         pytest.skip("set BRIDGE_TEST_POSTGRES_URL to run the PostgreSQL variants")
-    await _reset_postgres(POSTGRES_URL)
+    await reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
 
 

@@ -31,6 +31,17 @@ def app_config(tmp_path: Path, database_url: str) -> Config:
     )
 
 
+async def reset_postgres(url: str) -> None:
+    """An empty public schema: the PostgreSQL variants and benchmarks start from nothing."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Bridge:
     """The running application as a test sees it."""

@@ -167,22 +167,7 @@ async def _events_and_deliveries(
     events = [e for cs in batch for e in cs.events]
     if not events:
         return []
-    await conn.execute(
-        insert(t.events),
-        [
-            {
-                "id": e.id,
-                "account_id": e.account_id,
-                "conference_id": e.conference_id,
-                "participant_id": e.participant_id,
-                "sequence": e.sequence,
-                "type": e.type,
-                "occurred_at": e.occurred_at,
-                "data": e.data,
-            }
-            for e in events
-        ],
-    )
+    await conn.execute(insert(t.events), [event_row(e) for e in events])
     subs = await _subscriptions(conn, {cs.conference.account_id for cs in batch if cs.events})
     queued: list[Queued] = []
     for cs in batch:
@@ -215,31 +200,44 @@ async def _events_and_deliveries(
                 )
     if queued:
         lease = now + STREAM_LEASE  # held by this process's dispatcher from birth
-        await conn.execute(
-            insert(t.deliveries),
-            [
-                {
-                    "id": q.delivery.id,
-                    "event_id": q.event.id,
-                    "account_id": q.delivery.account_id,
-                    "conference_id": q.delivery.conference_id,
-                    "sequence": q.delivery.sequence,
-                    "subscription_id": q.delivery.subscription_id,
-                    "url": q.delivery.url,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_until": lease,
-                    "last_status": None,
-                    "last_error": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "delivered_at": None,
-                }
-                for q in queued
-            ],
-        )
+        await conn.execute(insert(t.deliveries), [delivery_row(q, now, lease) for q in queued])
     return queued
+
+
+def event_row(e: Event) -> dict[str, Any]:
+    """An event as the events table stores it."""
+    return {
+        "id": e.id,
+        "account_id": e.account_id,
+        "conference_id": e.conference_id,
+        "participant_id": e.participant_id,
+        "sequence": e.sequence,
+        "type": e.type,
+        "occurred_at": e.occurred_at,
+        "data": e.data,
+    }
+
+
+def delivery_row(q: Queued, now: datetime, lease_until: datetime | None) -> dict[str, Any]:
+    """A new pending delivery as the outbox stores it, leased until `lease_until`."""
+    return {
+        "id": q.delivery.id,
+        "event_id": q.event.id,
+        "account_id": q.delivery.account_id,
+        "conference_id": q.delivery.conference_id,
+        "sequence": q.delivery.sequence,
+        "subscription_id": q.delivery.subscription_id,
+        "url": q.delivery.url,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": lease_until,
+        "last_status": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+        "delivered_at": None,
+    }
 
 
 async def _subscriptions(

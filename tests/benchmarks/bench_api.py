@@ -201,16 +201,10 @@ def _server(tree: Path, database_url: str, work: Path) -> Iterator[Server]:
 
 
 def _reset_postgres(url: str) -> None:
-    import asyncpg
+    # imported here: this file also runs as the server under the baseline tree's tests/
+    from harness import reset_postgres
 
-    async def reset() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
-
-    asyncio.run(reset())
+    asyncio.run(reset_postgres(url))
 
 
 def _seed(server: Server) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from baseline import ROOT, baseline_tree
+from harness import reset_postgres
 
 pytestmark = pytest.mark.benchmark
 
@@ -33,16 +34,7 @@ LIVE_CONFERENCES = {"current": 50, "baseline": 5}  # x CALLERS participants
 
 
 def _reset_postgres(url: str) -> None:
-    import asyncpg
-
-    async def reset() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
-
-    asyncio.run(reset())
+    asyncio.run(reset_postgres(url))
 
 
 def _probe(tree: Path, work: Path, database: str, *args: str) -> dict[str, Any]:

@@ -38,9 +38,10 @@ from bridge.core.ids import new_id
 from bridge.core.models import Event
 from bridge.core.netpolicy import OutboundPolicy
 from bridge.metrics import Metrics
+from bridge.store import changes
 from bridge.store import tables as t
 from bridge.store.db import Database
-from bridge.store.outbox import DELIVERED, PENDING, STREAM_LEASE, Delivery, Queued
+from bridge.store.outbox import DELIVERED, STREAM_LEASE, Delivery, Queued
 from bridge.webhooks.dispatcher import Dispatcher
 
 pytestmark = pytest.mark.benchmark
@@ -219,45 +220,9 @@ async def _outbox(
                 created_at=now,
             )
         )
+        await conn.execute(insert(t.events), [changes.event_row(q.event) for q in queued])
         await conn.execute(
-            insert(t.events),
-            [
-                {
-                    "id": q.event.id,
-                    "account_id": account,
-                    "conference_id": conference_id,
-                    "participant_id": None,
-                    "sequence": q.event.sequence,
-                    "type": q.event.type,
-                    "occurred_at": now,
-                    "data": q.event.data,
-                }
-                for q in queued
-            ],
-        )
-        await conn.execute(
-            insert(t.deliveries),
-            [
-                {
-                    "id": q.delivery.id,
-                    "event_id": q.event.id,
-                    "account_id": account,
-                    "conference_id": conference_id,
-                    "sequence": q.delivery.sequence,
-                    "subscription_id": None,
-                    "url": url,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_until": lease,
-                    "last_status": None,
-                    "last_error": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "delivered_at": None,
-                }
-                for q in queued
-            ],
+            insert(t.deliveries), [changes.delivery_row(q, now, lease) for q in queued]
         )
     return db, queued
 

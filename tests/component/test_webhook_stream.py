@@ -27,9 +27,10 @@ from bridge.core.ids import new_id
 from bridge.core.models import Event
 from bridge.core.netpolicy import OutboundPolicy
 from bridge.metrics import Metrics
+from bridge.store import changes
 from bridge.store import tables as t
 from bridge.store.db import Database
-from bridge.store.outbox import PENDING, STREAM_LEASE, Delivery, Queued
+from bridge.store.outbox import STREAM_LEASE, Delivery, Queued
 from bridge.webhooks.dispatcher import Dispatcher, RetryPolicy
 from bridge.webhooks.signing import verify
 
@@ -202,43 +203,11 @@ class Outbox:
             )
             queued.append(Queued(d, ev))
         async with self.db.begin() as conn:
-            await conn.execute(
-                insert(t.events),
-                [
-                    {
-                        "id": q.event.id,
-                        "account_id": q.event.account_id,
-                        "conference_id": q.event.conference_id,
-                        "participant_id": None,
-                        "sequence": q.event.sequence,
-                        "type": q.event.type,
-                        "occurred_at": now,
-                        "data": q.event.data,
-                    }
-                    for q in queued
-                ],
-            )
+            await conn.execute(insert(t.events), [changes.event_row(q.event) for q in queued])
             await conn.execute(
                 insert(t.deliveries),
                 [
-                    {
-                        "id": q.delivery.id,
-                        "event_id": q.event.id,
-                        "account_id": self.account_id,
-                        "conference_id": conference_id,
-                        "sequence": q.delivery.sequence,
-                        "subscription_id": None,
-                        "url": url,
-                        "status": PENDING,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "lease_until": None if lease is None else now + lease,
-                        "last_status": None,
-                        "last_error": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "delivered_at": None,
-                    }
+                    changes.delivery_row(q, now, None if lease is None else now + lease)
                     for q in queued
                 ],
             )
