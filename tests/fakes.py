@@ -25,6 +25,7 @@ class FakeBackend:
         self.answer_dial_outs = True
         self.fail_next_with: FailureReason | None = None
         self.refuse: set[type] = set()
+        self.available = True  # False: the control link is down (the API answers 503)
 
     async def start(self, sink: ObservationSink, router: CallRouter) -> None:
         self.sink, self.router = sink, router

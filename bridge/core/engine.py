@@ -155,6 +155,17 @@ class MuteChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class FlagsChanged:
+    """The engine says a member's flags are these (changed on the PBX itself, or found on a
+    resync to differ from ours). None: the engine did not say."""
+
+    participant_id: str
+    muted: bool | None = None
+    deaf: bool | None = None
+    hold: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DigitPressed:
     participant_id: str
     digit: str
@@ -176,10 +187,21 @@ class AnnouncementFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberFlags:
+    muted: bool
+    deaf: bool
+    hold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """After a (re)connect: who the engine says is in each conference it knows."""
+    """After a (re)connect, or a start next to a PBX that already has calls: who the engine
+    says is in each conference it knows, by our participant id, and, where it can tell, their
+    flags. The adoption contract: whoever is listed is (still) joined with these flags; whoever
+    we have as present and is not listed has left."""
 
     present: dict[str, frozenset[str]] = field(default_factory=dict)
+    flags: dict[str, MemberFlags] = field(default_factory=dict)
 
 
 Observation = (
@@ -189,6 +211,7 @@ Observation = (
     | CallFailed
     | TalkingChanged
     | MuteChanged
+    | FlagsChanged
     | DigitPressed
     | RecordingEnded
     | AnnouncementFinished

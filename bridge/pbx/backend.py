@@ -48,6 +48,14 @@ class Backend(Protocol):
 
     async def stop(self) -> None: ...
 
+    @property
+    def available(self) -> bool:
+        """Whether a command sent now can reach the engine (its control link is up). While it
+        is not, the API refuses every change that needs the engine (503 engine_unavailable)
+        and changes nothing; after the link is back the engine reports a Snapshot, and the
+        observer converges our state on it."""
+        ...
+
     async def execute(self, command: Command) -> None:
         """Carry out one command; raise EngineError when the engine refuses or is down."""
         ...

@@ -274,13 +274,25 @@ async def in_conference(
     account_id: str | None = None,
 ) -> T:
     """Run `work` as the conference's next decision and wait until it is committed and its
-    engine commands were sent. A decision made on a stale copy is made again (bounded)."""
+    engine commands were sent. A decision made on a stale copy is made again (bounded).
+    A decision that needs the engine while its control link is down is refused before
+    anything changes (the engine contract: pbx/backend.py `available`)."""
+
+    async def guarded(u: Unit) -> T:
+        result = await work(u)
+        if u.commands and not services.backend.available:
+            raise Unavailable(
+                "engine_unavailable",
+                f"the {services.backend.name} engine is not reachable; nothing was changed",
+            )
+        return result
+
     for attempt in range(5):
         owner = await services.owners.get(conference_id)
         if account_id is not None and owner.decided.conference.account_id != account_id:
             raise NotFound("conference_not_found", f"no conference {conference_id!r}")
         try:
-            result, done = await owner.run(work)
+            result, done = await owner.run(guarded)
             await done
         except StaleOwner:
             log.info("conference %s changed elsewhere; deciding again (%d)", conference_id, attempt)

@@ -149,6 +149,13 @@ class Observer:
             moved = psm.set_flags(p, u.now, muted=o.muted)
             if moved is not None:
                 u.set_participant(*moved)
+        elif isinstance(o, obs.FlagsChanged):
+            said = {"muted": o.muted, "deaf": o.deaf, "hold": o.hold}
+            flags = {k: v for k, v in said.items() if v is not None}
+            if p.status == ParticipantStatus.JOINED and flags:
+                moved = psm.set_flags(p, u.now, **flags)
+                if moved is not None:
+                    u.set_participant(*moved)
         elif isinstance(o, obs.DigitPressed):
             await self._digit(u, p, o.digit)
 
@@ -239,6 +246,9 @@ class Observer:
         for pid, conference_id in ours.items():
             if pid in present:
                 await self.apply(obs.MemberJoined(pid))
+                f = snap.flags.get(pid)
+                if f is not None:  # the engine's flags win: a command lost in a cut is undone
+                    await self.apply(obs.FlagsChanged(pid, f.muted, f.deaf, f.hold))
                 continue
 
             async def gone(u: Unit, pid: str = pid) -> None:

@@ -127,6 +127,10 @@ class AsteriskBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reporter
 
+    @property
+    def available(self) -> bool:
+        return self.ami is not None and self.ami.ready
+
     def health(self) -> dict[str, Any]:
         ami_ready = self.ami is not None and self.ami.ready
         return {

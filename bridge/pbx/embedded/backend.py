@@ -139,6 +139,10 @@ class EmbeddedBackend:
     def sip_address(self) -> tuple[str, int]:
         return self.ua.advertised, self.ua.port
 
+    @property
+    def available(self) -> bool:
+        return True  # in this process: there is no link to lose
+
     def health(self) -> dict[str, Any]:
         return {
             "name": self.name,

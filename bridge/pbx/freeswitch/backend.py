@@ -167,6 +167,10 @@ class FreeSwitchBackend:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    @property
+    def available(self) -> bool:
+        return self._conn is not None and self._state == "connected"
+
     def health(self) -> dict[str, Any]:
         return {
             "name": self.name,
