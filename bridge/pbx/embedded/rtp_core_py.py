@@ -22,8 +22,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from bridge.media import FRAME_BYTES, FRAME_SAMPLES
-from bridge.media import jitter
+from bridge.media import FRAME_BYTES, FRAME_SAMPLES, jitter
 from bridge.media.jitter import JitterBuffer
 from bridge.pbx.embedded import codec
 
