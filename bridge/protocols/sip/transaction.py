@@ -78,7 +78,8 @@ class Input(Enum):
     FAILURE = "3xx-6xx"
     REQUEST = "request"  # the request again (a retransmission)
     ACK = "ACK"  # the ACK of a failure (same branch as the INVITE)
-    ACK_2XX = "ACK of a 2xx"  # its own branch; the TU routes it with `on_ack`
+    ACK_2XX = "ACK of a 2xx"  # its own branch; the TU matched it and says so with `on_ack`
+    TRANSPORT_ERROR = "transport error"  # a send failed (RFC 3261 8.1.3.1, 17.1.4)
 
 
 def response_input(status: int) -> Input:
@@ -195,6 +196,7 @@ S, I = TxState, Input  # noqa: E741 - short names keep the tables readable
 #               D |
 #                 v
 #            TERMINATED
+#   CALLING, PROCEEDING: a transport error is a TimedOut too; COMPLETED: it just ends
 
 
 class ClientInviteTransaction(_Transaction):
@@ -243,6 +245,13 @@ class ClientInviteTransaction(_Transaction):
         self._terminate()
         return [TimedOut("Timer B")]
 
+    def transport_failed(self, now: float) -> list[Effect]:
+        return _step(self, CLIENT_INVITE, I.TRANSPORT_ERROR, None, now)
+
+    def _unreachable(self, _: None, now: float) -> list[Effect]:
+        self._terminate()
+        return [TimedOut("transport error")]
+
 
 CLIENT_INVITE: Final[Table[ClientInviteTransaction]] = {
     (S.CALLING, I.PROVISIONAL): ClientInviteTransaction._provisional,
@@ -250,6 +259,9 @@ CLIENT_INVITE: Final[Table[ClientInviteTransaction]] = {
     (S.CALLING, I.FAILURE): ClientInviteTransaction._failure,
     (S.CALLING, Timer.A): ClientInviteTransaction._resend,
     (S.CALLING, Timer.B): ClientInviteTransaction._give_up,
+    (S.CALLING, I.TRANSPORT_ERROR): ClientInviteTransaction._unreachable,
+    (S.PROCEEDING, I.TRANSPORT_ERROR): ClientInviteTransaction._unreachable,
+    (S.COMPLETED, I.TRANSPORT_ERROR): ClientInviteTransaction._terminate,  # the ACK was lost
     (S.PROCEEDING, I.PROVISIONAL): ClientInviteTransaction._provisional,
     (S.PROCEEDING, I.SUCCESS): ClientInviteTransaction._success,
     (S.PROCEEDING, I.FAILURE): ClientInviteTransaction._failure,
@@ -274,6 +286,7 @@ CLIENT_INVITE: Final[Table[ClientInviteTransaction]] = {
 #                 | K
 #                 v
 #            TERMINATED
+#   TRYING, PROCEEDING: a transport error is a TimedOut too
 
 
 class ClientNonInviteTransaction(_Transaction):
@@ -316,6 +329,13 @@ class ClientNonInviteTransaction(_Transaction):
         self._terminate()
         return [TimedOut("Timer F")]
 
+    def transport_failed(self, now: float) -> list[Effect]:
+        return _step(self, CLIENT_NON_INVITE, I.TRANSPORT_ERROR, None, now)
+
+    def _unreachable(self, _: None, now: float) -> list[Effect]:
+        self._terminate()
+        return [TimedOut("transport error")]
+
 
 CLIENT_NON_INVITE: Final[Table[ClientNonInviteTransaction]] = {
     (S.TRYING, I.PROVISIONAL): ClientNonInviteTransaction._provisional,
@@ -323,6 +343,8 @@ CLIENT_NON_INVITE: Final[Table[ClientNonInviteTransaction]] = {
     (S.TRYING, I.FAILURE): ClientNonInviteTransaction._final,
     (S.TRYING, Timer.E): ClientNonInviteTransaction._resend,
     (S.TRYING, Timer.F): ClientNonInviteTransaction._give_up,
+    (S.TRYING, I.TRANSPORT_ERROR): ClientNonInviteTransaction._unreachable,
+    (S.PROCEEDING, I.TRANSPORT_ERROR): ClientNonInviteTransaction._unreachable,
     (S.PROCEEDING, I.PROVISIONAL): ClientNonInviteTransaction._provisional,
     (S.PROCEEDING, I.SUCCESS): ClientNonInviteTransaction._final,
     (S.PROCEEDING, I.FAILURE): ClientNonInviteTransaction._final,
@@ -345,8 +367,8 @@ CLIENT_NON_INVITE: Final[Table[ClientNonInviteTransaction]] = {
 #           ACCEPTED              | ACK: arm I      INVITE again: Send the last response
 #   G2xx: resend the 2xx          v
 #   TU 2xx again: Send        CONFIRMED
-#   ACK of the 2xx (first):       | I
-#     Deliver, stop G2xx          v
+#   ACK of the 2xx (the TU       | I
+#     has it): stop G2xx          v
 #   L: TimedOut unless ACKed  TERMINATED
 #               |
 #               v
@@ -385,7 +407,7 @@ class ServerInviteTransaction(_Transaction):
         return _step(self, SERVER_INVITE, what, request, now)
 
     def on_ack(self, ack: SipRequest, now: float) -> list[Effect]:
-        """The ACK for our 2xx: stop retransmitting; the first one goes to the TU."""
+        """The TU received the ACK for our 2xx: stop retransmitting it."""
         return _step(self, SERVER_INVITE, I.ACK_2XX, ack, now)
 
     def _fire(self, timer: Timer, now: float) -> list[Effect]:
@@ -424,11 +446,9 @@ class ServerInviteTransaction(_Transaction):
         return []
 
     def _acked(self, ack: SipRequest, now: float) -> list[Effect]:
-        if self.acked:
-            return []  # a retransmitted ACK
-        self.acked = True
+        self.acked = True  # the TU has the ACK already: nothing to deliver
         self._stop(Timer.G2XX)
-        return [Deliver(ack)]
+        return []
 
     def _resend_failure(self, _: None, now: float) -> list[Effect]:
         self._rearm_doubled(Timer.G, now, cap=T2)
