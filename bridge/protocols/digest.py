@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Final
 
 from bridge.protocols.safe import safe_value
-from bridge.protocols.sip import SipParseError, _read_quoted, _split_outside, quote
+from bridge.protocols.sip.syntax import SipParseError, _read_quoted, _split_outside, quote
 
 MAX_HEADER_SIZE: Final = 4096
 _ALGORITHMS: Final = {"MD5": "md5", "SHA-256": "sha256"}

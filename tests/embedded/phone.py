@@ -109,6 +109,7 @@ class SipPhone:
         self._tone = tones.tone_pcm([self.tone_hz], 1000, 6000) if self.tone_hz else None
         self._frame_index = 0
         self._pending: list[bytes] = []  # DTMF packets waiting for their 20 ms slots
+        self._stall_until = 0.0
         self._invite: SipRequest | None = None
         self._media_task = asyncio.create_task(self._media())
 
@@ -289,9 +290,15 @@ class SipPhone:
         self._frame_index += 1
         return self._tone[start : start + size]
 
+    def stall(self, seconds: float) -> None:
+        """Hold the packets of the next `seconds` back, then send them all at once (as a
+        congested uplink delivers them)."""
+        self._stall_until = asyncio.get_running_loop().time() + seconds
+
     async def _media(self) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
+        held: list[bytes] = []
         while True:
             due += 0.02
             await asyncio.sleep(max(0.0, due - loop.time()))
@@ -299,10 +306,14 @@ class SipPhone:
             if target is None or transport is None:
                 continue
             if self._pending:
-                transport.sendto(self._pending.pop(0), target)
+                held.append(self._pending.pop(0))
+            else:
+                held.append(self.sender.audio(g711.ulaw_encode(self._next_frame())).to_bytes())
+            if loop.time() < self._stall_until:
                 continue
-            packet = self.sender.audio(g711.ulaw_encode(self._next_frame()))
-            transport.sendto(packet.to_bytes(), target)
+            for packet in held:
+                transport.sendto(packet, target)
+            held.clear()
 
     def _on_rtp(self, data: bytes, addr: Address) -> None:
         packet = parse_rtp(data)

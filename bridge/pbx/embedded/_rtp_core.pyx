@@ -44,6 +44,9 @@ from bridge.pbx.embedded.rtp_core_py import (
     DRAIN_LIMIT,
     JITTER_CAPACITY,
     JITTER_DEPTH,
+    JITTER_HOLD_TICKS,
+    JITTER_MAX_DEPTH,
+    JITTER_STEP_TICKS,
 )
 
 cdef enum:
@@ -83,8 +86,14 @@ def _build_tables():
 
 _build_tables()
 
-if JITTER_CAPACITY * 2 + 1 > SLOTS or not 1 <= JITTER_DEPTH <= JITTER_CAPACITY:
+if JITTER_CAPACITY * 2 + 1 > SLOTS or not 1 <= JITTER_DEPTH <= JITTER_MAX_DEPTH <= JITTER_CAPACITY:
     raise ImportError("jitter buffer constants do not fit the C slot table")
+
+# the playout policy's parameters (bridge.media.jitter.PlayoutPolicy), read once
+cdef int MIN_DEPTH = JITTER_DEPTH
+cdef int MAX_DEPTH = JITTER_MAX_DEPTH
+cdef int HOLD_TICKS = JITTER_HOLD_TICKS
+cdef int STEP_TICKS = JITTER_STEP_TICKS
 
 
 cdef inline int _distance(uint32_t a, uint32_t b) noexcept nogil:
@@ -111,6 +120,14 @@ cdef class RtpCore:
     cdef int next_seq  # -1 while priming
     cdef int last_played  # -1 before the first pop
     cdef int anchor  # -1 before the first push
+    cdef int64_t now  # the tick of the next pop
+    cdef int64_t since  # tick of the first packet while priming; -1: none
+    # its playout policy (bridge.media.jitter.PlayoutPolicy: same arithmetic)
+    cdef int depth
+    cdef int64_t burst_tick
+    cdef int burst
+    cdef int hold
+    cdef int over
     cdef uint8_t packet[MAX_PACKET + 1]
     cdef uint8_t out_packet[RTP_HEADER + FRAME_SAMPLES]
     cdef public long received
@@ -155,12 +172,60 @@ cdef class RtpCore:
 
     # receiving ------------------------------------------------------------------------
 
+    @property
+    def playout_depth(self):
+        """The jitter buffer's current depth in packets (20 ms each)."""
+        return self.depth
+
     cdef void _reset_jitter(self) noexcept:
         memset(self.present, 0, sizeof(self.present))
         self.count = 0
         self.next_seq = -1
         self.last_played = -1
         self.anchor = -1
+        self.since = -1
+        self.depth = MIN_DEPTH
+        self.burst_tick = -1
+        self.burst = 0
+        self.hold = 0
+        self.over = 0
+
+    cdef void _arrived(self) noexcept:
+        """PlayoutPolicy.arrived(now)."""
+        if self.now != self.burst_tick:
+            self.burst_tick = self.now
+            self.burst = 0
+        self.burst += 1
+        if self.burst > self.depth:
+            self.depth = self.burst if self.burst < MAX_DEPTH else MAX_DEPTH
+            self.hold = HOLD_TICKS
+
+    cdef int _policy_tick(self) noexcept:
+        """PlayoutPolicy.tick(count): how many of the oldest packets to drop."""
+        if self.hold > 0:
+            self.hold -= 1
+        elif self.depth > MIN_DEPTH:
+            self.depth -= 1
+            self.hold = STEP_TICKS
+        if self.count > MAX_DEPTH:
+            self.over = 0
+            return self.count - MAX_DEPTH
+        if self.count <= self.depth:
+            self.over = 0
+            return 0
+        self.over += 1
+        if self.over < STEP_TICKS:
+            return 0
+        self.over = 0
+        return 1
+
+    cdef void _discard_oldest(self) noexcept:
+        cdef int seq = self._oldest()
+        self.present[seq & SLOT_MASK] = 0
+        self.count -= 1
+        self.last_played = seq  # it, and anything before it, now counts as late
+        if self.next_seq >= 0:
+            self.next_seq = (seq + 1) & 0xFFFF
 
     cdef void _push(self, uint16_t seq, const uint8_t* payload, Py_ssize_t size) noexcept:
         cdef int reference = self.last_played if self.last_played >= 0 else self.anchor
@@ -176,6 +241,8 @@ cdef class RtpCore:
             return  # duplicate (the slot can only hold this very sequence number)
         if self.anchor < 0:
             self.anchor = seq
+        if self.next_seq < 0 and self.since < 0:
+            self.since = self.now
         if size > FRAME_SAMPLES:
             size = FRAME_SAMPLES  # other ptimes: cut to 20 ms
         memcpy(self.payloads[slot], payload, size)
@@ -183,25 +250,38 @@ cdef class RtpCore:
         self.seqs[slot] = seq
         self.present[slot] = 1
         self.count += 1
+        self._arrived()
 
     cdef int _oldest(self) noexcept:
+        cdef int reference = self.last_played if self.last_played >= 0 else self.anchor
         cdef int best = -1
         cdef int best_distance = 0
         cdef int slot, distance
         for slot in range(SLOTS):
             if self.present[slot]:
-                distance = _distance(self.seqs[slot], <uint32_t>self.anchor)
+                distance = _distance(self.seqs[slot], <uint32_t>reference)
                 if best < 0 or distance < best_distance:
                     best, best_distance = self.seqs[slot], distance
         return best
 
     cdef int _pop(self) noexcept:
         """The slot of this tick's payload, or -1 (priming, lost or not arrived)."""
-        cdef int seq, slot
+        cdef int seq, slot, drop
+        cdef int64_t now = self.now
+        self.now += 1
+        drop = self._policy_tick()
+        while drop > 0:
+            self._discard_oldest()
+            drop -= 1
         if self.next_seq < 0:
-            if self.count < JITTER_DEPTH:
+            if self.since < 0 or (self.count < self.depth and now - self.since < self.depth - 1):
                 return -1
             self.next_seq = self._oldest()
+            self.since = -1
+        elif self.count == 0:
+            self.next_seq = -1  # underflow: prime again before playing on
+            self.anchor = self.last_played
+            return -1
         seq = self.next_seq
         slot = seq & SLOT_MASK
         self.last_played = seq
@@ -211,9 +291,6 @@ cdef class RtpCore:
             self.count -= 1
         else:
             slot = -1
-        if self.count == 0:
-            self.next_seq = -1  # ran dry: prime again before playing on
-            self.anchor = seq
         return slot
 
     cdef void _file(self, Py_ssize_t size):

@@ -23,7 +23,7 @@ import os
 from collections.abc import Coroutine, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from bridge.core import engine as cmd
 from bridge.core import engine as obs
@@ -402,30 +402,31 @@ class EmbeddedBackend:
         conf = command.conference
         if conf.id in self.rooms:
             self._play_beep[conf.id] = conf.play_beep
-        if isinstance(command, cmd.StartConference):
-            self._room(conf).started = True
-        elif isinstance(command, cmd.EndConference):
-            await self._end(conf)
-        elif isinstance(command, cmd.Kick):
-            self._kick(command.participant, command.reason)
-        elif isinstance(command, (cmd.SetMute, cmd.SetDeaf)):
-            member = self._member(command.participant)
-            if isinstance(command, cmd.SetMute):
-                member.muted = command.muted
-            else:
-                member.deaf = command.deaf
-        elif isinstance(command, cmd.SetHold):
-            await self._hold(command)
-        elif isinstance(command, cmd.Play):
-            await self._play(command)
-        elif isinstance(command, cmd.StartRecording):
-            self._start_recording(conf, command.path)
-        elif isinstance(command, cmd.StopRecording):
-            self._stop_recording(conf, command.recording_id)
-        elif isinstance(command, cmd.PauseRecording):
-            self._room(conf).recording_paused = command.paused
-        elif isinstance(command, cmd.Originate):
-            self._originate(command)
+        match command:  # exhaustive: mypy flags a command this engine does not handle
+            case cmd.StartConference():
+                self._room(conf).started = True
+            case cmd.EndConference():
+                await self._end(conf)
+            case cmd.Kick():
+                self._kick(command.participant, command.reason)
+            case cmd.SetMute():
+                self._member(command.participant).muted = command.muted
+            case cmd.SetDeaf():
+                self._member(command.participant).deaf = command.deaf
+            case cmd.SetHold():
+                await self._hold(command)
+            case cmd.Play():
+                await self._play(command)
+            case cmd.StartRecording():
+                self._start_recording(conf, command.path)
+            case cmd.StopRecording():
+                self._stop_recording(conf, command.recording_id)
+            case cmd.PauseRecording():
+                self._room(conf).recording_paused = command.paused
+            case cmd.Originate():
+                self._originate(command)
+            case _:
+                assert_never(command)
 
     def _member(self, p: Participant) -> Member:
         call = self.by_participant.get(p.id)

@@ -4,7 +4,8 @@ The conference tick calls it once or twice per call every 20 ms, so it works on 
 non-blocking socket (no event-loop callback per packet):
 
 - `receive()` drains the socket: packets of the negotiated audio type go into the jitter
-  buffer (the rules of `bridge.media.jitter.JitterBuffer`, depth 2); other well-formed RTP
+  buffer (`bridge.media.jitter.JitterBuffer`: its playout depth adapts between 2 and 10
+  packets, as `PlayoutPolicy` decides, one tick being one `pull`); other well-formed RTP
   (telephone-events, say) is kept in `stray` for the caller; RTCP is ignored; anything else
   is counted in `dropped`.
 - `pull(out, row)` pops this tick's payload, decodes it into a 320-byte row of `out` and
@@ -21,11 +22,14 @@ from __future__ import annotations
 import socket
 import struct
 
-from bridge.media import FRAME_BYTES, FRAME_SAMPLES
+from bridge.media import FRAME_BYTES, FRAME_SAMPLES, jitter
 from bridge.media.jitter import JitterBuffer
 from bridge.pbx.embedded import codec
 
-JITTER_DEPTH = 2  # 40 ms of buffering before playout starts
+JITTER_DEPTH = jitter.MIN_DEPTH  # 40 ms of buffering at least, before playout starts
+JITTER_MAX_DEPTH = jitter.MAX_DEPTH  # 200 ms at most
+JITTER_HOLD_TICKS = jitter.HOLD_TICKS
+JITTER_STEP_TICKS = jitter.STEP_TICKS
 JITTER_CAPACITY = 64
 DRAIN_LIMIT = 32  # datagrams read per call: a flood cannot hold the tick
 MAX_PACKET = 1500
@@ -42,7 +46,9 @@ class RtpCore:
         self._remote: tuple[str, int] | None = None
         self._ssrc = self._sequence = self._timestamp = 0
         self._marker_next = True
-        self._jitter = JitterBuffer(depth=JITTER_DEPTH, capacity=JITTER_CAPACITY)
+        self._jitter = JitterBuffer(
+            depth=JITTER_DEPTH, capacity=JITTER_CAPACITY, max_depth=JITTER_MAX_DEPTH
+        )
         self.received = 0
         self.dropped = 0
         self.sent = 0
@@ -68,6 +74,11 @@ class RtpCore:
         self._remote = (host, port)
 
     # receiving ------------------------------------------------------------------------
+
+    @property
+    def playout_depth(self) -> int:
+        """The jitter buffer's current depth in packets (20 ms each)."""
+        return self._jitter.depth
 
     def receive(self) -> None:
         for _ in range(DRAIN_LIMIT):

@@ -1,70 +1,56 @@
-"""SIP over UDP and TCP on asyncio: messages in, sans-IO transactions driven, effects out.
+"""SIP over UDP and TCP on asyncio: bytes in and out, one timer, nothing decided here.
 
-The transaction state machines in `bridge.protocols.sip` decide what to (re)send and when
-they give up; this endpoint owns the socket and the timers (one `call_at` per transaction,
-re-armed to the transaction's next deadline after every step, on the loop's clock).
-New requests and the ACKs of 2xx responses go to the transaction user (`SipHandler`).
-Datagrams that do not parse are counted and dropped: a datagram can never crash the loop.
+The sans-IO `TransactionLayer` (`bridge.protocols.sip.layer`) matches messages to
+transactions, runs their tables and timers and answers with effects; this endpoint only
+moves bytes (UDP datagrams, or `sip_tcp` connections), performs those effects (a
+`Transmit` is a send; the others go to the transaction user, `SipHandler`) and keeps one
+`call_at` for the layer's `next_deadline`, on the loop's clock. Datagrams that do not
+parse are counted and dropped: a datagram can never crash the loop.
 
-Every message is tied to a `Peer` (address and transport). Over TCP (`sip_tcp`) responses
-go back on the connection the request came on, and transactions are reliable: the core
-then arms no retransmission timers (A, E, G) and zero-length wait timers (D, I, J, K).
+Over TCP, responses go back on the connection the request came on, and transactions are
+reliable: the layer then arms no retransmission timers (A, E, G) and zero-length wait timers
+(D, I, J, K). A send that fails (no TCP connection to the peer) goes back to the layer as
+`transport_failed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
 from bridge.pbx.embedded.sip_tcp import SipTcp
 from bridge.protocols.sip import (
-    ClientInviteTransaction,
-    ClientNonInviteTransaction,
-    Deliver,
-    Effect,
-    Send,
     ServerInviteTransaction,
-    ServerNonInviteTransaction,
     SipMessage,
     SipParseError,
     SipRequest,
     SipResponse,
-    TimedOut,
-    TxState,
-    client_transaction_key,
     is_keepalive,
     parse_message,
-    server_transaction_key,
 )
+from bridge.protocols.sip.layer import (
+    AckIn,
+    ClientEnded,
+    ClientTx,
+    LayerEffect,
+    Peer,
+    RequestIn,
+    ResponseIn,
+    ServerTimedOut,
+    ServerTx,
+    StrayResponse,
+    TransactionLayer,
+    Transmit,
+)
+
+__all__ = ["ClientCallback", "Peer", "ServerTx", "SipEndpoint", "SipHandler"]
 
 log = logging.getLogger(__name__)
 
-Address = tuple[str, int]
-
-
-class Peer(NamedTuple):
-    """Where a message came from or goes to: address and transport ("UDP" or "TCP")."""
-
-    host: str
-    port: int
-    transport: str = "UDP"
-
-    @property
-    def addr(self) -> Address:
-        return (self.host, self.port)
-
-    @property
-    def reliable(self) -> bool:
-        return self.transport != "UDP"
-
-
-ServerTx = ServerInviteTransaction | ServerNonInviteTransaction
-ClientTx = ClientInviteTransaction | ClientNonInviteTransaction
-Transaction = ServerTx | ClientTx
 ClientCallback = Callable[[SipResponse | None], None]  # None: the transaction timed out
-MAX_TRANSACTIONS = 20_000  # a flood of new transactions is refused beyond this
 
 
 class SipHandler(Protocol):
@@ -87,9 +73,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.malformed = 0
         self.tcp: SipTcp | None = None
-        self._server: dict[tuple[str, str, str], tuple[ServerTx, Peer]] = {}
-        self._client: dict[tuple[str, str], tuple[ClientTx, Peer, ClientCallback]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self.layer = TransactionLayer()
+        self._callbacks: dict[ClientTx, ClientCallback] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._loop = asyncio.get_event_loop()
 
     # asyncio ------------------------------------------------------------------------
@@ -110,12 +97,12 @@ class SipEndpoint(asyncio.DatagramProtocol):
         except SipParseError:
             self.malformed += 1
             return
-        self._dispatch(message, Peer(str(addr[0]), int(addr[1])))
+        self._received(message, Peer(str(addr[0]), int(addr[1])))
 
     async def listen_tcp(self, host: str, port: int) -> int:
         """Accept SIP over TCP on `port` (the UDP one); returns the port bound."""
         tcp = SipTcp(
-            lambda message, addr: self._dispatch(message, Peer(*addr, "TCP")),
+            lambda message, addr: self._received(message, Peer(*addr, "TCP")),
             on_malformed=self._count_malformed,
             keep_open=lambda addr: self.handler.holds_connection(Peer(*addr, "TCP")),
         )
@@ -126,21 +113,18 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def _count_malformed(self) -> None:
         self.malformed += 1
 
-    def _dispatch(self, message: SipMessage, peer: Peer) -> None:
+    def _received(self, message: SipMessage, peer: Peer) -> None:
         try:
-            if isinstance(message, SipRequest):
-                self._request(message, peer)
-            else:
-                self._response(message, peer)
+            self._perform(self.layer.receive(message, peer, self.now))
         except SipParseError:
             self.malformed += 1  # a header only looked at now (a lazily parsed view) was bad
         except Exception:
             log.exception("SIP message from %s could not be handled", peer)
 
     def close(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
         if self.transport is not None:
             self.transport.close()
         if self.tcp is not None:
@@ -156,67 +140,25 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     @property
     def transactions(self) -> int:
-        return len(self._server) + len(self._client)
+        return self.layer.transactions
 
-    # incoming -----------------------------------------------------------------------
-
-    def _request(self, request: SipRequest, addr: Peer) -> None:
-        key = server_transaction_key(request)
-        known = self._server.get(key)
-        if request.method == "ACK":
-            if known is not None:  # ACK of a non-2xx final response: same branch as the INVITE
-                self._run(known[0], known[0].on_request(request, self.now), addr)
-            else:
-                self.handler.on_ack(request, addr)
-            return
-        if known is not None:  # a retransmission: the transaction answers it
-            self._run(known[0], known[0].on_request(request, self.now), addr)
-            return
-        if self.transactions >= MAX_TRANSACTIONS:
-            return
-        tx: ServerTx
-        if request.method == "INVITE":
-            tx = ServerInviteTransaction(request, self.now, reliable=addr.reliable)
-        else:
-            tx = ServerNonInviteTransaction(request, self.now, reliable=addr.reliable)
-        self._server[key] = (tx, addr)
-        self._run(tx, tx.start(), addr)
-
-    def _response(self, response: SipResponse, addr: Peer) -> None:
-        entry = self._client.get(client_transaction_key(response))
-        if entry is None:
-            self.handler.on_stray_response(response, addr)
-            return
-        tx, target, _ = entry
-        self._run(tx, tx.on_response(response, self.now), target)
-
-    # outgoing -----------------------------------------------------------------------
+    # the transaction user's calls ---------------------------------------------------
 
     def respond(self, tx: ServerTx, response: SipResponse) -> None:
-        entry = self._server.get(server_transaction_key(tx.request))
-        if entry is None or entry[0] is not tx:
-            return  # the transaction is over (e.g. a CANCEL answered the INVITE first)
-        self._run(tx, tx.respond(response, self.now), entry[1])
+        self._perform(self.layer.respond(tx, response, self.now))
 
     def ack_received(self, tx: ServerInviteTransaction, ack: SipRequest) -> None:
-        entry = self._server.get(server_transaction_key(tx.request))
-        if entry is not None and entry[0] is tx:
-            self._run(tx, tx.on_ack(ack, self.now), entry[1])
+        self._perform(self.layer.ack_received(tx, ack, self.now))
 
     def server_transaction(self, key: tuple[str, str, str]) -> ServerTx | None:
-        entry = self._server.get(key)
-        return None if entry is None else entry[0]
+        return self.layer.server_transaction(key)
 
     def request(self, request: SipRequest, addr: Peer, on_response: ClientCallback) -> ClientTx:
         """Start a client transaction; `on_response` gets each response, or None on timeout
         (or when a TCP connection to the peer cannot be opened)."""
-        tx: ClientTx
-        if request.method == "INVITE":
-            tx = ClientInviteTransaction(request, self.now, reliable=addr.reliable)
-        else:
-            tx = ClientNonInviteTransaction(request, self.now, reliable=addr.reliable)
-        self._client[client_transaction_key(request)] = (tx, addr, on_response)
-        self._run(tx, tx.start(), addr)
+        tx, effects = self.layer.request(request, addr, self.now)
+        self._callbacks[tx] = on_response
+        self._perform(effects)
         return tx
 
     def send(
@@ -238,77 +180,48 @@ class SipEndpoint(asyncio.DatagramProtocol):
         else:
             self.tcp.send_or_connect(message.to_bytes(), addr.addr, on_error or (lambda: None))
 
-    # effects and timers -------------------------------------------------------------
+    # effects and the one timer ------------------------------------------------------
 
-    def _run(self, tx: Transaction, effects: list[Effect], addr: Peer) -> None:
+    def _perform(self, effects: list[LayerEffect]) -> None:
         for effect in effects:
-            if isinstance(effect, Send):
-                self.send(effect.message, addr, lambda: self._transport_failed(tx))
-            elif isinstance(effect, Deliver):
-                self._deliver(tx, effect.message, addr)
-            elif isinstance(effect, TimedOut):
-                self._timed_out(tx)
-        self._schedule(tx)
+            match effect:
+                case Transmit(message, peer, tx):
+                    self.send(message, peer, functools.partial(self._transport_failed, tx))
+                case RequestIn(request, tx, peer):
+                    self.handler.on_request(request, tx, peer)
+                case AckIn(ack, peer):
+                    self.handler.on_ack(ack, peer)
+                case StrayResponse(response, peer):
+                    self.handler.on_stray_response(response, peer)
+                case ResponseIn(tx, response):
+                    if (callback := self._callbacks.get(tx)) is not None:
+                        callback(response)
+                case ClientEnded(tx, timed_out):
+                    callback = self._callbacks.pop(tx, None)
+                    if timed_out and callback is not None:
+                        callback(None)
+                case ServerTimedOut(tx):
+                    self.handler.on_server_timeout(tx)
+        self._arm()
 
-    def _deliver(self, tx: Transaction, message: SipMessage, addr: Peer) -> None:
-        if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
-            if isinstance(message, SipRequest) and message.method != "ACK":
-                self.handler.on_request(message, tx, addr)
+    def _transport_failed(self, tx: ServerTx | ClientTx) -> None:
+        self._perform(self.layer.transport_failed(tx, self.now))
+
+    def _arm(self) -> None:
+        deadline = self.layer.next_deadline
+        if deadline == self._timer_at:
             return
-        entry = self._client.get(client_transaction_key(tx.request))
-        if entry is not None and isinstance(message, SipResponse):
-            entry[2](message)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = None if deadline is None else self._loop.call_at(deadline, self._fire)
 
-    def _transport_failed(self, tx: Transaction) -> None:
-        """RFC 3261 8.1.3.1: a transport error ends a client transaction like a timeout."""
-        if isinstance(tx, (ClientInviteTransaction, ClientNonInviteTransaction)) and not (
-            tx.terminated
-        ):
-            tx.state = TxState.TERMINATED
-            self._timed_out(tx)
-            self._schedule(tx)
-
-    def _timed_out(self, tx: Transaction) -> None:
-        if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
-            self.handler.on_server_timeout(tx)
-            return
-        entry = self._client.get(client_transaction_key(tx.request))
-        if entry is not None:
-            entry[2](None)
-
-    def _schedule(self, tx: Transaction) -> None:
-        handle = self._timers.pop(id(tx), None)
-        if handle is not None:
-            handle.cancel()
-        if tx.terminated:
-            self._forget(tx)
-            return
-        deadline = tx.next_deadline
-        if deadline is not None:
-            self._timers[id(tx)] = self._loop.call_at(deadline, self._fire, tx)
-
-    def _fire(self, tx: Transaction) -> None:
-        self._timers.pop(id(tx), None)
+    def _fire(self) -> None:
+        # asyncio may run a timer up to its clock resolution early: it is due all the same
+        now = max(self.now, self._timer_at or 0.0)
+        self._timer = self._timer_at = None
         try:
-            addr = self._address_of(tx)
-            if addr is not None:
-                self._run(tx, tx.on_timer(self.now), addr)
+            self._perform(self.layer.on_timer(now))
         except Exception:
             log.exception("SIP timer failed")
-
-    def _address_of(self, tx: Transaction) -> Peer | None:
-        if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
-            server = self._server.get(server_transaction_key(tx.request))
-            return server[1] if server is not None else None
-        client = self._client.get(client_transaction_key(tx.request))
-        return client[1] if client is not None else None
-
-    def _forget(self, tx: Transaction) -> None:
-        if isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
-            key = server_transaction_key(tx.request)
-            if (entry := self._server.get(key)) is not None and entry[0] is tx:
-                del self._server[key]
-        else:
-            client_key = client_transaction_key(tx.request)
-            if (found := self._client.get(client_key)) is not None and found[0] is tx:
-                del self._client[client_key]
+            self._arm()

@@ -1,4 +1,5 @@
-"""Jitter buffer: priming, reordering, duplicates, late packets, loss and 16-bit wrap-around."""
+"""Jitter buffer: priming, reordering, duplicates, late packets, loss and 16-bit wrap-around
+(the adaptive depth: test_media_playout.py)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,23 @@ def test_re_primes_after_running_dry() -> None:
     fill(buffer, 4)
     assert [buffer.pop(), buffer.pop()] == [payload(3), payload(4)]
     assert buffer.stats.missing == 0
+
+
+def test_a_packet_just_after_the_buffer_emptied_plays_without_a_hole() -> None:
+    """Emptying the buffer is not yet running dry: the next packet, a millisecond past its
+    tick, still plays in the next one (re-priming there would leave a 20 ms hole)."""
+    buffer = JitterBuffer(depth=2)
+    fill(buffer, 1, 2)
+    assert [buffer.pop(), buffer.pop()] == [payload(1), payload(2)]  # now empty
+    fill(buffer, 3)
+    assert buffer.pop() == payload(3)
+    assert buffer.stats.underflows == 0
+
+
+def test_a_short_talkspurt_is_not_held_back_for_the_next() -> None:
+    buffer = JitterBuffer(depth=3)
+    fill(buffer, 1)
+    assert [buffer.pop(), buffer.pop(), buffer.pop()] == [None, None, payload(1)]
 
 
 def test_a_jump_resynchronises() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from arrival_clock import Packet, hold_back, talkspurts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,8 @@ steps = st.lists(
             st.tuples(st.integers(0, 65535), st.integers(1, 8), st.sampled_from([160, 80, 240])),
         ),
         st.tuples(st.just("tick"), st.integers(1, 4)),
+        # long enough for a grown playout depth to come back down
+        st.tuples(st.just("tick"), st.integers(20, 70)),
     ),
     max_size=40,
 )
@@ -130,6 +133,7 @@ def test_twins_receive_alike(steps: list[tuple[str, object]], law: int) -> None:
                 out_a, out_b = bytearray(2 * FRAME_BYTES), bytearray(2 * FRAME_BYTES)
                 assert a.pull(out_a, 1) == b.pull(out_b, 1)
                 assert out_a == out_b
+                assert a.playout_depth == b.playout_depth
             assert a.stray == b.stray
             assert (a.received, a.dropped) == (b.received, b.dropped)
 
@@ -179,7 +183,9 @@ def test_headers_follow_rfc3550(core_type: str) -> None:
 
 def test_pure_twin_plays_what_the_jitter_buffer_plays() -> None:
     order = [10, 12, 11, 11, 9, 13, 200, 14, 15]
-    reference = JitterBuffer(depth=rtp_core_py.JITTER_DEPTH, capacity=64)
+    reference = JitterBuffer(
+        depth=rtp_core_py.JITTER_DEPTH, capacity=64, max_depth=rtp_core_py.JITTER_MAX_DEPTH
+    )
     with _sockets(2) as (sender, sock):
         core = rtp_core_py.RtpCore(sock)
         core.set_audio(PCMU, 1, 2, 3)
@@ -194,6 +200,59 @@ def test_pure_twin_plays_what_the_jitter_buffer_plays() -> None:
             got = reference.pop()
             expected.append(got is not None and g711.ulaw_decode(got))
     assert played == expected
+
+
+def _traffic() -> list[Packet]:
+    """Talk restarting at the tick, bursts of late packets, a stall longer than the bound."""
+    runs = talkspurts(30, 10, 5, phase=-0.5, spread=1.0, seed=11, start_seq=65400)
+    talk = [p for run in runs for p in run]
+    offset = 30 * 15 * 20.0
+    steady = [
+        Packet((p.seq + 500) & 0xFFFF, p.spoken + offset, p.arrives + offset)
+        for p in talkspurts(1, 500, 0, phase=7.0, spread=3.0, seed=12)[0]
+    ]
+    for first, held in ((20, 150.0), (40, 150.0), (200, 1000.0), (400, 60.0)):
+        steady = hold_back(steady, first, held)
+    return talk + steady
+
+
+@needs_extension
+def test_twins_and_the_jitter_buffer_play_bursts_and_restarts_alike() -> None:
+    """The same arrival clock into both cores over real sockets and into JitterBuffer: the
+    same frame, level and playout depth at every tick."""
+    packets = sorted(_traffic(), key=lambda p: p.arrives)
+    reference = JitterBuffer(
+        depth=rtp_core_py.JITTER_DEPTH,
+        capacity=rtp_core_py.JITTER_CAPACITY,
+        max_depth=rtp_core_py.JITTER_MAX_DEPTH,
+    )
+    depths = set()
+    with _sockets(3) as (sender, a_sock, b_sock):
+        a, b = rtp_core_py.RtpCore(a_sock), _cython_core()(b_sock)
+        for core in (a, b):
+            core.set_audio(PCMU, 1, 2, 3)
+        index = 0
+        for k in range(int(packets[-1].arrives // 20) + 20):
+            while index < len(packets) and packets[index].arrives < k * 20:
+                seq = packets[index].seq
+                payload = bytes([seq % 251]) * FRAME_SAMPLES
+                for sock in (a_sock, b_sock):
+                    sender.sendto(_rtp(PCMU, seq, payload), sock.getsockname())
+                reference.push(seq, payload)
+                index += 1
+            _drain(a, a_sock)
+            _drain(b, b_sock)
+            out_a, out_b = bytearray(FRAME_BYTES), bytearray(FRAME_BYTES)
+            level = a.pull(out_a, 0)
+            assert level == b.pull(out_b, 0), f"tick {k}"
+            assert out_a == out_b, f"tick {k}"
+            expected = reference.pop()
+            assert (level >= 0) == (expected is not None), f"tick {k}"
+            assert expected is None or bytes(out_a) == g711.ulaw_decode(expected)
+            assert a.playout_depth == b.playout_depth == reference.depth, f"tick {k}"
+            depths.add(reference.depth)
+    assert reference.stats.discarded > 0 and reference.stats.underflows > 30
+    assert depths == set(range(rtp_core_py.JITTER_DEPTH, rtp_core_py.JITTER_MAX_DEPTH + 1))
 
 
 def test_unsupported_codec_and_addresses_are_refused() -> None:

@@ -1,6 +1,13 @@
-"""Transaction state machines (RFC 3261 17) driven by explicit clock values."""
+"""Transaction state machines (RFC 3261 17) driven by explicit clock values, and their tables
+as data: any input in any order is absorbed or handled, terminated is final, every row is
+reachable."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.protocols.sip import (
     ClientInviteTransaction,
@@ -18,6 +25,12 @@ from bridge.protocols.sip import (
     caller_address,
     local_via,
     parse_name_addr,
+)
+from bridge.protocols.sip.transaction import (
+    CLIENT_INVITE,
+    CLIENT_NON_INVITE,
+    SERVER_INVITE,
+    SERVER_NON_INVITE,
 )
 
 
@@ -150,7 +163,7 @@ def test_server_invite_retransmits_2xx_until_ack_and_absorbs_invite_copies() -> 
     assert sends(run_timers(tx, 4.0)) == [1.5, 2.5]
     assert tx.on_request(invite, 4.1) == []  # RFC 6026: not a new call
     ack = make_request("ACK")
-    assert tx.on_ack(ack, 4.2) == [Deliver(ack)]
+    assert tx.on_ack(ack, 4.2) == [] and tx.acked  # the TU has the ACK already
     assert tx.on_ack(ack, 4.3) == []
     assert run_timers(tx, 100.0) == [(33.0, [])]
     assert tx.terminated
@@ -175,3 +188,91 @@ def test_server_non_invite_answers_retransmissions_until_timer_j() -> None:
     assert tx.on_request(options, 1.0) == [Send(ok)]
     assert run_timers(tx, 100.0) == [(32.2, [])]
     assert tx.terminated and tx.on_request(options, 40.0) == []
+
+
+# the tables as data -------------------------------------------------------------
+
+Machine = (
+    ClientInviteTransaction
+    | ClientNonInviteTransaction
+    | ServerInviteTransaction
+    | ServerNonInviteTransaction
+)
+KINDS = ["client_invite", "client_non_invite", "server_invite", "server_non_invite"]
+STEPS = ["1xx", "2xx", "4xx", "request", "ack", "ack_2xx", "tick"]
+
+
+def new(kind: str, reliable: bool) -> Machine:
+    method = "INVITE" if kind.endswith("_invite") and "non" not in kind else "BYE"
+    request = make_request(method)
+    if kind == "client_invite":
+        return ClientInviteTransaction(request, 0.0, reliable=reliable)
+    if kind == "client_non_invite":
+        return ClientNonInviteTransaction(request, 0.0, reliable=reliable)
+    if kind == "server_invite":
+        return ServerInviteTransaction(request, 0.0, reliable=reliable)
+    return ServerNonInviteTransaction(request, 0.0, reliable=reliable)
+
+
+def apply(tx: Machine, step: str, now: float) -> None:
+    status = {"1xx": 180, "2xx": 200, "4xx": 486}.get(step)
+    if status is not None:
+        response = build_response(tx.request, status, to_tag="t")
+        if isinstance(tx, (ClientInviteTransaction, ClientNonInviteTransaction)):
+            tx.on_response(response, now)
+        else:
+            tx.respond(response, now)
+    elif step == "tick":
+        deadline = tx.next_deadline
+        if deadline is not None:
+            tx.on_timer(max(now, deadline))
+    elif isinstance(tx, (ServerInviteTransaction, ServerNonInviteTransaction)):
+        if step == "request":
+            tx.on_request(tx.request, now)
+        elif step == "ack" and isinstance(tx, ServerInviteTransaction):
+            tx.on_request(make_request("ACK"), now)
+        elif step == "ack_2xx" and isinstance(tx, ServerInviteTransaction):
+            tx.on_ack(make_request("ACK"), now)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    reliable=st.booleans(),
+    steps=st.lists(st.sampled_from(STEPS), max_size=25),
+)
+def test_any_sequence_of_inputs_is_handled_and_terminated_is_final(
+    kind: str, reliable: bool, steps: list[str]
+) -> None:
+    tx = new(kind, reliable)
+    ended = False
+    for i, step in enumerate(steps):
+        apply(tx, step, float(i))
+        if ended:
+            assert tx.terminated and tx.next_deadline is None
+        ended = tx.terminated
+    # left alone, every transaction ends (no timer keeps it alive forever)
+    for _ in range(40):
+        apply(tx, "tick", 1e6)
+    assert tx.terminated or (tx.next_deadline is None and tx.state is not TxState.TERMINATED)
+
+
+def test_every_row_of_every_table_is_reachable() -> None:
+    tables: dict[str, Any] = {
+        "client_invite": CLIENT_INVITE,
+        "client_non_invite": CLIENT_NON_INVITE,
+        "server_invite": SERVER_INVITE,
+        "server_non_invite": SERVER_NON_INVITE,
+    }
+    for kind, table in tables.items():
+        reached: set[TxState] = set()
+        for first in STEPS:
+            for second in STEPS:
+                for reliable in (False, True):
+                    tx = new(kind, reliable)
+                    reached.add(tx.state)
+                    for step in (first, second):
+                        apply(tx, step, 1.0)
+                        reached.add(tx.state)
+        states = {state for state, _ in table}
+        assert states <= reached, (kind, states - reached)
