@@ -20,6 +20,7 @@ from real_freeswitch import INSTALL_HINT, FreeSwitchPorts, FreeSwitchProcess, fr
 from real_freeswitch import installed as freeswitch_installed
 from secret_guard import register_secret
 
+
 @pytest.fixture
 async def fake_esl() -> AsyncIterator[FakeFactory]:
     servers: list[FakeEslServer] = []

@@ -31,6 +31,15 @@ from bridge.core.ids import new_id
 from bridge.core.models import Conference, Participant
 from bridge.pbx.backend import InboundCall, Route
 
+# Replies to commands the recording never saw, as this FreeSWITCH 1.11 answered them
+# (body only); test_freeswitch_real_replies.py checks each against the real FreeSWITCH.
+REAL_REPLIES: dict[bytes, bytes] = {
+    b"api show interface_types\n\n": (
+        b"type,total\napi,180\napplication,159\nchat,5\ncodec,6\ndialplan,2\nendpoint,8\n"
+        b"file,45\ngeneric,1\njson_api,7\nlimit,2\nmanagement,1\nsay,1\ntimer,1\n\n13 total.\n"
+    ),
+}
+
 
 def _split(frame: bytes) -> tuple[bytes, bytes]:
     head, _, body = frame.partition(b"\n\n")
@@ -249,6 +258,8 @@ class FakeFreeSwitch:
                 re.search(rb"Job-UUID: ([0-9a-f-]+)", self._bg_reply).group(1),  # type: ignore[union-attr]
                 job.group(1),
             )
+        if head in REAL_REPLIES:
+            return api_response(REAL_REPLIES[head])
         recorded = _swap(head, self._to_recorded())
         if recorded in self.overrides:
             return reframe(api_response(self.overrides[recorded]), self._to_ours())

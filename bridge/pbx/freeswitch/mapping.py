@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bridge.core.dialing import DialTarget, parse_dial_target
+from bridge.core.engine import MemberFlags
 from bridge.core.ids import engine_name
 from bridge.core.models import (
     Conference,
@@ -25,7 +26,7 @@ from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
 
 CONTROLS_GROUP: Final = "cb-digits"  # every key bound to the `event` action (freeswitch-conf/)
 PARTICIPANT_VARIABLE: Final = "bridge_participant_id"  # found again after a bridge restart
-SILENCE: Final = "silence_stream://10"  # an exit sound that plays nothing
+SILENCE: Final = "silence_stream://10"  # an enter/exit sound that plays nothing
 _NAME_PREFIX: Final = "cb-"
 _VERSION: Final = re.compile(r"FreeSWITCH Version (\d+)\.(\d+)\.(\d+)")
 # A media item names a file under the media directory: no scheme (``say:``,
@@ -132,7 +133,8 @@ def channel_variables(
         "conference_permanent_wait_mod_moh": "true",
     }
     if not (p.options.beep_on_entry and conference.play_beep.on_entry):
-        out["conference_silent_entry"] = "true"
+        # not conference_silent_entry: with it this FreeSWITCH sends no add-member at all
+        out["conference_enter_sound"] = SILENCE
     if not conference.play_beep.on_exit:
         out["conference_exit_sound"] = SILENCE
     wait = conference.wait_media or p.options.while_stopped_media
@@ -240,3 +242,25 @@ def failure_reason(body: str) -> FailureReason:
     """``-ERR NO_ANSWER`` (an originate result) -> our reason."""
     cause = body.strip().removeprefix("-ERR").strip().split(" ", 1)[0]
     return _CAUSES.get(cause, FailureReason.ERROR)
+
+
+def has_speech(interface_types: str) -> bool:
+    """``show interface_types`` lists a ``speech`` row when a TTS module is loaded."""
+    return any(line.split(",", 1)[0] == "speech" for line in interface_types.splitlines())
+
+
+def member_flags_of(flags: object, p: Participant) -> MemberFlags | None:
+    """Our flags from a ``conference json_list`` member's ``flags``; None when unreadable.
+
+    hold also deafens on FreeSWITCH (our hold is hold + deaf), so while on hold the
+    participant's own deaf flag is ours, as are the flags a talker=false / listen=false
+    member always has.
+    """
+    if not isinstance(flags, dict):
+        return None
+    speak, hear, hold = flags.get("can_speak"), flags.get("can_hear"), flags.get("hold")
+    if not (isinstance(speak, bool) and isinstance(hear, bool) and isinstance(hold, bool)):
+        return None
+    muted = (not speak) if p.options.talker else p.muted
+    deaf = (not hear) if (p.options.listen and not hold) else p.deaf
+    return MemberFlags(muted=muted, deaf=deaf, hold=hold)
