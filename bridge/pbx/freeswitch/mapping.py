@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from bridge.core.dialing import DialTarget, parse_dial_target
@@ -89,6 +90,22 @@ def media_path(item: MediaItem, media_root: str | None) -> str | None:
         raise UnsafeValueError("path", file)
     path = file if media_root is None else f"{media_root.rstrip('/')}/{file}"
     return safe_value(path, "path")
+
+
+def media_root(setting: str, media_dir: Path) -> str | None:
+    """The ``esl_media_dir`` setting -> the prefix FreeSWITCH gets for play items.
+
+    Empty: the bridge's media_dir (FreeSWITCH on the same host); an absolute path: the same
+    files where FreeSWITCH sees them; ``sounds``: relative names, which FreeSWITCH resolves
+    under its sound_prefix (the admin copied the files there under the same names).
+    """
+    if setting == "":
+        return safe_value(str(media_dir.resolve()), "path")
+    if setting == "sounds":
+        return None
+    if not setting.startswith("/"):
+        raise ValueError(f"esl_media_dir must be empty, 'sounds' or an absolute path: {setting!r}")
+    return safe_value(setting.rstrip("/") or "/", "path")
 
 
 def lobby_media(conference: Conference, p: Participant, media_root: str | None) -> str | None:
