@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -361,11 +362,15 @@ class FakeFreeSwitchCaller:
                        frame)  # fmt: skip
         await self.send(reframe(frame, {}))
 
-    async def execute_complete(self, application: str) -> None:
-        """CHANNEL_EXECUTE_COMPLETE for ``application`` (the recorded answer one, renamed)."""
+    async def execute_complete(self, application: str, data: str = "") -> None:
+        """CHANNEL_EXECUTE_COMPLETE for ``application`` (the recorded answer one, renamed),
+        with Application-Data ``data``."""
         frame = next(x.data for x in self._frames if b"CHANNEL_EXECUTE_COMPLETE" in x.data)
+        frame = re.sub(rb"\nApplication-Data: [^\n]*\n", b"\n", frame)
         frame = frame.replace(
-            b"\nApplication: answer\n", b"\nApplication: %s\n" % application.encode()
+            b"\nApplication: answer\n",
+            b"\nApplication: %s\nApplication-Data: %s\n"
+            % (application.encode(), urllib.parse.quote(data, safe="").encode()),
         )
         await self.send(reframe(frame, self._swaps()))
 

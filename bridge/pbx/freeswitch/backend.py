@@ -454,8 +454,21 @@ class FreeSwitchBackend:
 
     def _play_done(self, ce: ConferenceEvent) -> None:
         state = self._conferences.get(ce.conference_name)
-        waiting = state.announcements.get(ce.file or "") if state else None
-        if state is None or not waiting:
+        if state is None:
+            return
+        file = ce.file or ""
+        waiting = state.announcements.get(file)
+        if not waiting:
+            # a relative name (esl_media_dir "sounds") comes back with the sound-prefix
+            waiting = next(
+                (
+                    queue
+                    for key, queue in state.announcements.items()
+                    if queue and not key.startswith("/") and file.endswith("/" + key)
+                ),
+                None,
+            )
+        if not waiting:
             return
         self._report(e.AnnouncementFinished(state.conference_id, waiting.popleft()))
 
@@ -659,7 +672,11 @@ class FreeSwitchBackend:
                 queue = self._conf_state(command.conference).announcements.get(last_file or "")
                 if queue is not None and command.announcement_id in queue:
                     queue.remove(command.announcement_id)
-                self._report(e.AnnouncementFinished(command.conference.id, command.announcement_id))
+                self._report(
+                    e.AnnouncementFinished(
+                        command.conference.id, command.announcement_id, failed=True
+                    )
+                )
             raise
         if command.announcement_id is not None and last_file is None:
             # say has no "done" event: finished once FreeSWITCH took it

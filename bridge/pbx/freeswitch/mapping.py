@@ -269,15 +269,15 @@ def has_speech(interface_types: str) -> bool:
 def member_flags_of(flags: object, p: Participant) -> MemberFlags | None:
     """Our flags from a ``conference json_list`` member's ``flags``; None when unreadable.
 
-    hold also deafens on FreeSWITCH (our hold is hold + deaf), so while on hold the
-    participant's own deaf flag is ours, as are the flags a talker=false / listen=false
-    member always has.
+    hold also mutes and deafens on FreeSWITCH, so while on hold the participant's own
+    muted and deaf flags are ours, as are the flags a talker=false / listen=false member
+    always has.
     """
     if not isinstance(flags, dict):
         return None
     speak, hear, hold = flags.get("can_speak"), flags.get("can_hear"), flags.get("hold")
     if not (isinstance(speak, bool) and isinstance(hear, bool) and isinstance(hold, bool)):
         return None
-    muted = (not speak) if p.options.talker else p.muted
+    muted = (not speak) if (p.options.talker and not hold) else p.muted
     deaf = (not hear) if (p.options.listen and not hold) else p.deaf
     return MemberFlags(muted=muted, deaf=deaf, hold=hold)
