@@ -7,9 +7,14 @@ tests cut the real ESL connection with a TCP proxy (esl_proxy.py).
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import math
 import re
 import shutil
+import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -320,3 +325,55 @@ async def test_play_files_where_freeswitch_sees_them(
         done = await live.wait_event(conf_id, "announcement.finished", announcement_id=ann["id"])
         assert not done["data"].get("failed"), done
         await live.ok("DELETE", f"/v1/conferences/{conf_id}")
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def power_at(samples: Any, rate: int, hz: float) -> float:
+    """Goertzel: the power of ``samples`` (int16, numpy) at one frequency, per sample."""
+    coefficient = 2 * math.cos(2 * math.pi * hz / rate)
+    previous = before = 0.0
+    for sample in samples.astype(float):
+        previous, before = sample + coefficient * previous - before, previous
+    return float(previous**2 + before**2 - coefficient * previous * before) / max(1, len(samples))
+
+
+async def test_a_callers_audio_is_in_the_conference_recording(live: Live, tmp_path: Path) -> None:
+    """A SIPp phone sends 660 Hz (clear of every placeholder prompt) through the real
+    FreeSWITCH; the conference recording the bridge started holds it. The control
+    frequency 1500 Hz (nothing plays it) stays far below."""
+    np = pytest.importorskip("numpy")
+    conf = await live.ok(
+        "POST",
+        "/v1/conferences",
+        {"name": "audio", "record": True, "dial_in": {"access_code": "7250"}},
+        201,
+    )
+    phone = dial(tmp_path / "phone", live.fs.ports.sip, "7250", uac_scenario(wait_for_bye_ms=4000))
+    try:
+        assert await phone.finished(30) == 0, phone.output()
+    finally:
+        phone.stop()
+    path = f"/v1/conferences/{conf['id']}/recordings"
+
+    async def stopped() -> list[dict[str, Any]]:
+        items = (await live.ok("GET", path))["items"]
+        return [r for r in items if r["status"] in ("stopped", "failed")]
+
+    deadline = time.monotonic() + 20
+    while not (done := await stopped()):
+        assert time.monotonic() < deadline, await live.ok("GET", path)
+        await asyncio.sleep(0.1)
+    [rec] = done
+    assert rec["status"] == "stopped", rec
+    audio = await live.ok("GET", f"{path}/{rec['id']}/audio")
+    with wave.open(io.BytesIO(audio)) as w:
+        assert w.getsampwidth() == 2
+        rate, channels = w.getframerate(), w.getnchannels()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")[::channels]
+    assert len(samples) > rate, "under a second recorded"
+    # the middle second: the phone talks all through it
+    middle = samples[len(samples) // 2 - rate // 2 : len(samples) // 2 + rate // 2]
+    tone, control = power_at(middle, rate, 660.0), power_at(middle, rate, 1500.0)
+    assert tone > 100 * max(control, 1.0), (tone, control)
