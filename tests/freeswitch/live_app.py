@@ -112,9 +112,11 @@ async def start_live(
     *,
     esl_port: int | None = None,
     esl_media_dir: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Live]:
     """The app on ``fs``; ``esl_port`` points the ESL link elsewhere (a cuttable proxy),
-    ``esl_media_dir`` is the setting (default: this FreeSWITCH's sounds directory)."""
+    ``esl_media_dir`` is the setting (default: this FreeSWITCH's sounds directory);
+    ``settings`` are further Config fields."""
     config = Config(
         engine="freeswitch",
         data_dir=tmp / "data",
@@ -127,6 +129,7 @@ async def start_live(
         esl_outbound_port=fs.ports.outbound,
         esl_dial_prefix="loopback/",
         esl_media_dir=str(fs.sounds) if esl_media_dir is None else esl_media_dir,
+        **settings,
     )
     app = build_app(config)
     client = TestClient(TestServer(app))
