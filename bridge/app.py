@@ -73,6 +73,7 @@ def _make_backend(config: Config) -> Backend:
             dial_endpoint=config.ami_dial_endpoint,
         )
     if config.engine == "freeswitch":
+        from bridge.pbx.freeswitch import mapping
         from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 
         if not config.esl_password:
@@ -83,7 +84,7 @@ def _make_backend(config: Config) -> Backend:
             config.esl_password,
             outbound_port=config.esl_outbound_port,
             dial_prefix=config.esl_dial_prefix,
-            media_root=str(config.media_dir.resolve()),
+            media_root=mapping.media_root(config.esl_media_dir, config.media_dir),
         )
     raise SystemExit(
         f"the {config.engine} engine is not available in this build; use engine=embedded"

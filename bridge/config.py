@@ -57,6 +57,9 @@ class Config:
     esl_outbound_port: int = 8084
     # dial-outs leave as <prefix><number|user> or <prefix><user>@<host>[:port], never the tenant's
     esl_dial_prefix: str = "sofia/gateway/carrier/"
+    # media_dir as FreeSWITCH sees it: empty = media_dir itself (same host); an absolute path
+    # (a share mounted elsewhere); "sounds" = relative names, FreeSWITCH's own sound_prefix
+    esl_media_dir: str = ""
     # embedded engine
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060

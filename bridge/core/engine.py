@@ -184,6 +184,7 @@ class RecordingEnded:
 class AnnouncementFinished:
     conference_id: str
     announcement_id: str
+    failed: bool = False  # the engine refused or could not play it
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -212,9 +213,10 @@ class Observer:
         self, u: Unit, o: obs.RecordingEnded | obs.AnnouncementFinished
     ) -> None:
         if isinstance(o, obs.AnnouncementFinished):
-            u.event(
-                EventDraft("announcement.finished", data={"announcement_id": o.announcement_id})
-            )
+            data: dict[str, Any] = {"announcement_id": o.announcement_id}
+            if o.failed:
+                data["failed"] = True
+            u.event(EventDraft("announcement.finished", data=data))
             return
         rec = u.recording(o.recording_id)
         if rec is None:

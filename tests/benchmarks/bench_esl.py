@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from bridge.protocols import esl
 
-REFERENCE = Path("/work/shared/reference/freeswitch")
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "freeswitch"  # gzipped recordings
 STREAMS = [
     "10-events-plain-ALL",
     "11-events-plain-conference-maintenance",
@@ -22,10 +23,7 @@ STREAMS = [
 @pytest.mark.parametrize("name", STREAMS)
 @pytest.mark.parametrize("chunk", [65536, 1460])
 def test_events_parsed_per_second(name: str, chunk: int) -> None:
-    path = REFERENCE / f"{name}.fs2app.raw"
-    if not path.exists():
-        pytest.skip("recorded ESL traffic not available")
-    data = path.read_bytes()
+    data = gzip.decompress((REFERENCE / f"{name}.fs2app.raw.gz").read_bytes())
     rounds, events, best = 5, 0, float("inf")
     for _ in range(rounds):
         parser = esl.EslParser()

@@ -1,6 +1,7 @@
 """Fixtures for the FreeSWITCH tests.
 
-Recorded traffic and the replaying fake (fake_esl.py) for the codec and adapter tests;
+Recorded traffic (tests/data/freeswitch) and the replaying fake (fake_esl.py) for the
+codec tests and the faults a real FreeSWITCH cannot be made to produce;
 a real FreeSWITCH per session (real_freeswitch.py, marker ``freeswitch_real``) for the
 tests that must run against the engine itself. A missing real FreeSWITCH is a skip
 with the instruction locally, and a failure when CI is set (as tests/asterisk does).
@@ -14,23 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from fake_esl import REFERENCE, FakeEslServer, FakeFactory, Faults, load_transcript
+from fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
 from real_freeswitch import INSTALL_HINT, FreeSwitchPorts, FreeSwitchProcess, freeswitch_home
 from real_freeswitch import installed as freeswitch_installed
 from secret_guard import register_secret
-
-_REAL = "test_freeswitch_real_"  # modules that need only the real FreeSWITCH
-
-
-def pytest_ignore_collect(collection_path: Path) -> bool | None:
-    """Without the recordings only the real-FreeSWITCH modules can run."""
-    if REFERENCE.is_dir() or collection_path.name.startswith(_REAL):
-        return None
-    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
-        if os.environ.get("CI"):
-            raise RuntimeError(f"recorded ESL traffic not found at {REFERENCE}")
-        return True
-    return None
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,6 +31,15 @@ from bridge.core.engine import Observation
 from bridge.core.ids import new_id
 from bridge.core.models import Conference, Participant
 from bridge.pbx.backend import InboundCall, Route
+
+# Replies to commands the recording never saw, as this FreeSWITCH 1.11 answered them
+# (body only); test_freeswitch_real_replies.py checks each against the real FreeSWITCH.
+REAL_REPLIES: dict[bytes, bytes] = {
+    b"api show interface_types\n\n": (
+        b"type,total\napi,180\napplication,159\nchat,5\ncodec,6\ndialplan,2\nendpoint,8\n"
+        b"file,45\ngeneric,1\njson_api,7\nlimit,2\nmanagement,1\nsay,1\ntimer,1\n\n13 total.\n"
+    ),
+}
 
 
 def _split(frame: bytes) -> tuple[bytes, bytes]:
@@ -249,6 +259,8 @@ class FakeFreeSwitch:
                 re.search(rb"Job-UUID: ([0-9a-f-]+)", self._bg_reply).group(1),  # type: ignore[union-attr]
                 job.group(1),
             )
+        if head in REAL_REPLIES:
+            return api_response(REAL_REPLIES[head])
         recorded = _swap(head, self._to_recorded())
         if recorded in self.overrides:
             return reframe(api_response(self.overrides[recorded]), self._to_ours())
@@ -350,11 +362,15 @@ class FakeFreeSwitchCaller:
                        frame)  # fmt: skip
         await self.send(reframe(frame, {}))
 
-    async def execute_complete(self, application: str) -> None:
-        """CHANNEL_EXECUTE_COMPLETE for ``application`` (the recorded answer one, renamed)."""
+    async def execute_complete(self, application: str, data: str = "") -> None:
+        """CHANNEL_EXECUTE_COMPLETE for ``application`` (the recorded answer one, renamed),
+        with Application-Data ``data``."""
         frame = next(x.data for x in self._frames if b"CHANNEL_EXECUTE_COMPLETE" in x.data)
+        frame = re.sub(rb"\nApplication-Data: [^\n]*\n", b"\n", frame)
         frame = frame.replace(
-            b"\nApplication: answer\n", b"\nApplication: %s\n" % application.encode()
+            b"\nApplication: answer\n",
+            b"\nApplication: %s\nApplication-Data: %s\n"
+            % (application.encode(), urllib.parse.quote(data, safe="").encode()),
         )
         await self.send(reframe(frame, self._swaps()))
 

@@ -1,17 +1,14 @@
 """A real FreeSWITCH per test session, with our shipped freeswitch-conf/ installed.
 
 .ci/freeswitch.sh installs the build to /opt/freeswitch (env BRIDGE_FREESWITCH_HOME
-overrides). Each session gets its own tree in a temp directory: bin/, lib/ and share/
-link to the installation, etc/ is a copy of its config, and fsctl.sh is copied so that
-it runs *this* tree (fsctl.sh passes every directory on the command line). Into that
-config we install freeswitch-conf/ the way freeswitch-conf/README.md tells an admin:
-
-- autoload_configs/event_socket.conf.xml and conference.conf.xml replace the tree's own,
-  with our password and port (the settings the README says must match the bridge's);
-- dialplan/conference-bridge.xml goes to dialplan/public/, and public.xml includes
-  public/*.xml first in its context (as the vanilla public.xml does);
-- sip_profiles/conference-bridge.xml goes to sip_profiles/ and replaces the tree's
-  `loopback` profile, which wants the same port.
+overrides). Each session gets its own tree in a temp directory: bin/ and lib/ link to
+the installation, share/ is a tree of links (so a test can add sounds), etc/ is a copy of
+its config, and fsctl.sh is copied so that it runs *this* tree (fsctl.sh passes every
+directory on the command line). Into that config freeswitch-conf/ goes by the steps of
+freeswitch-conf/README.md ("Installing, step by step"): event_socket.conf.xml's
+listen-ip, listen-port and password set; our group and profile merged into the tree's
+conference.conf.xml (its `default` profile stays); our dialplan context and SIP profile
+added beside the tree's own; then a (re)start.
 
 Ports are picked free per session (ESL, SIP, outbound socket), so a FreeSWITCH in
 /opt/freeswitch or another session never collides. Readiness is polled over ESL with a
@@ -76,6 +73,28 @@ class FreeSwitchPorts:
         return cls(esl=_free_port(), sip=_free_tcp_udp_port(), outbound=_free_port())
 
 
+def _element(xml: str, tag: str, name: str) -> str:
+    xml = re.sub(r"<!--.*?-->", "", xml, flags=re.S)  # comments name the elements too
+    match = re.search(rf'<{tag} name="{re.escape(name)}">.*?</{tag}>', xml, re.S)
+    if match is None:
+        raise AssertionError(f"no <{tag} name={name!r}> in the shipped conference.conf.xml")
+    return match.group(0)
+
+
+def merge_conference_conf(existing: str, shipped: str) -> str:
+    """Step 2: the shipped group into <caller-controls>, the shipped profile into <profiles>."""
+    group, profile = _element(shipped, "group", "cb-digits"), _element(shipped, "profile", "cb")
+    if "</caller-controls>" not in existing:
+        existing = existing.replace(
+            "<profiles>", "<caller-controls>\n  </caller-controls>\n  <profiles>", 1
+        )
+    for close, element in (("</caller-controls>", group), ("</profiles>", profile)):
+        if existing.count(close) != 1:
+            raise AssertionError(f"expected one {close} in conference.conf.xml")
+        existing = existing.replace(close, f"  {element}\n  {close}")
+    return existing
+
+
 def _set_param(xml: str, name: str, value: str) -> str:
     pattern = rf'(<param name="{re.escape(name)}" value=")[^"]*(")'
     out, n = re.subn(pattern, lambda m: m.group(1) + value + m.group(2), xml)
@@ -120,43 +139,44 @@ class FreeSwitchProcess:
 
     def prepare(self) -> None:
         self.tree.mkdir(parents=True, exist_ok=True)
-        for part in ("bin", "lib", "share"):
+        for part in ("bin", "lib"):
             (self.tree / part).symlink_to(self.home / part)
+        # share/ as a tree of links, so a test can add sounds without touching the install
+        shutil.copytree(self.home / "share", self.tree / "share", copy_function=os.symlink)
         shutil.copy2(self.home / "fsctl.sh", self.tree / "fsctl.sh")
         shutil.copytree(self.home / "etc", self.tree / "etc", symlinks=True)
+        # not an install step: this tree's own `loopback` profile wants 5080, which another
+        # FreeSWITCH on this host may hold; it moves to a free port
+        loopback = self.conf / "sip_profiles/loopback.xml"
+        if loopback.exists():
+            loopback.write_text(
+                _set_param(loopback.read_text(), "sip-port", str(_free_tcp_udp_port()))
+            )
         self.install_shipped_config()
 
     def install_shipped_config(self) -> None:
+        """freeswitch-conf/README.md "Installing, step by step", steps 1-4 (5: ``start``)."""
         conf = self.conf
-        # 1. autoload_configs/: event_socket (our password and port) and conference
-        esl_xml = (SHIPPED / "autoload_configs/event_socket.conf.xml").read_text()
-        esl_xml = _set_param(esl_xml, "password", self.password)
+        # 1. event socket: listen-ip, listen-port and password in the existing file
+        esl_path = conf / "autoload_configs/event_socket.conf.xml"
+        esl_xml = esl_path.read_text()
+        esl_xml = _set_param(esl_xml, "listen-ip", "127.0.0.1")
         esl_xml = _set_param(esl_xml, "listen-port", str(self.ports.esl))
-        (conf / "autoload_configs/event_socket.conf.xml").write_text(esl_xml)
-        shutil.copy2(
-            SHIPPED / "autoload_configs/conference.conf.xml",
-            conf / "autoload_configs/conference.conf.xml",
-        )
-        # 2. dialplan/conference-bridge.xml into dialplan/public/, included by public.xml
-        public_dir = conf / "dialplan/public"
-        public_dir.mkdir(exist_ok=True)
+        esl_xml = _set_param(esl_xml, "password", self.password)
+        esl_path.write_text(esl_xml)
+        # 2. conference profile: merge group cb-digits and profile cb into the existing file
+        shipped = (SHIPPED / "autoload_configs/conference.conf.xml").read_text()
+        ours = conf / "autoload_configs/conference.conf.xml"
+        ours.write_text(merge_conference_conf(ours.read_text(), shipped))
+        # 3. dialplan: its own context file beside default.xml and public.xml
         dialplan = (SHIPPED / "dialplan/conference-bridge.xml").read_text()
         if "127.0.0.1:8084 async full" not in dialplan:
             raise AssertionError("the shipped dialplan no longer names 127.0.0.1:8084")
         dialplan = dialplan.replace(
             "127.0.0.1:8084 async full", f"127.0.0.1:{self.ports.outbound} async full"
         )
-        (public_dir / "conference-bridge.xml").write_text(dialplan)
-        public = conf / "dialplan/public.xml"
-        text = public.read_text()
-        include = '<X-PRE-PROCESS cmd="include" data="public/*.xml"/>'
-        if include not in text:
-            text = text.replace(
-                '<context name="public">', f'<context name="public">\n    {include}', 1
-            )
-            public.write_text(text)
-        # 3. sip_profiles/conference-bridge.xml replaces the tree's loopback profile
-        (conf / "sip_profiles/loopback.xml").unlink()
+        (conf / "dialplan/conference-bridge.xml").write_text(dialplan)
+        # 4. SIP profile, on this session's port instead of 5070
         profile = (SHIPPED / "sip_profiles/conference-bridge.xml").read_text()
         profile = _set_param(profile, "sip-port", str(self.ports.sip))
         (conf / "sip_profiles/conference-bridge.xml").write_text(profile)

@@ -58,7 +58,7 @@ def test_channel_variables_for_beeps_moh_and_next_page() -> None:
         call_options=CallOptions(next_page="https://app.example/next"),
     )
     got = mapping.channel_variables(conf, p, "/srv/media")
-    assert got["conference_silent_entry"] == "true"
+    assert got["conference_enter_sound"] == mapping.SILENCE
     assert got["conference_exit_sound"] == mapping.SILENCE
     assert got["conference_moh_sound"] == "/srv/media/music/wait.wav"
     assert got["conference_max_members"] == "12"
@@ -66,7 +66,7 @@ def test_channel_variables_for_beeps_moh_and_next_page() -> None:
     assert got["bridge_participant_id"] == p.id
     assert not mapping.ends_with_conference(p)
     plain = mapping.channel_variables(make_conference(), make_participant(conf), None)
-    assert "conference_silent_entry" not in plain and "hangup_after_conference" not in plain
+    assert "conference_enter_sound" not in plain and "hangup_after_conference" not in plain
 
 
 def test_lobby_only_for_own_wait_media_before_the_start() -> None:

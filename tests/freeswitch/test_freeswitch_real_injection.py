@@ -328,8 +328,9 @@ async def test_names_and_aliases_never_reach_freeswitch(live: Live) -> None:
 
 async def test_speech_punctuation_reaches_say_and_saymember_unexpanded(live: Live) -> None:
     """What the speech kind lets through (letters of any script, digits, spaces and
-    . , ? ! : ; -) goes to `say`/`saymember` on the real FreeSWITCH, which has no TTS:
-    the announcement fails there, and nothing expands."""
+    . , ? ! : ; -) goes to `say`/`saymember` on the real FreeSWITCH unexpanded. This one
+    has no TTS, so the API refuses say up front (media_unavailable); the backend, handed
+    the text directly, sends it to FreeSWITCH, which refuses or ignores it."""
     conf_id, pid = await _conference_with_member(live, "7103")
     m = marker()
     text = f"Hello, {m}: ready? yes! one; two - three. Grüße, Привет, 你好"
@@ -338,7 +339,16 @@ async def test_speech_punctuation_reaches_say_and_saymember_unexpanded(live: Liv
         {"media": {"say": {"text": text}}, "participant_id": pid},
     ):
         status, data = await live.call("POST", f"/v1/conferences/{conf_id}/announcements", body)
-        assert status == 202, data
+        assert status == 400 and data["error"]["code"] == "media_unavailable", data
+    async with live.parts.services.db.read() as conn:
+        conference = await repos.get_conference(conn, conf_id)
+        participant = await repos.get_participant(conn, pid)
+    assert conference is not None and participant is not None
+    for target in (None, participant):
+        with contextlib.suppress(EngineError):  # -ERR (say): no TTS module
+            await live.backend.execute(
+                e.Play(conference, (MediaItem("say", text=text),), target, None)
+            )
     assert (await live.participant(conf_id, pid))["status"] == "joined"
     assert executed(live.fs, m, live.tmp) == []
     assert "is ready" in live.fs.api("status")

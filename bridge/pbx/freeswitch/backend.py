@@ -63,6 +63,7 @@ class _Member:
     session: CallSession | None = None  # the outbound-socket call, for dial-ins
     in_lobby: bool = False
     dialing: bool = False  # a dial-out not answered yet
+    on_hold: bool = False  # FreeSWITCH says hold (our hold also deafens: not a deaf change)
 
 
 @dataclass(slots=True)
@@ -119,6 +120,7 @@ class FreeSwitchBackend:
         self._state: State = "stopped"
         self._subscribed = False
         self.version: tuple[int, int, int] | None = None
+        self.tts: bool | None = None  # a speech (TTS) interface is loaded; None: not known yet
         self.ready = asyncio.Event()  # set after each (re)connect's resync
         self.resyncs = 0
         self.events_applied = 0
@@ -182,7 +184,11 @@ class FreeSwitchBackend:
         }
 
     def media_problem(self, item: MediaItem) -> str | None:
-        return None  # files and text (mod_conference say) are FreeSWITCH's to find
+        """Files are FreeSWITCH's to find; say needs a TTS module (``tts``, probed on every
+        connect), without one mod_conference answers ``-ERR (say) Error!``."""
+        if item.kind == "say" and self.tts is False:
+            return "FreeSWITCH has no text-to-speech module loaded; say is unavailable"
+        return None
 
     async def _connect(self, conn: EslConnection) -> None:
         try:
@@ -210,6 +216,8 @@ class FreeSwitchBackend:
                 reply = await conn.api(esl.version())
                 self.version = mapping.parse_version(reply.body)
             await self._resync(conn)
+            types = await conn.api(esl.command("show", "interface_types"))
+            self.tts = mapping.has_speech(types.body)
         except EslError as exc:
             log.warning("FreeSWITCH setup after connect failed: %s", exc)
             return
@@ -400,6 +408,22 @@ class FreeSwitchBackend:
             return
         self._report(e.MuteChanged(member.participant.id, muted))
 
+    def _deaf(self, ce: ConferenceEvent) -> None:
+        """A deaf change, ours or made on the PBX (``conference ... deaf``). Not while on
+        hold (our hold deafens too) and not for listen=false members (always deaf)."""
+        member = self._event_member(ce)
+        if member is None or member.on_hold or not member.participant.options.listen:
+            return
+        deaf = ce.action == "deaf-member"
+        self._report(e.FlagsChanged(member.participant.id, deaf=deaf))
+
+    def _hold(self, ce: ConferenceEvent) -> None:
+        member = self._event_member(ce)
+        if member is None:
+            return
+        member.on_hold = ce.action == "hold-member"
+        self._report(e.FlagsChanged(member.participant.id, hold=member.on_hold))
+
     def _dtmf(self, ce: ConferenceEvent) -> None:
         member = self._event_member(ce)
         if member is None:
@@ -430,8 +454,21 @@ class FreeSwitchBackend:
 
     def _play_done(self, ce: ConferenceEvent) -> None:
         state = self._conferences.get(ce.conference_name)
-        waiting = state.announcements.get(ce.file or "") if state else None
-        if state is None or not waiting:
+        if state is None:
+            return
+        file = ce.file or ""
+        waiting = state.announcements.get(file)
+        if not waiting:
+            # a relative name (esl_media_dir "sounds") comes back with the sound-prefix
+            waiting = next(
+                (
+                    queue
+                    for key, queue in state.announcements.items()
+                    if queue and not key.startswith("/") and file.endswith("/" + key)
+                ),
+                None,
+            )
+        if not waiting:
             return
         self._report(e.AnnouncementFinished(state.conference_id, waiting.popleft()))
 
@@ -460,6 +497,7 @@ class FreeSwitchBackend:
             log.warning("conference json_list: unreadable reply %r", reply.body[:80])
             return
         present: dict[str, set[str]] = {}
+        flags: dict[str, e.MemberFlags] = {}
         seen: set[str] = set()
         for conf in listing if isinstance(listing, list) else []:
             name = str(conf.get("conference_name", ""))
@@ -482,6 +520,10 @@ class FreeSwitchBackend:
                 member.conference_uuid = conf.get("conference_uuid")
                 member.joined = True
                 present.setdefault(conference_id, set()).add(pid)
+                said = mapping.member_flags_of(row.get("flags"), member.participant)
+                if said is not None:
+                    member.on_hold = said.hold
+                    flags[pid] = said
         for member in list(self._members.values()):
             if member.uuid in seen:
                 continue
@@ -491,7 +533,7 @@ class FreeSwitchBackend:
             elif member.member_id is not None:
                 self._forget(member)  # gone while we were away
         self.resyncs += 1
-        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}))
+        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}, flags))
 
     async def _participant_of(self, conn: EslConnection, uuid: str) -> str | None:
         member = self._members.get(uuid)
@@ -620,8 +662,22 @@ class FreeSwitchBackend:
         if command.announcement_id is not None and last_file is not None:
             waiting = self._conf_state(command.conference).announcements
             waiting.setdefault(last_file, collections.deque()).append(command.announcement_id)
-        for item in items:
-            await self._api(item.command)
+        try:
+            for item in items:
+                await self._api(item.command)
+        except EngineError:
+            # announcement.started is out: its finish must follow even when FreeSWITCH
+            # refused the item (a missing file, say without TTS)
+            if command.announcement_id is not None:
+                queue = self._conf_state(command.conference).announcements.get(last_file or "")
+                if queue is not None and command.announcement_id in queue:
+                    queue.remove(command.announcement_id)
+                self._report(
+                    e.AnnouncementFinished(
+                        command.conference.id, command.announcement_id, failed=True
+                    )
+                )
+            raise
         if command.announcement_id is not None and last_file is None:
             # say has no "done" event: finished once FreeSWITCH took it
             self._report(e.AnnouncementFinished(command.conference.id, command.announcement_id))
@@ -717,6 +773,10 @@ _HANDLERS = {
     "stop-talking": FreeSwitchBackend._talking,
     "mute-member": FreeSwitchBackend._mute,
     "unmute-member": FreeSwitchBackend._mute,
+    "deaf-member": FreeSwitchBackend._deaf,
+    "undeaf-member": FreeSwitchBackend._deaf,
+    "hold-member": FreeSwitchBackend._hold,
+    "unhold-member": FreeSwitchBackend._hold,
     "dtmf": FreeSwitchBackend._dtmf,
     "stop-recording": FreeSwitchBackend._recording_stopped,
     "play-file-done": FreeSwitchBackend._play_done,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from bridge.core.dialing import DialTarget, parse_dial_target
+from bridge.core.engine import MemberFlags
 from bridge.core.ids import engine_name
 from bridge.core.models import (
     Conference,
@@ -25,7 +27,7 @@ from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
 
 CONTROLS_GROUP: Final = "cb-digits"  # every key bound to the `event` action (freeswitch-conf/)
 PARTICIPANT_VARIABLE: Final = "bridge_participant_id"  # found again after a bridge restart
-SILENCE: Final = "silence_stream://10"  # an exit sound that plays nothing
+SILENCE: Final = "silence_stream://10"  # an enter/exit sound that plays nothing
 _NAME_PREFIX: Final = "cb-"
 _VERSION: Final = re.compile(r"FreeSWITCH Version (\d+)\.(\d+)\.(\d+)")
 # A media item names a file under the media directory: no scheme (``say:``,
@@ -90,6 +92,22 @@ def media_path(item: MediaItem, media_root: str | None) -> str | None:
     return safe_value(path, "path")
 
 
+def media_root(setting: str, media_dir: Path) -> str | None:
+    """The ``esl_media_dir`` setting -> the prefix FreeSWITCH gets for play items.
+
+    Empty: the bridge's media_dir (FreeSWITCH on the same host); an absolute path: the same
+    files where FreeSWITCH sees them; ``sounds``: relative names, which FreeSWITCH resolves
+    under its sound_prefix (the admin copied the files there under the same names).
+    """
+    if setting == "":
+        return safe_value(str(media_dir.resolve()), "path")
+    if setting == "sounds":
+        return None
+    if not setting.startswith("/"):
+        raise ValueError(f"esl_media_dir must be empty, 'sounds' or an absolute path: {setting!r}")
+    return safe_value(setting.rstrip("/") or "/", "path")
+
+
 def lobby_media(conference: Conference, p: Participant, media_root: str | None) -> str | None:
     """Per-participant wait media needs the lobby: the conference MOH is one per conference."""
     if conference.status == ConferenceStatus.IN_PROGRESS or p.options.start_on_entry:
@@ -132,7 +150,8 @@ def channel_variables(
         "conference_permanent_wait_mod_moh": "true",
     }
     if not (p.options.beep_on_entry and conference.play_beep.on_entry):
-        out["conference_silent_entry"] = "true"
+        # not conference_silent_entry: with it this FreeSWITCH sends no add-member at all
+        out["conference_enter_sound"] = SILENCE
     if not conference.play_beep.on_exit:
         out["conference_exit_sound"] = SILENCE
     wait = conference.wait_media or p.options.while_stopped_media
@@ -240,3 +259,25 @@ def failure_reason(body: str) -> FailureReason:
     """``-ERR NO_ANSWER`` (an originate result) -> our reason."""
     cause = body.strip().removeprefix("-ERR").strip().split(" ", 1)[0]
     return _CAUSES.get(cause, FailureReason.ERROR)
+
+
+def has_speech(interface_types: str) -> bool:
+    """``show interface_types`` lists a ``speech`` row when a TTS module is loaded."""
+    return any(line.split(",", 1)[0] == "speech" for line in interface_types.splitlines())
+
+
+def member_flags_of(flags: object, p: Participant) -> MemberFlags | None:
+    """Our flags from a ``conference json_list`` member's ``flags``; None when unreadable.
+
+    hold also mutes and deafens on FreeSWITCH, so while on hold the participant's own
+    muted and deaf flags are ours, as are the flags a talker=false / listen=false member
+    always has.
+    """
+    if not isinstance(flags, dict):
+        return None
+    speak, hear, hold = flags.get("can_speak"), flags.get("can_hear"), flags.get("hold")
+    if not (isinstance(speak, bool) and isinstance(hear, bool) and isinstance(hold, bool)):
+        return None
+    muted = (not speak) if (p.options.talker and not hold) else p.muted
+    deaf = (not hear) if (p.options.listen and not hold) else p.deaf
+    return MemberFlags(muted=muted, deaf=deaf, hold=hold)

@@ -41,6 +41,7 @@ PIN_PROMPT: Final = "conference/conf-pin.wav"
 BAD_PIN: Final = "conference/conf-bad-pin.wav"
 MAX_PIN_TRIES: Final = 3
 MAX_PIN_DIGITS: Final = 12
+PROMPT_TIMEOUT: Final = 30.0  # seconds a prompt may take to play to its end
 
 Phase = Literal["routing", "lobby", "conference", "ended"]
 
@@ -90,6 +91,8 @@ class CallSession:
         self._parser = esl.EslParser()
         self._replies: collections.deque[asyncio.Future[esl.EslMessage]] = collections.deque()
         self._digits: asyncio.Queue[str] = asyncio.Queue()
+        # (app, arg) -> futures resolved by that app's CHANNEL_EXECUTE_COMPLETE
+        self._completions: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._gone = asyncio.Event()
         self._answered = False
         self.uuid = ""
@@ -145,6 +148,10 @@ class CallSession:
                 if self.phase == "lobby":
                     self._host.digit(self.uuid, digit)
         elif event.name == "CHANNEL_EXECUTE_COMPLETE":
+            key = (event.get("Application") or "", event.get("Application-Data") or "")
+            for waiter in self._completions.pop(key, []):
+                if not waiter.done():
+                    waiter.set_result(None)
             if event.get("Application") == "conference" and self.phase == "conference":
                 self.phase = "ended"
                 if self._host.hang_up_after_conference(self.uuid):
@@ -156,6 +163,11 @@ class CallSession:
         if self._gone.is_set():
             return
         self._gone.set()
+        for waiters in self._completions.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("the call is gone"))
+        self._completions.clear()
         self.phase = "ended"
         if self.uuid:
             self._host.call_ended(self.uuid)
@@ -205,7 +217,9 @@ class CallSession:
                 tries += 1
                 if tries >= MAX_PIN_TRIES:
                     break
-                await self._execute("playback", BAD_PIN)
+                # to its end: in async mode a second execute would run nested inside the
+                # first playback, and the caller would hear the PIN prompt first
+                await self._play_to_end(BAD_PIN)
             pin = await self._collect_pin()
             if pin is None:
                 break
@@ -219,6 +233,12 @@ class CallSession:
             await self._refuse(Outcome.WRONG_PIN, None)  # no PIN entered in time
         else:
             await self._refuse(outcome, route.admission.divert)
+
+    async def _play_to_end(self, file: str) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._completions.setdefault(("playback", file), []).append(waiter)
+        await self._execute("playback", file)
+        await asyncio.wait_for(waiter, PROMPT_TIMEOUT)
 
     async def _answer(self) -> None:
         if not self._answered:

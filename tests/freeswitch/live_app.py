@@ -1,0 +1,146 @@
+"""The real application with the FreeSWITCH engine on the session's real FreeSWITCH.
+
+``start_live`` builds the app from a ``Config`` the way an admin would set it
+(``engine = "freeswitch"``, ``esl_*``), serves it with a real aiohttp server and waits
+until the engine is connected and resynced. Dial-outs leave through ``loopback/``:
+``park`` is an extension of the tree's default context that answers and parks, so a
+dial-out becomes a real conference member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from aiohttp.test_utils import TestClient, TestServer
+from real_freeswitch import FreeSwitchProcess
+
+from bridge.app import PARTS, Parts, build_app
+from bridge.config import Config
+from bridge.pbx.freeswitch.backend import FreeSwitchBackend
+
+
+async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Live:
+    client: TestClient[Any, Any]
+    parts: Parts
+    backend: FreeSwitchBackend
+    fs: FreeSwitchProcess
+    key: str
+    tmp: Path
+    config: Config
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        resp = await self.client.request(method, path, headers=headers, json=body)
+        data = await resp.json() if resp.content_type == "application/json" else await resp.read()
+        return resp.status, data
+
+    async def ok(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        status, data = await self.call(method, path, body)
+        assert status == expect, (method, path, status, data)
+        return data
+
+    async def participant(self, conf_id: str, pid: str) -> dict[str, Any]:
+        return await self.ok("GET", f"/v1/conferences/{conf_id}/participants/{pid}")  # type: ignore[no-any-return]
+
+    async def participants(self, conf_id: str) -> list[dict[str, Any]]:
+        page = await self.ok("GET", f"/v1/conferences/{conf_id}/participants")
+        return cast(list[dict[str, Any]], page["items"])
+
+    async def events(self, conf_id: str) -> list[dict[str, Any]]:
+        page = await self.ok("GET", f"/v1/conferences/{conf_id}/events?limit=200")
+        return cast(list[dict[str, Any]], page["items"])
+
+    async def wait_participant(
+        self, conf_id: str, pid: str, status: str, within: float = 20.0, **fields: Any
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while True:
+            p = await self.participant(conf_id, pid)
+            if p["status"] == status and all(p.get(k) == v for k, v in fields.items()):
+                return p
+            assert time.monotonic() < deadline, (status, fields, p)
+            await asyncio.sleep(0.1)
+
+    async def wait_event(
+        self, conf_id: str, kind: str, within: float = 20.0, **data: Any
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while True:
+            for event in await self.events(conf_id):
+                if event["type"] == kind and all(
+                    (event.get("data") or {}).get(k) == v for k, v in data.items()
+                ):
+                    return event
+            assert time.monotonic() < deadline, (kind, data, await self.events(conf_id))
+            await asyncio.sleep(0.1)
+
+    async def wait_conference(self, conf_id: str, status: str, within: float = 20.0) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            conf = await self.ok("GET", f"/v1/conferences/{conf_id}")
+            if conf["status"] == status:
+                return
+            assert time.monotonic() < deadline, conf
+            await asyncio.sleep(0.1)
+
+    async def wait_ready(self, within: float = 20.0) -> None:
+        await asyncio.wait_for(self.backend.ready.wait(), within)
+
+
+@contextlib.asynccontextmanager
+async def start_live(
+    fs: FreeSwitchProcess,
+    tmp: Path,
+    *,
+    esl_port: int | None = None,
+    esl_media_dir: str | None = None,
+    **settings: Any,
+) -> AsyncIterator[Live]:
+    """The app on ``fs``; ``esl_port`` points the ESL link elsewhere (a cuttable proxy),
+    ``esl_media_dir`` is the setting (default: this FreeSWITCH's sounds directory);
+    ``settings`` are further Config fields."""
+    config = Config(
+        engine="freeswitch",
+        data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'bridge.db'}",
+        scheduler_interval_seconds=0.2,
+        webhook_poll_seconds=0.2,
+        esl_host="127.0.0.1",
+        esl_port=esl_port or fs.ports.esl,
+        esl_password=fs.password,
+        esl_outbound_port=fs.ports.outbound,
+        esl_dial_prefix="loopback/",
+        esl_media_dir=str(fs.sounds) if esl_media_dir is None else esl_media_dir,
+        **settings,
+    )
+    app = build_app(config)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    parts = app[PARTS]
+    assert parts.admin_key is not None
+    backend = parts.services.backend
+    assert isinstance(backend, FreeSwitchBackend)
+    live = Live(client, parts, backend, fs, parts.admin_key, tmp, config)
+    try:
+        await live.wait_ready()
+        yield live
+    finally:
+        await client.close()

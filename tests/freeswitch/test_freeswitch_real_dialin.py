@@ -1,0 +1,127 @@
+"""Dial-in through the real FreeSWITCH: SIPp phones call our shipped SIP profile, the
+shipped dialplan hands each call to the bridge's outbound socket, and the bridge admits
+or refuses it. What FreeSWITCH sends the phone (the SIP answer) is what is checked.
+
+A phone's RFC 4733 digits must rise within one call (fs_phones.py), so the three wrong
+PINs in a row stay a test of the replayed call (test_outbound_dialin.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fs_phones import dial, uac_scenario
+from live_app import Live, start_live
+from real_freeswitch import FreeSwitchProcess
+from test_freeswitch_real_engine import dial_out_member, members
+
+pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
+
+
+@pytest.fixture
+async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[Live]:
+    async with start_live(freeswitch, tmp_path) as app:
+        yield app
+
+
+async def test_admitted_caller_joins_talks_presses_and_leaves(live: Live, tmp_path: Path) -> None:
+    conf = await live.ok(
+        "POST", "/v1/conferences", {"name": "in", "dial_in": {"access_code": "7301"}}, 201
+    )
+    steps: tuple[tuple[str, str | int], ...] = (("pause", 1500), ("digit", "7"), ("pause", 1500))
+    phone = dial(
+        tmp_path / "phone", live.fs.ports.sip, "7301", uac_scenario(steps=steps, wait_for_bye_ms=1)
+    )
+    try:
+        joined = await live.wait_event(conf["id"], "participant.joined")
+        pid = joined["participant_id"]
+        await live.wait_conference(conf["id"], "in_progress")
+        [member] = members(live.fs, conf["id"])
+        assert member["caller_id_number"] == "sipp", member
+        # the phone's 660 Hz tone is speech to FreeSWITCH's energy detector
+        await live.wait_event(conf["id"], "participant.talking", talking=True)
+        await live.wait_event(conf["id"], "participant.digit")
+        assert await phone.finished(30) == 0, phone.output()
+    finally:
+        phone.stop()
+    left = await live.wait_participant(conf["id"], pid, "left")
+    assert left["leave_reason"] == "hangup", left
+
+
+async def test_unknown_access_code_is_refused_404(live: Live, tmp_path: Path) -> None:
+    phone = dial(tmp_path / "phone", live.fs.ports.sip, "7399", uac_scenario(expect=404))
+    try:
+        assert await phone.finished(30) == 0, phone.output()
+    finally:
+        phone.stop()
+
+
+async def test_right_pin_joins(live: Live, tmp_path: Path) -> None:
+    conf = await live.ok(
+        "POST",
+        "/v1/conferences",
+        {"name": "pin", "dial_in": {"access_code": "7302", "pin": "1234"}},
+        201,
+    )
+    steps: tuple[tuple[str, str | int], ...] = (
+        ("pause", 800),
+        *(("digit", d) for d in "1234#"),
+        ("pause", 1500),
+    )
+    phone = dial(
+        tmp_path / "phone", live.fs.ports.sip, "7302", uac_scenario(steps=steps, wait_for_bye_ms=1)
+    )
+    try:
+        await live.wait_event(conf["id"], "participant.joined", within=30)
+        await phone.finished(30)
+    finally:
+        phone.stop()
+    await live.wait_event(conf["id"], "participant.left")
+
+
+async def test_full_conference_refuses_503(live: Live, tmp_path: Path) -> None:
+    conf_id, _ = await dial_out_member(live, "7303", max_participants=1)
+    phone = dial(tmp_path / "phone", live.fs.ports.sip, "7303", uac_scenario(expect=503))
+    try:
+        assert await phone.finished(30) == 0, phone.output()
+    finally:
+        phone.stop()
+    assert len(members(live.fs, conf_id)) == 1
+    await live.ok("DELETE", f"/v1/conferences/{conf_id}")
+
+
+async def test_reservation_not_started_is_busy_or_diverted(live: Live, tmp_path: Path) -> None:
+    start = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%d_%H:%M:%S")
+    body = {"max_participants": 50, "start_time": start, "duration": 15}
+    await live.ok(
+        "POST",
+        "/v1/reservations",
+        {**body, "conference_name": "Early1", "conference": {"dial_in": {"access_code": "7304"}}},
+        201,
+    )
+    await live.ok(
+        "POST",
+        "/v1/reservations",
+        {
+            **body,
+            "conference_name": "Early2",
+            "divert": "sip:lobby@example.org",
+            "conference": {"dial_in": {"access_code": "7305"}},
+        },
+        201,
+    )
+    busy = dial(tmp_path / "busy", live.fs.ports.sip, "7304", uac_scenario(expect=486))
+    diverted = dial(
+        tmp_path / "divert", live.fs.ports.sip, "7305", uac_scenario(expect=302), trace=True
+    )
+    try:
+        assert await busy.finished(30) == 0, busy.output()
+        assert await diverted.finished(30) == 0, diverted.output()
+    finally:
+        busy.stop()
+        diverted.stop()
+    # the 302 names the divert target; the phone (SIPp) does not follow it
+    assert "lobby@example.org" in diverted.messages()
