@@ -22,17 +22,20 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from bridge.core import engine as e
 from bridge.core.admission import Outcome
+from bridge.core.ids import is_id
 from bridge.core.models import Conference, LeaveReason, MediaItem, Participant
 from bridge.pbx.asterisk import mapping
 from bridge.pbx.asterisk.ami_client import AmiClient, AmiUnavailable
-from bridge.pbx.asterisk.calls import Call, Registry, Room, Where
+from bridge.pbx.asterisk.calls import Call, Registry, Room
 from bridge.pbx.asterisk.dialin import DialIn, reject, set_dynamic_profile
 from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer, route_by_script
+from bridge.pbx.asterisk.location import Where, move_number
 from bridge.pbx.backend import CallRouter, EngineError, ObservationSink, Route
 from bridge.protocols import ami
 from bridge.protocols.ami import ActionResult, AmiAction, AmiEvent
@@ -46,6 +49,9 @@ LOBBY = ("bridge-lobby", "s")
 HOLD_SILENT = ("bridge-hold", "s")
 HOLD_MOH = ("bridge-hold", "moh")
 HOLD_MEDIA = ("bridge-hold", "media")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _new_uid(kind: str) -> str:
@@ -226,7 +232,6 @@ class AsteriskBackend:
             )
         await session.set_variable("BRIDGE_CONF", call.room.name, "name")
         first = call.desired()
-        call.where = Where.MOVING
         action = {Where.CONF: "join", Where.LOBBY: "lobby", Where.HOLD: "hold"}[first]
         await session.set_variable("BRIDGE_ACTION", action, "name")
 
@@ -278,13 +283,15 @@ class AsteriskBackend:
 
     def _left(self, call: Call, result: str | None = None) -> None:
         """The call is out for good: report once, forget it, announce its leave."""
+        was_in_conf = call.where in (Where.CONF, Where.LEFT)
+        call.loc.gone()
         call.gone.set()
         if not call.left_reported:
             call.left_reported = True
             reason = call.kick_reason or mapping.leave_reason(result)
             self._report(e.MemberLeft(call.participant_id, reason))
             room = call.room
-            if call.where in (Where.CONF, Where.LEFT) and not room.ended and call.joined_reported:
+            if was_in_conf and not room.ended and call.joined_reported:
                 files = _or_none(mapping.leave_announcement, call.participant)
                 if files is not None:
                     self._spawn(self._announce(room, files, None))
@@ -292,10 +299,9 @@ class AsteriskBackend:
 
     def _on_confbridge_join(self, event: AmiEvent) -> None:
         call = self._call_of(event)
-        if call is None:
+        if call is None or not call.loc.arrive(Where.CONF, _move_of(event)):
             return
         call.channel = event.get("Channel") or call.channel
-        call.where = Where.CONF
         self._joined(call)
         muted_now = (event.get("Muted") or "").lower() == "yes"
         if muted_now != call.muted and call.channel:
@@ -308,33 +314,12 @@ class AsteriskBackend:
         self._settle(call)
 
     def _on_confbridge_leave(self, event: AmiEvent) -> None:
+        """A real leave (hangup, kick, end) is reported now, not after the UserEvent or
+        the Hangup, which wait behind the serial leave sounds; the one our own Redirect
+        causes carries that move's number and changes nothing."""
         call = self._call_of(event)
-        if call is None:
-            uid = event.get("Uniqueid") or ""
-            if uid in self._announcers:
-                pass  # finished when its channel hangs up
-            return
-        if call.where == Where.MOVING:
-            return  # our own Redirect
-        call.where = Where.LEFT  # the UserEvent with CONFBRIDGE_RESULT follows
-        self._spawn(self._confirm_gone(call))
-
-    async def _confirm_gone(self, call: Call, grace: float = 5.0) -> None:
-        """Do not depend on one event: if neither the UserEvent nor the Hangup came (a
-        slow reader can lose AMI events), ask Asterisk whether the channel still exists."""
-        for _ in range(3):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await call.gone.wait()
-            if call.left_reported:
-                return
-            result = await self._try(partial(ami.getvar, "UNIQUEID", channel=call.uniqueid))
-            if result is None:
-                return  # AMI is down: the resync after the reconnect decides
-            if not result.ok and call.where == Where.LEFT:
-                log.warning("leave of %s inferred: its channel is gone", call.participant_id)
-                self._left(call)
-                return
+        if call is not None and call.loc.conf_left(_move_of(event)):
+            self._left(call)
 
     def _on_user_event(self, event: AmiEvent) -> None:
         kind = event.get("UserEvent")
@@ -343,14 +328,11 @@ class AsteriskBackend:
             return
         if kind == "BridgeConfLeave":
             self._left(call, event.get("Result"))
-        elif kind == "BridgeLobby":
-            call.where = Where.LOBBY
-            self._joined(call)
-            self._settle(call)
-        elif kind == "BridgeHold":
-            call.where = Where.HOLD
-            self._joined(call)
-            self._settle(call)
+        elif kind in ("BridgeLobby", "BridgeHold"):
+            place = Where.LOBBY if kind == "BridgeLobby" else Where.HOLD
+            if call.loc.arrive(place, _move_of(event)):
+                self._joined(call)
+                self._settle(call)
 
     def _on_hangup(self, event: AmiEvent) -> None:
         uid = event.get("Uniqueid") or ""
@@ -416,10 +398,17 @@ class AsteriskBackend:
         if target == Where.HOLD and call.where == Where.HOLD:
             return
         if target != call.where:
-            call.where = Where.MOVING
-            self._spawn(self._move(call, target))
+            self._spawn(self._move(call, target, call.loc.move()))
 
-    async def _move(self, call: Call, target: Where) -> None:
+    async def _move(self, call: Call, target: Where, move: int) -> None:
+        """Number the move on the channel, then Redirect: the events it causes carry the
+        number (manager.conf channelvars), so none of them is taken for a leave."""
+        numbered = await self._try(
+            lambda aid: ami.setvar("BRIDGE_MOVE", (move, "integer"), aid, channel=call.uniqueid)
+        )
+        if numbered is None or not numbered.ok:
+            call.loc.not_moved(move)
+            return
         if target == Where.CONF:
             context, exten = JOIN
         elif target == Where.LOBBY:
@@ -440,6 +429,7 @@ class AsteriskBackend:
         result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
         if result is None or not result.ok:
             log.info("could not move %s to %s", call.participant_id, target)
+            call.loc.not_moved(move)
 
     async def _apply_mute(self, call: Call) -> None:
         if call.channel is None or call.where != Where.CONF:
@@ -507,6 +497,9 @@ class AsteriskBackend:
         call = self.registry.by_participant.get(p.id)
         if call is None:
             raise EngineError(f"no call for participant {p.id}")
+        if call.adopted and call.where != Where.CONF:
+            call.muted = p.muted or not p.options.talker  # Asterisk keeps no mute outside
+        call.adopted = False
         call.participant = p
         return call
 
@@ -678,11 +671,15 @@ class AsteriskBackend:
     # ================================================================== resync
 
     async def _resync(self) -> None:
-        """After every (re)connect: what is really in our conferences, and who is alive.
+        """After every (re)connect, and on a start next to an Asterisk that already has
+        our calls: rebuild the call registry from what Asterisk has, and report it.
 
-        Calls we know that Asterisk no longer has are forgotten (the Snapshot makes the
-        spine mark them left); calls that joined while we were disconnected are found
-        in ConfbridgeList and reported present.
+        Our calls carry BRIDGE_PARTICIPANT, BRIDGE_CONF and BRIDGE_MOVE on every channel
+        event (manager.conf channelvars), so ConfbridgeList (members, muted) and
+        CoreShowChannels (who is alive, who waits in the lobby or hold contexts) say it
+        all. A call we did not know (the bridge restarted) is adopted; one we know is put
+        where Asterisk has it, with Asterisk's flags; one Asterisk no longer has is
+        forgotten (the Snapshot makes the services mark it left).
         """
         rooms = await self._send(ami.confbridge_list_rooms, early=True)
         members: dict[str, AmiEvent] = {}
@@ -692,32 +689,87 @@ class AsteriskBackend:
                 continue
             listing = await self._send(partial(ami.confbridge_list, name), early=True)
             for member in listing.events:
-                uid = member.get("Uniqueid") or member.get("UniqueID")
-                if uid:
+                if uid := _uid_of(member):
                     members[uid] = member
         channels = await self._send(_core_show_channels, early=True)
-        alive = {uid for ev in channels.events if (uid := ev.get("Uniqueid") or ev.get("UniqueID"))}
+        alive = {uid: ev for ev in channels.events if (uid := _uid_of(ev))}
         present: dict[str, set[str]] = {}
+        flags: dict[str, e.MemberFlags] = {}
+        seen: set[str] = set()
+        for uid in sorted(set(members) | set(alive)):
+            call = self._found(uid, members.get(uid), alive.get(uid))
+            if call is None:
+                continue
+            seen.add(uid)
+            present.setdefault(call.room.conference.id, set()).add(call.participant_id)
+            if not call.adopted or call.where == Where.CONF:
+                flags[call.participant_id] = e.MemberFlags(call.muted, call.deaf, call.hold)
         for call in list(self.registry.calls.values()):
-            listed = members.get(call.uniqueid)
-            if listed is not None:
-                call.channel = listed.get("Channel") or call.channel
-                call.where = Where.CONF
-                call.joined_reported = True
-            elif call.uniqueid not in alive:
+            if call.uniqueid in seen:
+                continue
+            if call.uniqueid not in alive:  # gone while we were away
                 call.left_reported = True  # the Snapshot reports it
+                call.loc.gone()
+                call.gone.set()
                 self.registry.remove(call)
                 if not call.joined_reported:
                     self._report(e.MemberLeft(call.participant_id, None))
                 continue
-            if call.joined_reported:
+            if call.joined_reported:  # alive between our places (a move under way)
                 present.setdefault(call.room.conference.id, set()).add(call.participant_id)
         for uid in [u for u in self._announcers if u not in alive]:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         for uid in [u for u in self._recorders if u not in alive]:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         self.resyncs += 1
-        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}))
+        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}, flags))
+
+    def _found(self, uid: str, member: AmiEvent | None, channel: AmiEvent | None) -> Call | None:
+        """One of our calls as Asterisk lists it (None: not ours, or not at one of our
+        places): known calls follow Asterisk, unknown ones are adopted."""
+        event = member or channel
+        assert event is not None
+        if member is not None:
+            place, conf_name = Where.CONF, member.get("Conference")
+        else:
+            context = event.get("Context") or ""
+            place_of = {"bridge-hold": Where.HOLD, "bridge-lobby": Where.LOBBY}
+            if context not in place_of:
+                return None
+            place, conf_name = place_of[context], event.chan_var("BRIDGE_CONF")
+        pid = event.chan_var("BRIDGE_PARTICIPANT") or ""
+        conference_id = conference_id_of(conf_name or "")
+        if conference_id is None or not is_id(pid, "participant"):
+            return None
+        call = self.registry.calls.get(uid)
+        if call is None or call.participant_id != pid:
+            call = self._adopt(uid, pid, conference_id)
+        call.loc.adopt(place, move_number(event.chan_var("BRIDGE_MOVE")))
+        channel_name = event.get("Channel")
+        if channel_name and is_safe(channel_name, "channel"):
+            call.channel = channel_name
+        call.joined_reported = True
+        if member is not None:  # in the mix: neither held nor deaf; muted as listed
+            call.muted = (member.get("Muted") or "").lower() == "yes"
+            call.hold = call.deaf = False
+        elif place == Where.HOLD:  # [bridge-hold] s: listen=false/deaf; moh, media: held
+            call.hold = (event.get("Exten") or "") in ("moh", "media")
+            call.deaf = call.deaf or not call.hold
+        return call
+
+    def _adopt(self, uid: str, pid: str, conference_id: str) -> Call:
+        """A live call the bridge did not know (it restarted): a stand-in participant and
+        conference until the next command brings the real ones."""
+        room = self.registry.rooms.get(conference_id)
+        if room is None:
+            room = self.registry.rooms[conference_id] = Room(
+                Conference(conference_id, "", "", _EPOCH, _EPOCH)
+            )
+        p = Participant(pid, conference_id, "", _EPOCH, _EPOCH, call_ref=uid)
+        call = Call(uid, p, room, adopted=True)
+        self.registry.add(call)
+        log.info("adopted live call %s of %s from Asterisk", pid, conference_id)
+        return call
 
 
 def _or_none(build: Callable[..., str | None], *args: Any) -> str | None:
@@ -736,6 +788,23 @@ def is_playlist(value: str) -> bool:
     except UnsafeValueError:
         return False
     return True
+
+
+def _uid_of(event: AmiEvent) -> str | None:
+    uid = event.get("Uniqueid") or event.get("UniqueID")
+    return uid if uid and is_safe(uid, "channel") else None
+
+
+def conference_id_of(name: str) -> str | None:
+    """Our conference id back from its engine name (cb-cf-xxx), or None: not ours."""
+    if not name.startswith(CONF_PREFIX):
+        return None
+    conference_id = name[len(CONF_PREFIX) :].replace("-", "_", 1)
+    return conference_id if is_id(conference_id, "conference") else None
+
+
+def _move_of(event: AmiEvent) -> int:
+    return move_number(event.chan_var("BRIDGE_MOVE"))
 
 
 def _core_show_channels(action_id: str) -> AmiAction:
