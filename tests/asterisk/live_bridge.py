@@ -37,6 +37,7 @@ def make_backend(
         agi_host="127.0.0.1",
         agi_port=pbx.ports.agi,
         recordings_dir_on_pbx=PBX_RECORDINGS,
+        action_timeout=4.0,  # a reply lost in a cut is given up on within the tests' waits
     )
 
 
