@@ -95,3 +95,30 @@ async def test_listen_false_sends_silence_not_nothing(live: Live, callers: list[
     await until(lambda: live.backend.registry.by_participant[pa].where == "conf")
     await hears(a, ANNOUNCE_HZ, time.monotonic())
     assert (await pbx_places(live.ami, conf["id"]))[pa] == ("conf", False)
+
+
+async def test_announcement_to_one_participant_is_heard_by_it_alone(
+    live: Live, callers: list[SipPhone]
+) -> None:
+    conf = await live.conference("7203", play_beep="never")
+    a, pa = await _dial(live, callers, conf["id"], "7203")
+    b, _ = await _dial(live, callers, conf["id"], "7203")
+    path = f"/v1/conferences/{conf['id']}"
+    await live.ok("PATCH", f"{path}/participants/{pa}", json={"muted": True})
+
+    mark = time.monotonic()
+    body = {"media": [{"play": {"file": tone_file(live.pbx, PRIVATE_HZ)}}], "participant_id": pa}
+    ann = await live.ok("POST", f"{path}/announcements", 202, json=body)
+    await hears(a, PRIVATE_HZ, mark)
+    await live.wait_hooks(conf["id"], "announcement.started", "announcement.finished")
+    [done] = [h for h in live.receiver.events(conf["id"]) if h["type"] == "announcement.finished"]
+    assert done["data"]["announcement_id"] == ann["id"]
+    assert loudest_window(b.heard_since(mark), PRIVATE_HZ) < SILENT, "b heard a's announcement"
+
+    # back in the mix, still muted, and hearing the others again
+    await until(lambda: live.backend.registry.by_participant[pa].where == "conf")
+    places = await pbx_places(live.ami, conf["id"])
+    assert places[pa] == ("conf", True), places
+    b.set_tone(ANNOUNCE_HZ)
+    await hears(a, ANNOUNCE_HZ, time.monotonic())
+    assert (await live.get(conf["id"], pa))["status"] == "joined"

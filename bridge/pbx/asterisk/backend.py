@@ -7,6 +7,9 @@ Commands in, observations out; no policy here. The patterns (see dialplan/README
   StartConference. A start_on_entry caller goes straight in (its join starts it).
 * listen=false and hold: Redirect to ``[bridge-hold]`` and back; our own moves never
   produce leave/join observations.
+* An announcement to one participant (ConfBridge plays only to everyone): the same kind
+  of Redirect, to ``[bridge-hold] play``, which plays it and says so (UserEvent
+  BridgePlayed); the call is then moved back.
 * DTMF in the bridge: the ``no_op`` menu swallows digits; DTMFEnd → DigitPressed; core
   sends SetMute/Kick back.
 * Announcer and recorder: ``Local/`` channels in the conference, filtered out (they are
@@ -49,6 +52,7 @@ LOBBY = ("bridge-lobby", "s")
 HOLD_SILENT = ("bridge-hold", "s")
 HOLD_MOH = ("bridge-hold", "moh")
 HOLD_MEDIA = ("bridge-hold", "media")
+PLAY_ALONE = ("bridge-hold", "play")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -286,6 +290,7 @@ class AsteriskBackend:
         was_in_conf = call.where in (Where.CONF, Where.LEFT)
         call.loc.gone()
         call.gone.set()
+        self._played(call, every=True)
         if not call.left_reported:
             call.left_reported = True
             reason = call.kick_reason or mapping.leave_reason(result)
@@ -328,11 +333,26 @@ class AsteriskBackend:
             return
         if kind == "BridgeConfLeave":
             self._left(call, event.get("Result"))
-        elif kind in ("BridgeLobby", "BridgeHold"):
-            place = Where.LOBBY if kind == "BridgeLobby" else Where.HOLD
-            if call.loc.arrive(place, _move_of(event)):
+        elif kind in _ARRIVALS:
+            if call.loc.arrive(_ARRIVALS[kind], _move_of(event)):
                 self._joined(call)
                 self._settle(call)
+        elif (
+            kind == "BridgePlayed"
+            and call.loc.place == Where.PLAY
+            and call.loc.arrived == _move_of(event)
+        ):
+            # the dialplan takes the call back itself (numbered: the return move we
+            # reserved), and that arrival settles it (the next announcement, if any)
+            self._played(call)
+
+    def _played(self, call: Call, *, every: bool = False) -> None:
+        """The announcement playing to this call alone is over (or, `every`: the call is
+        gone, and so are the ones waiting)."""
+        done, call.playing = (call.playing, []) if every else (call.playing[:1], call.playing[1:])
+        for announcement_id, _ in done:
+            if announcement_id is not None:
+                self._report(e.AnnouncementFinished(call.room.conference.id, announcement_id))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         uid = event.get("Uniqueid") or ""
@@ -361,7 +381,7 @@ class AsteriskBackend:
             return
         call = self._call_of(event)
         digit = event.get("Digit") or ""
-        if call is None or call.where not in (Where.CONF, Where.LOBBY, Where.HOLD):
+        if call is None or call.where not in (Where.CONF, Where.LOBBY, Where.HOLD, Where.PLAY):
             return
         if is_safe(digit, "digit"):
             self._report(e.DigitPressed(call.participant_id, digit))
@@ -392,7 +412,7 @@ class AsteriskBackend:
 
     def _settle(self, call: Call) -> None:
         """Move the call where it should be, if it is somewhere it can be moved from."""
-        if call.where not in (Where.LOBBY, Where.CONF, Where.HOLD) or call.room.ended:
+        if call.where not in _PLACES or call.room.ended:
             return
         target = call.desired()
         if target == Where.HOLD and call.where == Where.HOLD:
@@ -407,29 +427,55 @@ class AsteriskBackend:
             lambda aid: ami.setvar("BRIDGE_MOVE", (move, "integer"), aid, channel=call.uniqueid)
         )
         if numbered is None or not numbered.ok:
-            call.loc.not_moved(move)
+            self._not_moved(call, target, move)
             return
-        if target == Where.CONF:
-            context, exten = JOIN
-        elif target == Where.LOBBY:
-            context, exten = LOBBY
-        elif call.hold and call.hold_media and is_playlist(call.hold_media):
-            context, exten = HOLD_MEDIA
-            media = call.hold_media
-            await self._try(
-                lambda aid: ami.setvar(
-                    "BRIDGE_HOLD_MEDIA",
-                    (mapping.checked_playlist(media), "text"),
-                    aid,
-                    channel=call.uniqueid,
-                )
+        if target == Where.PLAY and call.playing:
+            context, exten = PLAY_ALONE
+            back = await self._place(call, call.resting())
+            # the way back is a move of its own (the dialplan sets this number): the
+            # ConfbridgeLeave of the way out can then never pass for a leave of the return
+            ready = await self._setvars(
+                call,
+                BRIDGE_PLAY_MEDIA=(mapping.checked_playlist(call.playing[0][1]), "text"),
+                BRIDGE_PLAY_CONTEXT=(back[0], "name"),
+                BRIDGE_PLAY_EXTEN=(back[1], "name"),
+                BRIDGE_PLAY_MOVE=(call.loc.move(), "integer"),
             )
+            if not ready:
+                self._not_moved(call, target, move)
+                return
         else:
-            context, exten = HOLD_MOH if call.hold else HOLD_SILENT
+            context, exten = await self._place(call, target)
         result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
         if result is None or not result.ok:
             log.info("could not move %s to %s", call.participant_id, target)
-            call.loc.not_moved(move)
+            self._not_moved(call, target, move)
+
+    def _not_moved(self, call: Call, target: Where, move: int) -> None:
+        """The call stays where it is; an announcement that could not start is finished."""
+        call.loc.not_moved(call.loc.issued if target == Where.PLAY else move)
+        if target == Where.PLAY:
+            self._played(call)
+
+    async def _place(self, call: Call, target: Where) -> tuple[str, str]:
+        """The dialplan place (context, exten) for `target`, its media set on the channel."""
+        if target == Where.CONF:
+            return JOIN
+        if target == Where.LOBBY:
+            return LOBBY
+        if call.hold and call.hold_media and is_playlist(call.hold_media):
+            await self._setvars(
+                call, BRIDGE_HOLD_MEDIA=(mapping.checked_playlist(call.hold_media), "text")
+            )
+            return HOLD_MEDIA
+        return HOLD_MOH if call.hold else HOLD_SILENT
+
+    async def _setvars(self, call: Call, **values: ami.Value) -> bool:
+        for name, value in values.items():
+            result = await self._try(partial(_setvar, name, value, call.uniqueid))
+            if result is None or not result.ok:
+                return False
+        return True
 
     async def _apply_mute(self, call: Call) -> None:
         if call.channel is None or call.where != Where.CONF:
@@ -548,8 +594,15 @@ class AsteriskBackend:
         if files is None:
             raise EngineError("nothing playable: Asterisk has no text-to-speech here")
         if command.participant is not None:
-            raise EngineError("ConfBridge cannot play to one member; play to the conference")
+            self._play_alone(self._call(command.participant), files, command.announcement_id)
+            return
         await self._announce(room, files, command.announcement_id)
+
+    def _play_alone(self, call: Call, files: str, announcement_id: str | None) -> None:
+        """Out of the mix to hear it, then back where it belongs. Announcements that come
+        while one plays wait their turn (the return from one settles the next)."""
+        call.playing.append((announcement_id, files))
+        self._settle(call)
 
     # ------------------------------------------------------------------ recording
 
@@ -737,6 +790,8 @@ class AsteriskBackend:
             if context not in place_of:
                 return None
             place, conf_name = place_of[context], event.chan_var("BRIDGE_CONF")
+            if place == Where.HOLD and (event.get("Exten") or "") == "play":
+                place = Where.PLAY
         pid = event.chan_var("BRIDGE_PARTICIPANT") or ""
         conference_id = conference_id_of(conf_name or "")
         if conference_id is None or not is_id(pid, "participant"):
@@ -752,6 +807,8 @@ class AsteriskBackend:
         if member is not None:  # in the mix: neither held nor deaf; muted as listed
             call.muted = (member.get("Muted") or "").lower() == "yes"
             call.hold = call.deaf = False
+        elif place == Where.PLAY and not call.playing:
+            pass  # someone else's announcement: the dialplan takes the call back after it
         elif place == Where.HOLD:  # [bridge-hold] s: listen=false/deaf; moh, media: held
             call.hold = (event.get("Exten") or "") in ("moh", "media")
             call.deaf = call.deaf or not call.hold
@@ -770,6 +827,10 @@ class AsteriskBackend:
         self.registry.add(call)
         log.info("adopted live call %s of %s from Asterisk", pid, conference_id)
         return call
+
+
+_ARRIVALS = {"BridgeLobby": Where.LOBBY, "BridgeHold": Where.HOLD, "BridgePlay": Where.PLAY}
+_PLACES = (Where.LOBBY, Where.CONF, Where.HOLD, Where.PLAY)
 
 
 def _or_none(build: Callable[..., str | None], *args: Any) -> str | None:
@@ -805,6 +866,10 @@ def conference_id_of(name: str) -> str | None:
 
 def _move_of(event: AmiEvent) -> int:
     return move_number(event.chan_var("BRIDGE_MOVE"))
+
+
+def _setvar(name: str, value: ami.Value, uniqueid: str, action_id: str) -> AmiAction:
+    return ami.setvar(name, value, action_id, channel=uniqueid)
 
 
 def _core_show_channels(action_id: str) -> AmiAction:

@@ -57,6 +57,8 @@ class Call:
     hangup_cause: str | None = None  # Q.850 cause of an unanswered dial-out
     gone: asyncio.Event = field(default_factory=asyncio.Event)  # hung up or reported left
     adopted: bool = False  # rebuilt from Asterisk on a resync: the participant is a stand-in
+    # announcements to this call alone, (announcement id, playlist); the first is playing
+    playing: list[tuple[str | None, str]] = field(default_factory=list)
 
     @property
     def where(self) -> Where:
@@ -68,6 +70,10 @@ class Call:
 
     def desired(self) -> Where:
         """Where this call should be now."""
+        return Where.PLAY if self.playing else self.resting()
+
+    def resting(self) -> Where:
+        """Where it belongs when nothing plays to it alone."""
         if self.hold or self.deaf:
             return Where.HOLD
         if self.room.started or self.participant.options.start_on_entry:

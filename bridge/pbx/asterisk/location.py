@@ -2,7 +2,7 @@
 
 Every Redirect the bridge sends is numbered: ``BRIDGE_MOVE`` is set on the channel
 first, and manager.conf ``channelvars`` makes every channel event carry it. An arrival
-(ConfbridgeJoin, the BridgeHold / BridgeLobby UserEvents) or a ConfbridgeLeave is thus
+(ConfbridgeJoin, the BridgeHold / BridgeLobby / BridgePlay UserEvents) or a ConfbridgeLeave is thus
 tied to the move that caused it, and the order in which AMI delivers them does not
 matter:
 
@@ -25,6 +25,7 @@ class Where(StrEnum):
     LOBBY = "lobby"  # waiting for the conference to start (own wait media)
     CONF = "conf"  # inside ConfBridge()
     HOLD = "hold"  # held or listen=false: outside the mix
+    PLAY = "play"  # out of the mix for an announcement to this call alone
     MOVING = "moving"  # a move we sent has not arrived yet
     LEFT = "left"  # out of ConfBridge for good (the leave is reported)
 
