@@ -56,6 +56,8 @@ PLAY_ALONE = ("bridge-hold", "play")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WAV_HEADER = 44  # bytes: a WAV file this size or smaller holds no audio
+RECORDING_SETTLE_SECONDS = 3.0  # how long MixMonitor may take to close the file
 
 
 def _new_uid(kind: str) -> str:
@@ -82,7 +84,9 @@ class AsteriskBackend:
         self._ami_args = (ami_host, ami_port, ami_username, ami_secret)
         self._agi_host, self._agi_port = agi_host, agi_port
         self._dial_endpoint = safe_value(dial_endpoint, "name")
-        self._recordings_dir_on_pbx = recordings_dir_on_pbx
+        if recordings_dir_on_pbx:  # a setting that ends up in MixMonitor(): checked now
+            mapping.record_file(recordings_dir_on_pbx)
+        self._recordings_dir_on_pbx = recordings_dir_on_pbx or None
         self._ready_timeout = ready_timeout
         self._action_timeout = action_timeout
         self.registry = Registry()
@@ -373,8 +377,25 @@ class AsteriskBackend:
             conf_id, rec_id, path = recorder
             if self._recorder_by_conf.get(conf_id) == uid:
                 del self._recorder_by_conf[conf_id]
-            size = os.path.getsize(path) if os.path.isfile(path) else 0
-            self._report(e.RecordingEnded(conf_id, rec_id, size_bytes=size))
+            self._spawn(self._recording_written(conf_id, rec_id, path))
+
+    async def _recording_written(self, conf_id: str, rec_id: str, path: str) -> None:
+        """Asterisk writes the file where ``ami_recordings_dir`` says, which must be the
+        bridge's own recordings directory (shared): it is complete once MixMonitor has
+        closed it, a moment after the hangup. No audio in it (Asterisk could not write
+        there, or the directories are not the same one) is a failed recording."""
+        size, deadline = -1, asyncio.get_running_loop().time() + RECORDING_SETTLE_SECONDS
+        while True:
+            now = await asyncio.to_thread(_file_size, path)
+            if (now > WAV_HEADER and now == size) or asyncio.get_running_loop().time() > deadline:
+                break
+            size = now
+            await asyncio.sleep(0.1)
+        if now <= WAV_HEADER:
+            log.warning(
+                "recording %s has no audio at %s: is it shared with Asterisk?", rec_id, path
+            )
+        self._report(e.RecordingEnded(conf_id, rec_id, size_bytes=now, failed=now <= WAV_HEADER))
 
     def _on_dtmf(self, event: AmiEvent) -> None:
         if (event.get("Direction") or "").lower() != "received":
@@ -866,6 +887,10 @@ def conference_id_of(name: str) -> str | None:
 
 def _move_of(event: AmiEvent) -> int:
     return move_number(event.chan_var("BRIDGE_MOVE"))
+
+
+def _file_size(path: str) -> int:
+    return os.path.getsize(path) if os.path.isfile(path) else 0
 
 
 def _setvar(name: str, value: ami.Value, uniqueid: str, action_id: str) -> AmiAction:
