@@ -17,7 +17,7 @@ runs=(
     "tests:tests"
     "tests/unit:tests"
     "tests/component:tests"
-    "tests/asterisk:tests:tests/asterisk"
+    "tests/asterisk:tests:tests/asterisk:tests/embedded"
     "tests/embedded:tests:tests/embedded"
     "tests/freeswitch:tests:tests/freeswitch"
     "tests/benchmarks:tests:tests/benchmarks:tests/asterisk:tests/embedded:tests/freeswitch"

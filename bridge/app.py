@@ -71,6 +71,7 @@ def _make_backend(config: Config) -> Backend:
             agi_host=config.agi_host,
             agi_port=config.agi_port,
             dial_endpoint=config.ami_dial_endpoint,
+            recordings_dir_on_pbx=config.ami_recordings_dir or None,
         )
     if config.engine == "freeswitch":
         from bridge.pbx.freeswitch import mapping

@@ -50,6 +50,9 @@ class Config:
     agi_port: int = 4573
     # dial-outs leave through this PJSIP endpoint (a trunk or our loopback); never the tenant's
     ami_dial_endpoint: str = "bridge-loopback"
+    # the bridge's recordings directory as Asterisk sees it (a directory both share, e.g. an
+    # NFS or bind mount); empty: the same path on both
+    ami_recordings_dir: str = ""
     # FreeSWITCH engine
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021

@@ -86,6 +86,15 @@ class AmiMessage:
         wanted = key.lower()
         return [value for name, value in self.headers if name.lower() == wanted]
 
+    def chan_var(self, name: str) -> str | None:
+        """A channel variable that manager.conf ``channelvars`` adds to channel events
+        (``ChanVariable: NAME=value``, or ``ChanVariable(NAME): value`` on old versions)."""
+        prefix = name + "="
+        for value in self.get_all("ChanVariable"):
+            if value.startswith(prefix):
+                return value[len(prefix) :]
+        return self.get(f"ChanVariable({name})")
+
     def as_dict(self) -> dict[str, str | list[str]]:
         """Keys to values; a key that occurs more than once maps to a list."""
         out: dict[str, str | list[str]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 
 from bridge.protocols import ami
@@ -31,6 +32,7 @@ class AmiTestClient:
         self._futures: dict[str, asyncio.Future[ActionResult]] = {}
         self._changed = asyncio.Condition()
         self.events: list[AmiEvent] = []
+        self.stamps: list[float] = []  # time.monotonic() each event arrived, by index
         self.banner: ami.AmiBanner | None = None
         self.received = bytearray()  # every byte read, for captures
         self.bytes_sent = 0
@@ -91,6 +93,7 @@ class AmiTestClient:
                         self.banner = message
                     elif isinstance(message, AmiEvent):
                         self.events.append(message)
+                        self.stamps.append(time.monotonic())
                     for result in self._tracker.feed(message):
                         future = self._futures.pop(result.action_id, None)
                         if future is not None and not future.done():

@@ -56,6 +56,20 @@ aors = bridge-test-trunk
 disallow = all
 allow = ulaw
 
+; a carrier trunk that answers (a SIPp phone on AsteriskPorts.carrier): dial-outs to
+; numbers through ami_dial_endpoint
+[bridge-test-carrier]
+type = aor
+contact = sip:carrier@127.0.0.1:{carrier}
+
+[bridge-test-carrier]
+type = endpoint
+transport = transport-udp
+context = bridge-dialin
+aors = bridge-test-carrier
+disallow = all
+allow = ulaw
+
 [bridge-test-victim]
 type = aor
 contact = sip:victim-secret@127.0.0.1:5998
@@ -89,10 +103,12 @@ class AsteriskPorts:
     ami: int
     sip: int
     agi: int
+    carrier: int  # where the test trunk bridge-test-carrier sends its calls
 
     @classmethod
     def pick(cls) -> AsteriskPorts:
-        return cls(ami=free_port(), sip=free_port(socket.SOCK_DGRAM), agi=free_port())
+        udp = socket.SOCK_DGRAM
+        return cls(ami=free_port(), sip=free_port(udp), agi=free_port(), carrier=free_port(udp))
 
 
 @dataclass
@@ -120,7 +136,8 @@ class AsteriskProcess:
             "permit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n"
         )
         (etc / "pjsip_bridge_local.conf").write_text(
-            f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n{TEST_ENDPOINTS}"
+            f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n"
+            + TEST_ENDPOINTS.format(carrier=self.ports.carrier)
         )
         (etc / "extensions_bridge_local.conf").write_text(
             f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n{PROBE_CONTEXT}"

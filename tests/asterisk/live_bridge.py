@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ PBX_RECORDINGS = "/var/spool/asterisk/monitor"
 
 
 def make_backend(
-    pbx: AsteriskProcess, ami_port: int | None = None, dial_endpoint: str = "bridge-loopback"
+    pbx: AsteriskProcess,
+    ami_port: int | None = None,
+    dial_endpoint: str = "bridge-loopback",
+    recordings_on_pbx: str = PBX_RECORDINGS,
 ) -> AsteriskBackend:
     return AsteriskBackend(
         dial_endpoint=dial_endpoint,
@@ -36,7 +40,8 @@ def make_backend(
         ami_secret=pbx.secret,
         agi_host="127.0.0.1",
         agi_port=pbx.ports.agi,
-        recordings_dir_on_pbx=PBX_RECORDINGS,
+        recordings_dir_on_pbx=recordings_on_pbx,
+        action_timeout=4.0,  # a reply lost in a cut is given up on within the tests' waits
     )
 
 
@@ -50,11 +55,21 @@ async def running_bridge(
     ami_port: int | None = None,
     unreserved_max: int = 40,
     dial_endpoint: str = "bridge-loopback",
+    shared_data: bool = False,
 ) -> AsyncIterator[Live]:
-    backend = make_backend(pbx, ami_port, dial_endpoint)
+    """`shared_data`: the bridge's data directory is inside the Asterisk root, so its
+    recordings directory is one Asterisk writes to (under another path: the shared-directory
+    set-up `ami_recordings_dir` describes). Otherwise Asterisk records where the bridge
+    cannot see it."""
+    data_dir, on_pbx = tmp_path / "data", PBX_RECORDINGS
+    if shared_data:
+        inside = f"/var/spool/asterisk/cbtest-{tmp_path.name}"
+        data_dir = Path(str(pbx.root) + inside)
+        on_pbx = f"{inside}/recordings"
+    backend = make_backend(pbx, ami_port, dial_endpoint, on_pbx)
     config = Config(
         outbound_allowed_cidrs=("127.0.0.1/32",),  # the webhook receiver is on the loopback
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
         webhook_retry_base_seconds=0.05,
         webhook_retry_cap_seconds=0.2,
@@ -75,6 +90,8 @@ async def running_bridge(
     finally:
         live.stop_phones()
         await client.close()
+        if shared_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:

@@ -264,13 +264,13 @@ class Phone:
             self.process.wait(timeout=10)
 
 
-def _run(workdir: Path, scenario: str, args: list[str]) -> Phone:
+def _run(workdir: Path, scenario: str, args: list[str], port: int | None = None) -> Phone:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "tone.ulaw").write_bytes(tone_ulaw())
     for pcap in DTMF_DIR.glob("dtmf_2833_*.pcap"):
         shutil.copyfile(pcap, workdir / pcap.name.replace("dtmf_2833_", "dtmf_"))
     (workdir / "scenario.xml").write_text(scenario)
-    port = free_port(socket.SOCK_DGRAM)
+    port = port or free_port(socket.SOCK_DGRAM)
     command = [
         "sipp", "-sf", "scenario.xml", "-i", "127.0.0.1", "-p", str(port),
         "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
@@ -290,5 +290,7 @@ def dial(
     return _run(workdir, scenario, ["-s", service, *extra, f"127.0.0.1:{sip_port}"])
 
 
-def answerer(workdir: Path, scenario: str) -> Phone:
-    return _run(workdir, scenario, [])
+def answerer(
+    workdir: Path, scenario: str, *, port: int | None = None, trace: bool = False
+) -> Phone:
+    return _run(workdir, scenario, ["-trace_msg"] if trace else [], port)

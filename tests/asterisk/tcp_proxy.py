@@ -2,6 +2,7 @@
 
 ``cut()`` drops every open connection and refuses new ones (accepted, then closed at
 once, as a dead peer would look); ``restore()`` lets connections through again.
+``swallow = True`` drops what the client writes (a command in flight that never arrives).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ class CuttableProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.blocked = False
+        self.swallow = False
         self.accepted = 0
         self.sent = bytearray()  # everything the client wrote upstream, for the tests
+        self.swallowed = bytearray()  # what it wrote while `swallow` was set
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -41,6 +44,7 @@ class CuttableProxy:
 
     def restore(self) -> None:
         self.blocked = False
+        self.swallow = False
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.blocked:
@@ -68,6 +72,9 @@ class CuttableProxy:
         try:
             while data := await reader.read(65536):
                 if record is not None:
+                    if self.swallow:
+                        self.swallowed += data
+                        continue
                     record += data
                 writer.write(data)
                 await writer.drain()

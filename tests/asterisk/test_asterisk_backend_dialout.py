@@ -1,11 +1,23 @@
-"""Dial-out (connect_to_conference): Originate with an answer timeout to a SIPp phone."""
+"""Dial-out (connect_to_conference): Originate with an answer timeout to a SIPp phone, and
+to a number through the trunk the operator configured (ami_dial_endpoint)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 import pytest
-from live_bridge import Live
+from ami_test_client import AmiTestClient
+from asterisk_pbx import AsteriskProcess
+from live_bridge import Live, running_bridge
 from sipp_phones import answerer, uas_scenario
 from sipp_runner import sipp_available
+
+from bridge.app import make_backend
+from bridge.config import load
+from bridge.pbx.asterisk import mapping
+from bridge.pbx.asterisk.backend import AsteriskBackend
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -57,3 +69,42 @@ async def test_dial_out_not_answered_in_time_fails_no_answer(live: Live) -> None
     await live.wait_hooks(conf["id"], "participant.failed", within=15)
     failed = await live.get(conf["id"], p["id"])
     assert failed["failure_reason"] == "no_answer"
+
+
+@pytest.fixture
+async def via_carrier(
+    asterisk: AsteriskProcess, ami_client: AmiTestClient, receiver: Any, tmp_path: Path
+) -> AsyncIterator[Live]:
+    """The bridge with its dial-outs going through the test trunk `bridge-test-carrier`, set
+    the way an operator sets it (ami_dial_endpoint, here from the environment)."""
+    config = load(
+        environ={"BRIDGE_ENGINE": "asterisk", "BRIDGE_AMI_DIAL_ENDPOINT": "bridge-test-carrier"}
+    )
+    built = make_backend(config)
+    assert isinstance(built, AsteriskBackend)
+    assert mapping.dial_channel("+15551230", built._dial_endpoint) == (
+        "PJSIP/+15551230@bridge-test-carrier"
+    )
+    async with running_bridge(
+        asterisk, ami_client, receiver, tmp_path, dial_endpoint=config.ami_dial_endpoint
+    ) as live:
+        yield live
+
+
+async def test_dial_out_to_a_number_leaves_through_the_configured_trunk(
+    via_carrier: Live, asterisk: AsteriskProcess
+) -> None:
+    live = via_carrier
+    conf = await live.conference("8004")
+    phone = answerer(
+        live.workdir / "carrier", uas_scenario(answer=True), port=asterisk.ports.carrier, trace=True
+    )
+    live.phones.append(phone)
+    path = f"/v1/conferences/{conf['id']}/participants"
+    p = await live.ok("POST", path, 201, json={"to": "+15551230", "seconds_answer_timeout": 10})
+    await live.wait_hooks(conf["id"], "participant.answered", "participant.joined")
+    assert len(await live.pbx_members(conf["id"])) == 1
+    assert "INVITE sip:+15551230@127.0.0.1" in phone.messages(), phone.messages()[-2000:]
+    await live.ok("DELETE", f"{path}/{p['id']}")
+    assert await phone.finished() == 0, phone.output()
+    await live.wait_hooks(conf["id"], "participant.left")

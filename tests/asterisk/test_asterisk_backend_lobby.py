@@ -10,7 +10,7 @@ from ami_test_client import next_action_id
 from live_bridge import Live, until
 from sipp_runner import sipp_available
 
-from bridge.pbx.asterisk.calls import Where
+from bridge.pbx.asterisk.location import Where
 from bridge.protocols import ami
 
 pytestmark = [

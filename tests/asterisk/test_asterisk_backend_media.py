@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from live_bridge import PBX_RECORDINGS, Live, until
+from ami_test_client import AmiTestClient
+from asterisk_pbx import AsteriskProcess
+from live_bridge import Live, running_bridge, until
 from sipp_runner import sipp_available
 
 from bridge.protocols.ami import AmiEvent
@@ -80,7 +84,19 @@ async def test_announcement_and_join_leave_messages_play_into_the_conference(
     await live.ok("DELETE", f"/v1/conferences/{conf['id']}")
 
 
-async def test_record_starts_with_the_conference_and_stops_at_the_end(live: Live) -> None:
+@pytest.fixture
+async def shared_live(
+    asterisk: AsteriskProcess, ami_client: AmiTestClient, receiver: Any, tmp_path: Path
+) -> AsyncIterator[Live]:
+    """`live` with a recordings directory Asterisk and the bridge share."""
+    async with running_bridge(asterisk, ami_client, receiver, tmp_path, shared_data=True) as live:
+        yield live
+
+
+async def test_record_starts_with_the_conference_and_stops_at_the_end(
+    shared_live: Live,
+) -> None:
+    live = shared_live
     conf = await live.conference("9003", record=True)
     phone = live.phone("9003")
     await live.wait_participants(conf["id"], 1)
@@ -99,8 +115,25 @@ async def test_record_starts_with_the_conference_and_stops_at_the_end(live: Live
     await live.ok("DELETE", f"/v1/conferences/{conf['id']}")
     assert await phone.finished() == 0, phone.output()
     await live.wait_hooks(conf["id"], "recording.completed")
-    wav = Path(str(live.pbx.root) + PBX_RECORDINGS) / f"{rec_id}.wav"
-    await until(lambda: wav.is_file() and wav.stat().st_size > 44, what=f"{wav} written")
+    [done] = [h for h in live.receiver.events(conf["id"]) if h["type"] == "recording.completed"]
+    assert done["data"]["size_bytes"] > 44, done
+    status, audio = await live.call(
+        "GET", f"/v1/conferences/{conf['id']}/recordings/{rec_id}/audio"
+    )
+    assert status == 200 and audio[:4] == b"RIFF" and len(audio) == done["data"]["size_bytes"]
+
+
+async def test_a_recording_asterisk_could_not_write_for_us_is_an_error(live: Live) -> None:
+    """Asterisk records into a directory the bridge does not share: recording.failed, and
+    no recording.completed with size 0."""
+    conf = await live.conference("9005", record=True)
+    phone = live.phone("9005")
+    await live.wait_participants(conf["id"], 1)
+    await live.wait_hooks(conf["id"], "recording.started")
+    await live.ok("DELETE", f"/v1/conferences/{conf['id']}")
+    assert await phone.finished() == 0, phone.output()
+    await live.wait_hooks(conf["id"], "recording.failed")
+    assert "recording.completed" not in live.hook_types(conf["id"])
 
 
 async def test_conference_timeout_ends_every_call(live: Live) -> None:

@@ -130,7 +130,7 @@ class AmiClient:
         events: str = "on",
         action_timeout: float = 10.0,
         backoff_base: float = 0.2,
-        backoff_cap: float = 10.0,
+        backoff_cap: float = 2.0,
         ping_seconds: int = 20,
     ) -> None:
         # panoramisk writes the login verbatim too: check it like any other value.

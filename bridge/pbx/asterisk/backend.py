@@ -7,6 +7,9 @@ Commands in, observations out; no policy here. The patterns (see dialplan/README
   StartConference. A start_on_entry caller goes straight in (its join starts it).
 * listen=false and hold: Redirect to ``[bridge-hold]`` and back; our own moves never
   produce leave/join observations.
+* An announcement to one participant (ConfBridge plays only to everyone): the same kind
+  of Redirect, to ``[bridge-hold] play``, which plays it and says so (UserEvent
+  BridgePlayed); the call is then moved back.
 * DTMF in the bridge: the ``no_op`` menu swallows digits; DTMFEnd → DigitPressed; core
   sends SetMute/Kick back.
 * Announcer and recorder: ``Local/`` channels in the conference, filtered out (they are
@@ -22,17 +25,20 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from bridge.core import engine as e
 from bridge.core.admission import Outcome
+from bridge.core.ids import is_id
 from bridge.core.models import Conference, LeaveReason, MediaItem, Participant
 from bridge.pbx.asterisk import mapping
 from bridge.pbx.asterisk.ami_client import AmiClient, AmiUnavailable
-from bridge.pbx.asterisk.calls import Call, Registry, Room, Where
+from bridge.pbx.asterisk.calls import Call, Registry, Room
 from bridge.pbx.asterisk.dialin import DialIn, reject, set_dynamic_profile
 from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer, route_by_script
+from bridge.pbx.asterisk.location import Where, move_number
 from bridge.pbx.backend import CallRouter, EngineError, ObservationSink, Route
 from bridge.protocols import ami
 from bridge.protocols.ami import ActionResult, AmiAction, AmiEvent
@@ -46,6 +52,12 @@ LOBBY = ("bridge-lobby", "s")
 HOLD_SILENT = ("bridge-hold", "s")
 HOLD_MOH = ("bridge-hold", "moh")
 HOLD_MEDIA = ("bridge-hold", "media")
+PLAY_ALONE = ("bridge-hold", "play")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WAV_HEADER = 44  # bytes: a WAV file this size or smaller holds no audio
+RECORDING_SETTLE_SECONDS = 3.0  # how long MixMonitor may take to close the file
 
 
 def _new_uid(kind: str) -> str:
@@ -72,7 +84,9 @@ class AsteriskBackend:
         self._ami_args = (ami_host, ami_port, ami_username, ami_secret)
         self._agi_host, self._agi_port = agi_host, agi_port
         self._dial_endpoint = safe_value(dial_endpoint, "name")
-        self._recordings_dir_on_pbx = recordings_dir_on_pbx
+        if recordings_dir_on_pbx:  # a setting that ends up in MixMonitor(): checked now
+            mapping.record_file(recordings_dir_on_pbx)
+        self._recordings_dir_on_pbx = recordings_dir_on_pbx or None
         self._ready_timeout = ready_timeout
         self._action_timeout = action_timeout
         self.registry = Registry()
@@ -226,7 +240,6 @@ class AsteriskBackend:
             )
         await session.set_variable("BRIDGE_CONF", call.room.name, "name")
         first = call.desired()
-        call.where = Where.MOVING
         action = {Where.CONF: "join", Where.LOBBY: "lobby", Where.HOLD: "hold"}[first]
         await session.set_variable("BRIDGE_ACTION", action, "name")
 
@@ -278,13 +291,16 @@ class AsteriskBackend:
 
     def _left(self, call: Call, result: str | None = None) -> None:
         """The call is out for good: report once, forget it, announce its leave."""
+        was_in_conf = call.where in (Where.CONF, Where.LEFT)
+        call.loc.gone()
         call.gone.set()
+        self._played(call, every=True)
         if not call.left_reported:
             call.left_reported = True
             reason = call.kick_reason or mapping.leave_reason(result)
             self._report(e.MemberLeft(call.participant_id, reason))
             room = call.room
-            if call.where in (Where.CONF, Where.LEFT) and not room.ended and call.joined_reported:
+            if was_in_conf and not room.ended and call.joined_reported:
                 files = _or_none(mapping.leave_announcement, call.participant)
                 if files is not None:
                     self._spawn(self._announce(room, files, None))
@@ -292,10 +308,9 @@ class AsteriskBackend:
 
     def _on_confbridge_join(self, event: AmiEvent) -> None:
         call = self._call_of(event)
-        if call is None:
+        if call is None or not call.loc.arrive(Where.CONF, _move_of(event)):
             return
         call.channel = event.get("Channel") or call.channel
-        call.where = Where.CONF
         self._joined(call)
         muted_now = (event.get("Muted") or "").lower() == "yes"
         if muted_now != call.muted and call.channel:
@@ -308,33 +323,12 @@ class AsteriskBackend:
         self._settle(call)
 
     def _on_confbridge_leave(self, event: AmiEvent) -> None:
+        """A real leave (hangup, kick, end) is reported now, not after the UserEvent or
+        the Hangup, which wait behind the serial leave sounds; the one our own Redirect
+        causes carries that move's number and changes nothing."""
         call = self._call_of(event)
-        if call is None:
-            uid = event.get("Uniqueid") or ""
-            if uid in self._announcers:
-                pass  # finished when its channel hangs up
-            return
-        if call.where == Where.MOVING:
-            return  # our own Redirect
-        call.where = Where.LEFT  # the UserEvent with CONFBRIDGE_RESULT follows
-        self._spawn(self._confirm_gone(call))
-
-    async def _confirm_gone(self, call: Call, grace: float = 5.0) -> None:
-        """Do not depend on one event: if neither the UserEvent nor the Hangup came (a
-        slow reader can lose AMI events), ask Asterisk whether the channel still exists."""
-        for _ in range(3):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await call.gone.wait()
-            if call.left_reported:
-                return
-            result = await self._try(partial(ami.getvar, "UNIQUEID", channel=call.uniqueid))
-            if result is None:
-                return  # AMI is down: the resync after the reconnect decides
-            if not result.ok and call.where == Where.LEFT:
-                log.warning("leave of %s inferred: its channel is gone", call.participant_id)
-                self._left(call)
-                return
+        if call is not None and call.loc.conf_left(_move_of(event)):
+            self._left(call)
 
     def _on_user_event(self, event: AmiEvent) -> None:
         kind = event.get("UserEvent")
@@ -343,14 +337,26 @@ class AsteriskBackend:
             return
         if kind == "BridgeConfLeave":
             self._left(call, event.get("Result"))
-        elif kind == "BridgeLobby":
-            call.where = Where.LOBBY
-            self._joined(call)
-            self._settle(call)
-        elif kind == "BridgeHold":
-            call.where = Where.HOLD
-            self._joined(call)
-            self._settle(call)
+        elif kind in _ARRIVALS:
+            if call.loc.arrive(_ARRIVALS[kind], _move_of(event)):
+                self._joined(call)
+                self._settle(call)
+        elif (
+            kind == "BridgePlayed"
+            and call.loc.place == Where.PLAY
+            and call.loc.arrived == _move_of(event)
+        ):
+            # the dialplan takes the call back itself (numbered: the return move we
+            # reserved), and that arrival settles it (the next announcement, if any)
+            self._played(call)
+
+    def _played(self, call: Call, *, every: bool = False) -> None:
+        """The announcement playing to this call alone is over (or, `every`: the call is
+        gone, and so are the ones waiting)."""
+        done, call.playing = (call.playing, []) if every else (call.playing[:1], call.playing[1:])
+        for announcement_id, _ in done:
+            if announcement_id is not None:
+                self._report(e.AnnouncementFinished(call.room.conference.id, announcement_id))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         uid = event.get("Uniqueid") or ""
@@ -371,15 +377,32 @@ class AsteriskBackend:
             conf_id, rec_id, path = recorder
             if self._recorder_by_conf.get(conf_id) == uid:
                 del self._recorder_by_conf[conf_id]
-            size = os.path.getsize(path) if os.path.isfile(path) else 0
-            self._report(e.RecordingEnded(conf_id, rec_id, size_bytes=size))
+            self._spawn(self._recording_written(conf_id, rec_id, path))
+
+    async def _recording_written(self, conf_id: str, rec_id: str, path: str) -> None:
+        """Asterisk writes the file where ``ami_recordings_dir`` says, which must be the
+        bridge's own recordings directory (shared): it is complete once MixMonitor has
+        closed it, a moment after the hangup. No audio in it (Asterisk could not write
+        there, or the directories are not the same one) is a failed recording."""
+        size, deadline = -1, asyncio.get_running_loop().time() + RECORDING_SETTLE_SECONDS
+        while True:
+            now = await asyncio.to_thread(_file_size, path)
+            if (now > WAV_HEADER and now == size) or asyncio.get_running_loop().time() > deadline:
+                break
+            size = now
+            await asyncio.sleep(0.1)
+        if now <= WAV_HEADER:
+            log.warning(
+                "recording %s has no audio at %s: is it shared with Asterisk?", rec_id, path
+            )
+        self._report(e.RecordingEnded(conf_id, rec_id, size_bytes=now, failed=now <= WAV_HEADER))
 
     def _on_dtmf(self, event: AmiEvent) -> None:
         if (event.get("Direction") or "").lower() != "received":
             return
         call = self._call_of(event)
         digit = event.get("Digit") or ""
-        if call is None or call.where not in (Where.CONF, Where.LOBBY, Where.HOLD):
+        if call is None or call.where not in (Where.CONF, Where.LOBBY, Where.HOLD, Where.PLAY):
             return
         if is_safe(digit, "digit"):
             self._report(e.DigitPressed(call.participant_id, digit))
@@ -410,36 +433,70 @@ class AsteriskBackend:
 
     def _settle(self, call: Call) -> None:
         """Move the call where it should be, if it is somewhere it can be moved from."""
-        if call.where not in (Where.LOBBY, Where.CONF, Where.HOLD) or call.room.ended:
+        if call.where not in _PLACES or call.room.ended:
             return
         target = call.desired()
         if target == Where.HOLD and call.where == Where.HOLD:
             return
         if target != call.where:
-            call.where = Where.MOVING
-            self._spawn(self._move(call, target))
+            self._spawn(self._move(call, target, call.loc.move()))
 
-    async def _move(self, call: Call, target: Where) -> None:
-        if target == Where.CONF:
-            context, exten = JOIN
-        elif target == Where.LOBBY:
-            context, exten = LOBBY
-        elif call.hold and call.hold_media and is_playlist(call.hold_media):
-            context, exten = HOLD_MEDIA
-            media = call.hold_media
-            await self._try(
-                lambda aid: ami.setvar(
-                    "BRIDGE_HOLD_MEDIA",
-                    (mapping.checked_playlist(media), "text"),
-                    aid,
-                    channel=call.uniqueid,
-                )
+    async def _move(self, call: Call, target: Where, move: int) -> None:
+        """Number the move on the channel, then Redirect: the events it causes carry the
+        number (manager.conf channelvars), so none of them is taken for a leave."""
+        numbered = await self._try(
+            lambda aid: ami.setvar("BRIDGE_MOVE", (move, "integer"), aid, channel=call.uniqueid)
+        )
+        if numbered is None or not numbered.ok:
+            self._not_moved(call, target, move)
+            return
+        if target == Where.PLAY and call.playing:
+            context, exten = PLAY_ALONE
+            back = await self._place(call, call.resting())
+            # the way back is a move of its own (the dialplan sets this number): the
+            # ConfbridgeLeave of the way out can then never pass for a leave of the return
+            ready = await self._setvars(
+                call,
+                BRIDGE_PLAY_MEDIA=(mapping.checked_playlist(call.playing[0][1]), "text"),
+                BRIDGE_PLAY_CONTEXT=(back[0], "name"),
+                BRIDGE_PLAY_EXTEN=(back[1], "name"),
+                BRIDGE_PLAY_MOVE=(call.loc.move(), "integer"),
             )
+            if not ready:
+                self._not_moved(call, target, move)
+                return
         else:
-            context, exten = HOLD_MOH if call.hold else HOLD_SILENT
+            context, exten = await self._place(call, target)
         result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
         if result is None or not result.ok:
             log.info("could not move %s to %s", call.participant_id, target)
+            self._not_moved(call, target, move)
+
+    def _not_moved(self, call: Call, target: Where, move: int) -> None:
+        """The call stays where it is; an announcement that could not start is finished."""
+        call.loc.not_moved(call.loc.issued if target == Where.PLAY else move)
+        if target == Where.PLAY:
+            self._played(call)
+
+    async def _place(self, call: Call, target: Where) -> tuple[str, str]:
+        """The dialplan place (context, exten) for `target`, its media set on the channel."""
+        if target == Where.CONF:
+            return JOIN
+        if target == Where.LOBBY:
+            return LOBBY
+        if call.hold and call.hold_media and is_playlist(call.hold_media):
+            await self._setvars(
+                call, BRIDGE_HOLD_MEDIA=(mapping.checked_playlist(call.hold_media), "text")
+            )
+            return HOLD_MEDIA
+        return HOLD_MOH if call.hold else HOLD_SILENT
+
+    async def _setvars(self, call: Call, **values: ami.Value) -> bool:
+        for name, value in values.items():
+            result = await self._try(partial(_setvar, name, value, call.uniqueid))
+            if result is None or not result.ok:
+                return False
+        return True
 
     async def _apply_mute(self, call: Call) -> None:
         if call.channel is None or call.where != Where.CONF:
@@ -507,6 +564,9 @@ class AsteriskBackend:
         call = self.registry.by_participant.get(p.id)
         if call is None:
             raise EngineError(f"no call for participant {p.id}")
+        if call.adopted and call.where != Where.CONF:
+            call.muted = p.muted or not p.options.talker  # Asterisk keeps no mute outside
+        call.adopted = False
         call.participant = p
         return call
 
@@ -555,8 +615,15 @@ class AsteriskBackend:
         if files is None:
             raise EngineError("nothing playable: Asterisk has no text-to-speech here")
         if command.participant is not None:
-            raise EngineError("ConfBridge cannot play to one member; play to the conference")
+            self._play_alone(self._call(command.participant), files, command.announcement_id)
+            return
         await self._announce(room, files, command.announcement_id)
+
+    def _play_alone(self, call: Call, files: str, announcement_id: str | None) -> None:
+        """Out of the mix to hear it, then back where it belongs. Announcements that come
+        while one plays wait their turn (the return from one settles the next)."""
+        call.playing.append((announcement_id, files))
+        self._settle(call)
 
     # ------------------------------------------------------------------ recording
 
@@ -678,11 +745,15 @@ class AsteriskBackend:
     # ================================================================== resync
 
     async def _resync(self) -> None:
-        """After every (re)connect: what is really in our conferences, and who is alive.
+        """After every (re)connect, and on a start next to an Asterisk that already has
+        our calls: rebuild the call registry from what Asterisk has, and report it.
 
-        Calls we know that Asterisk no longer has are forgotten (the Snapshot makes the
-        spine mark them left); calls that joined while we were disconnected are found
-        in ConfbridgeList and reported present.
+        Our calls carry BRIDGE_PARTICIPANT, BRIDGE_CONF and BRIDGE_MOVE on every channel
+        event (manager.conf channelvars), so ConfbridgeList (members, muted) and
+        CoreShowChannels (who is alive, who waits in the lobby or hold contexts) say it
+        all. A call we did not know (the bridge restarted) is adopted; one we know is put
+        where Asterisk has it, with Asterisk's flags; one Asterisk no longer has is
+        forgotten (the Snapshot makes the services mark it left).
         """
         rooms = await self._send(ami.confbridge_list_rooms, early=True)
         members: dict[str, AmiEvent] = {}
@@ -692,32 +763,95 @@ class AsteriskBackend:
                 continue
             listing = await self._send(partial(ami.confbridge_list, name), early=True)
             for member in listing.events:
-                uid = member.get("Uniqueid") or member.get("UniqueID")
-                if uid:
+                if uid := _uid_of(member):
                     members[uid] = member
         channels = await self._send(_core_show_channels, early=True)
-        alive = {uid for ev in channels.events if (uid := ev.get("Uniqueid") or ev.get("UniqueID"))}
+        alive = {uid: ev for ev in channels.events if (uid := _uid_of(ev))}
         present: dict[str, set[str]] = {}
+        flags: dict[str, e.MemberFlags] = {}
+        seen: set[str] = set()
+        for uid in sorted(set(members) | set(alive)):
+            call = self._found(uid, members.get(uid), alive.get(uid))
+            if call is None:
+                continue
+            seen.add(uid)
+            present.setdefault(call.room.conference.id, set()).add(call.participant_id)
+            if not call.adopted or call.where == Where.CONF:
+                flags[call.participant_id] = e.MemberFlags(call.muted, call.deaf, call.hold)
         for call in list(self.registry.calls.values()):
-            listed = members.get(call.uniqueid)
-            if listed is not None:
-                call.channel = listed.get("Channel") or call.channel
-                call.where = Where.CONF
-                call.joined_reported = True
-            elif call.uniqueid not in alive:
+            if call.uniqueid in seen:
+                continue
+            if call.uniqueid not in alive:  # gone while we were away
                 call.left_reported = True  # the Snapshot reports it
+                call.loc.gone()
+                call.gone.set()
                 self.registry.remove(call)
                 if not call.joined_reported:
                     self._report(e.MemberLeft(call.participant_id, None))
                 continue
-            if call.joined_reported:
+            if call.joined_reported:  # alive between our places (a move under way)
                 present.setdefault(call.room.conference.id, set()).add(call.participant_id)
         for uid in [u for u in self._announcers if u not in alive]:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         for uid in [u for u in self._recorders if u not in alive]:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         self.resyncs += 1
-        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}))
+        self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}, flags))
+
+    def _found(self, uid: str, member: AmiEvent | None, channel: AmiEvent | None) -> Call | None:
+        """One of our calls as Asterisk lists it (None: not ours, or not at one of our
+        places): known calls follow Asterisk, unknown ones are adopted."""
+        event = member or channel
+        assert event is not None
+        if member is not None:
+            place, conf_name = Where.CONF, member.get("Conference")
+        else:
+            context = event.get("Context") or ""
+            place_of = {"bridge-hold": Where.HOLD, "bridge-lobby": Where.LOBBY}
+            if context not in place_of:
+                return None
+            place, conf_name = place_of[context], event.chan_var("BRIDGE_CONF")
+            if place == Where.HOLD and (event.get("Exten") or "") == "play":
+                place = Where.PLAY
+        pid = event.chan_var("BRIDGE_PARTICIPANT") or ""
+        conference_id = conference_id_of(conf_name or "")
+        if conference_id is None or not is_id(pid, "participant"):
+            return None
+        call = self.registry.calls.get(uid)
+        if call is None or call.participant_id != pid:
+            call = self._adopt(uid, pid, conference_id)
+        call.loc.adopt(place, move_number(event.chan_var("BRIDGE_MOVE")))
+        channel_name = event.get("Channel")
+        if channel_name and is_safe(channel_name, "channel"):
+            call.channel = channel_name
+        call.joined_reported = True
+        if member is not None:  # in the mix: neither held nor deaf; muted as listed
+            call.muted = (member.get("Muted") or "").lower() == "yes"
+            call.hold = call.deaf = False
+        elif place == Where.PLAY and not call.playing:
+            pass  # someone else's announcement: the dialplan takes the call back after it
+        elif place == Where.HOLD:  # [bridge-hold] s: listen=false/deaf; moh, media: held
+            call.hold = (event.get("Exten") or "") in ("moh", "media")
+            call.deaf = call.deaf or not call.hold
+        return call
+
+    def _adopt(self, uid: str, pid: str, conference_id: str) -> Call:
+        """A live call the bridge did not know (it restarted): a stand-in participant and
+        conference until the next command brings the real ones."""
+        room = self.registry.rooms.get(conference_id)
+        if room is None:
+            room = self.registry.rooms[conference_id] = Room(
+                Conference(conference_id, "", "", _EPOCH, _EPOCH)
+            )
+        p = Participant(pid, conference_id, "", _EPOCH, _EPOCH, call_ref=uid)
+        call = Call(uid, p, room, adopted=True)
+        self.registry.add(call)
+        log.info("adopted live call %s of %s from Asterisk", pid, conference_id)
+        return call
+
+
+_ARRIVALS = {"BridgeLobby": Where.LOBBY, "BridgeHold": Where.HOLD, "BridgePlay": Where.PLAY}
+_PLACES = (Where.LOBBY, Where.CONF, Where.HOLD, Where.PLAY)
 
 
 def _or_none(build: Callable[..., str | None], *args: Any) -> str | None:
@@ -736,6 +870,31 @@ def is_playlist(value: str) -> bool:
     except UnsafeValueError:
         return False
     return True
+
+
+def _uid_of(event: AmiEvent) -> str | None:
+    uid = event.get("Uniqueid") or event.get("UniqueID")
+    return uid if uid and is_safe(uid, "channel") else None
+
+
+def conference_id_of(name: str) -> str | None:
+    """Our conference id back from its engine name (cb-cf-xxx), or None: not ours."""
+    if not name.startswith(CONF_PREFIX):
+        return None
+    conference_id = name[len(CONF_PREFIX) :].replace("-", "_", 1)
+    return conference_id if is_id(conference_id, "conference") else None
+
+
+def _move_of(event: AmiEvent) -> int:
+    return move_number(event.chan_var("BRIDGE_MOVE"))
+
+
+def _file_size(path: str) -> int:
+    return os.path.getsize(path) if os.path.isfile(path) else 0
+
+
+def _setvar(name: str, value: ami.Value, uniqueid: str, action_id: str) -> AmiAction:
+    return ami.setvar(name, value, action_id, channel=uniqueid)
 
 
 def _core_show_channels(action_id: str) -> AmiAction:

@@ -1,28 +1,19 @@
 """What the Asterisk backend knows about each call and each conference, in memory.
 
 A call is keyed by its Asterisk Uniqueid (stable for the channel's life; the channel
-*name* is kept for the actions that need the exact name). `Where` is where the call is
-in our dialplan; a Redirect sets MOVING until the call reports its arrival, so the
-ConfbridgeLeave caused by our own move is never mistaken for a leave.
+*name* is kept for the actions that need the exact name). `Location` (location.py) is where
+the call is in our dialplan, kept over numbered moves so that the ConfbridgeLeave caused
+by our own move is never mistaken for a leave, whatever the event order.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from bridge.core.ids import engine_name
 from bridge.core.models import Conference, ConferenceStatus, LeaveReason, Participant
-
-
-class Where(StrEnum):
-    ROUTING = "routing"  # in the FastAGI handler, or dialling out
-    LOBBY = "lobby"  # waiting for the conference to start (own wait media)
-    CONF = "conf"  # inside ConfBridge()
-    HOLD = "hold"  # held or listen=false: outside the mix
-    MOVING = "moving"  # a Redirect we sent is under way
-    LEFT = "left"  # out of ConfBridge, the leave not reported yet
+from bridge.pbx.asterisk.location import Location, Where
 
 
 @dataclass
@@ -54,7 +45,7 @@ class Call:
     room: Room
     channel: str | None = None
     outbound: bool = False
-    where: Where = Where.ROUTING
+    loc: Location = field(default_factory=Location)
     muted: bool = False
     hold: bool = False
     deaf: bool = False
@@ -65,6 +56,13 @@ class Call:
     kick_reason: LeaveReason | None = None
     hangup_cause: str | None = None  # Q.850 cause of an unanswered dial-out
     gone: asyncio.Event = field(default_factory=asyncio.Event)  # hung up or reported left
+    adopted: bool = False  # rebuilt from Asterisk on a resync: the participant is a stand-in
+    # announcements to this call alone, (announcement id, playlist); the first is playing
+    playing: list[tuple[str | None, str]] = field(default_factory=list)
+
+    @property
+    def where(self) -> Where:
+        return self.loc.where
 
     @property
     def participant_id(self) -> str:
@@ -72,6 +70,10 @@ class Call:
 
     def desired(self) -> Where:
         """Where this call should be now."""
+        return Where.PLAY if self.playing else self.resting()
+
+    def resting(self) -> Where:
+        """Where it belongs when nothing plays to it alone."""
         if self.hold or self.deaf:
             return Where.HOLD
         if self.room.started or self.participant.options.start_on_entry:

@@ -1,0 +1,68 @@
+"""What a real caller hears from our Asterisk: the project's own SIP phone (tests/embedded
+phone.py: a UAC/UAS whose RTP peer keeps every PCMU frame it receives) and tone files
+written into the Asterisk root's sound directory, so a test can tell by the spectrum which
+announcement reached which caller.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
+
+from asterisk_pbx import AsteriskProcess
+from phone import SipPhone, amplitude, wait_until
+
+from bridge.media import tones
+from bridge.media.wav import write_wav
+
+HEARD = 1500.0  # a 6000-peak tone arrives at about 6000 after G.711 and the mixer
+SILENT = 300.0
+TONE_DIR = "cbtest"  # under the root's English sounds: played as "cbtest/tone-<hz>"
+FRAMES_PER_SECOND = 50  # 20 ms PCMU
+
+
+def tone_file(pbx: AsteriskProcess, hz: int, ms: int = 600) -> str:
+    """A tone WAV where Asterisk finds sounds; returns its sound name (for `play.file`)."""
+    folder = pbx.root / "usr/share/asterisk/sounds/en_US_f_Allison" / TONE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    write_wav(folder / f"tone-{hz}.wav", tones.tone_pcm([float(hz)], ms, 6000))
+    return f"{TONE_DIR}/tone-{hz}"
+
+
+def loudest_window(pcm: bytes, hz: float, window: float = 0.2) -> float:
+    """The tone's highest amplitude over any `window` of `pcm` (8 kHz, 16-bit)."""
+    size = int(window * 8000) * 2
+    best = 0.0
+    for start in range(0, max(1, len(pcm) - size + 1), size // 2):
+        best = max(best, amplitude(pcm[start : start + size], hz))
+    return best
+
+
+async def hears(phone: SipPhone, hz: float, since: float, within: float = 8.0) -> None:
+    """Wait until `phone` has heard the tone at `hz` after `since` (time.monotonic())."""
+    await wait_until(
+        lambda: loudest_window(phone.heard_since(since), hz) > HEARD,
+        within,
+        f"{phone.name} to hear {hz:.0f} Hz",
+    )
+
+
+async def new_phone(name: str) -> SipPhone:
+    phone = SipPhone(name)
+    await phone.start()
+    return phone
+
+
+__all__ = [
+    "FRAMES_PER_SECOND",
+    "HEARD",
+    "SILENT",
+    "SipPhone",
+    "hears",
+    "loudest_window",
+    "new_phone",
+    "tone_file",
+    "wait_until",
+]

@@ -1,0 +1,298 @@
+"""After every fault the API says what Asterisk has (ConfbridgeList, CoreShowChannels).
+
+* The bridge is SIGKILLed with live calls and restarted: it adopts every call Asterisk still
+  has (participant id from the channel variable the dialplan sets), with Asterisk's flags;
+  the calls stay controllable.
+* AMI is cut with commands in flight, and while it is down changes are refused (503); after
+  the reconnect the engine's flags win.
+* Asterisk crashes (SIGKILL): the engine is unavailable at once, and the API converges when
+  Asterisk is back.
+* Hold/unhold 12 times in a row never loses the call; a hangup is reported when Asterisk
+  reports it, not behind the leave sounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from ami_test_client import AmiTestClient
+from asterisk_pbx import AMI_USER, AsteriskProcess
+from live_bridge import Live, until
+from pbx_truth import api_places, pbx_places
+from sipp_phones import Phone, dial, uac_scenario
+from sipp_runner import sipp_available
+from tcp_proxy import CuttableProxy
+
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.skipif(not sipp_available(), reason="sipp (package sip-tester) is not installed"),
+]
+
+SERVER = Path(__file__).resolve().parent / "bridge_process.py"
+
+
+async def _converged(live_api: Any, ami: AmiTestClient, conf_id: str, within: float = 15.0) -> None:
+    """The API's joined participants equal what Asterisk has, place and mute."""
+    deadline = time.monotonic() + within
+    while True:
+        ours = api_places(await live_api.participants(conf_id))
+        theirs = await pbx_places(ami, conf_id)
+        if ours == theirs:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"API {ours} != Asterisk {theirs}")
+        await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------- the bridge as a process
+
+
+class BridgeProcess:
+    def __init__(self, pbx: AsteriskProcess, workdir: Path) -> None:
+        self.pbx, self.workdir = pbx, workdir
+        self.process: asyncio.subprocess.Process | None = None
+        self.url = ""
+        self.key = ""
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        env = {**os.environ, "BRIDGE_TEST_AMI_SECRET": self.pbx.secret}
+        args = [f"sqlite:///{self.workdir / 'bridge.db'}", str(self.workdir)]
+        args += [str(self.pbx.ports.ami), str(self.pbx.ports.agi)]
+        with (self.workdir / "bridge.log").open("a") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(SERVER),
+                *args,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                env=env,
+            )
+        assert self.process.stdout is not None
+        line = (await asyncio.wait_for(self.process.stdout.readline(), 40)).decode()
+        assert line.startswith("READY "), (line, (self.workdir / "bridge.log").read_text()[-3000:])
+        _, self.url, self.key = line.split()
+        self.session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.key}"})
+
+    async def kill(self) -> None:
+        assert self.process is not None and self.session is not None
+        self.process.kill()  # SIGKILL
+        await asyncio.wait_for(self.process.wait(), 10)
+        await self.session.close()
+
+    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
+        assert self.session is not None
+        async with self.session.request(method, self.url + path, **kw) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else None
+            assert resp.status == expect, (resp.status, body)
+            return body
+
+    async def participants(self, conf_id: str, status: str = "joined") -> list[dict[str, Any]]:
+        page = await self.ok("GET", f"/v1/conferences/{conf_id}/participants?status={status}")
+        return list(page["items"])
+
+
+@pytest.fixture
+async def bridge_process(asterisk: AsteriskProcess, tmp_path: Path) -> AsyncIterator[BridgeProcess]:
+    bridge = BridgeProcess(asterisk, tmp_path)
+    await bridge.start()
+    try:
+        yield bridge
+    finally:
+        if bridge.process is not None and bridge.process.returncode is None:
+            await bridge.kill()
+
+
+async def test_bridge_sigkill_with_live_calls_adopts_them(
+    bridge_process: BridgeProcess,
+    asterisk: AsteriskProcess,
+    ami_client: AmiTestClient,
+    tmp_path: Path,
+) -> None:
+    bridge = bridge_process
+    conf = await bridge.ok(
+        "POST", "/v1/conferences", 201, json={"name": "adopt", "dial_in": {"access_code": "7101"}}
+    )
+    cid = conf["id"]
+    phones: list[Phone] = [
+        dial(tmp_path / f"sipp/p{n}", asterisk.ports.sip, "7101", uac_scenario()) for n in range(3)
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while len(joined := await bridge.participants(cid)) < 3:
+            assert time.monotonic() < deadline, joined
+            await asyncio.sleep(0.1)
+        talker, muted, held = (p["id"] for p in joined)
+        path = f"/v1/conferences/{cid}/participants"
+        await bridge.ok("PATCH", f"{path}/{muted}", json={"muted": True})
+        await bridge.ok("PATCH", f"{path}/{held}", json={"hold": True})
+        await _converged(bridge, ami_client, cid)
+
+        await bridge.kill()
+        await bridge.start()
+        # adopted: the same three, the same places and flags, nobody left
+        await _converged(bridge, ami_client, cid)
+        assert len(await bridge.participants(cid)) == 3
+        assert await bridge.participants(cid, "left") == []
+        conf = await bridge.ok("GET", f"/v1/conferences/{cid}")
+        assert conf["status"] != "empty", conf
+        # and controllable: unhold, unmute, eject
+        await bridge.ok("PATCH", f"{path}/{held}", json={"hold": False})
+        await bridge.ok("PATCH", f"{path}/{muted}", json={"muted": False})
+        await _converged(bridge, ami_client, cid)
+        places = await pbx_places(ami_client, cid)
+        assert places[held] == ("conf", False) and places[muted] == ("conf", False), places
+        await bridge.ok("DELETE", f"{path}/{talker}")
+        assert await phones[0].ended_by_pbx(), phones[0].output()
+        await _converged(bridge, ami_client, cid)
+        assert [p["id"] for p in await bridge.participants(cid, "left")] == [talker]
+    finally:
+        for phone in phones:
+            phone.stop()
+
+
+# ---------------------------------------------------------------- AMI outage, commands in flight
+
+
+async def test_ami_cut_with_commands_in_flight_converges_on_asterisk(
+    proxied: tuple[Live, CuttableProxy],
+) -> None:
+    live, proxy = proxied
+    conf = await live.conference("7102")
+    live.phone("7102")
+    live.phone("7102")
+    joined = await live.wait_participants(conf["id"], 2)
+    a, b = (p["id"] for p in joined)
+    path = f"/v1/conferences/{conf['id']}/participants"
+    await _converged(live, live.ami, conf["id"])
+
+    # a command in flight when the link goes: it never reaches Asterisk
+    proxy.swallow = True
+    in_flight = asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True}))
+    await until(lambda: b"ConfbridgeMute" in proxy.swallowed, within=5, what="mute sent")
+    proxy.cut()
+    await until(lambda: not live.backend.available, within=2, what="engine unavailable")
+    status, body = await in_flight
+    print(f"\nthe PATCH in flight answered {status}")
+    # while it is down: refused, nothing changes
+    status, body = await live.call("PATCH", f"{path}/{b}", json={"muted": True})
+    assert status == 503 and body["error"]["code"] == "engine_unavailable", (status, body)
+    assert (await live.get(conf["id"], b))["muted"] is False
+
+    resyncs = live.backend.resyncs
+    proxy.restore()
+    await until(lambda: live.backend.resyncs > resyncs, within=30, what="resync")
+    await _converged(live, live.ami, conf["id"])
+    # commands flow again
+    await live.ok("PATCH", f"{path}/{b}", json={"muted": True})
+    await _converged(live, live.ami, conf["id"])
+    assert (await pbx_places(live.ami, conf["id"]))[b] == ("conf", True)
+
+
+# ---------------------------------------------------------------- Asterisk crash
+
+
+async def test_asterisk_crash_marks_engine_unavailable_at_once(live: Live) -> None:
+    conf = await live.conference("7103")
+    live.phone("7103")
+    live.phone("7103")
+    joined = await live.wait_participants(conf["id"], 2)
+    pbx = live.pbx
+    assert pbx.process is not None
+    started = time.monotonic()
+    os.killpg(pbx.process.pid, signal.SIGKILL)
+    await until(lambda: not live.backend.available, within=1.0, what="engine unavailable")
+    detected = time.monotonic() - started
+    print(f"\nasterisk crash: engine unavailable after {detected * 1000:.0f} ms")
+    path = f"/v1/conferences/{conf['id']}/participants/{joined[0]['id']}"
+    status, body = await live.call("PATCH", path, json={"muted": True})
+    assert status == 503 and body["error"]["code"] == "engine_unavailable", (status, body)
+    await asyncio.to_thread(pbx.process.wait, 10)
+    await asyncio.to_thread(pbx.stop)
+    await asyncio.to_thread(pbx.start)
+    await asyncio.to_thread(pbx.wait_fully_booted)
+    await until(lambda: live.backend.available, within=15, what="engine back")
+    fresh = await AmiTestClient.connect("127.0.0.1", pbx.ports.ami, AMI_USER, pbx.secret)
+    try:
+        await live.wait_participants(conf["id"], 2, status="left", within=10)
+        await _converged(live, fresh, conf["id"])
+        live.ami = fresh
+    finally:
+        live.stop_phones()
+
+
+# ---------------------------------------------------------------- hold loop, leave timing
+
+
+async def test_hold_unhold_twelve_times_never_loses_the_call(live: Live) -> None:
+    conf = await live.conference("7104")
+    phone = live.phone("7104")
+    live.phone("7104")
+    joined = await live.wait_participants(conf["id"], 2)
+    pid = joined[0]["id"]
+    path = f"/v1/conferences/{conf['id']}/participants/{pid}"
+    for cycle in range(12):
+        away, back = (
+            ({"hold": True}, {"hold": False})
+            if cycle % 2 == 0
+            else (
+                {"listen": False},
+                {"listen": True},
+            )
+        )
+        await live.ok("PATCH", path, json=away)
+        await until(lambda: live.backend.registry.by_participant[pid].where == "hold", within=10)
+        await live.ok("PATCH", path, json=back)
+        await _converged(live, live.ami, conf["id"])
+        assert (await pbx_places(live.ami, conf["id"])).get(pid) == ("conf", False), cycle
+        assert live.backend.registry.by_participant[pid].where == "conf", cycle
+    assert (await live.get(conf["id"], pid))["status"] == "joined"
+    assert phone.process.poll() is None, phone.output()
+
+
+async def test_hangup_reported_when_asterisk_reports_it(live: Live) -> None:
+    """With the leave sound on, callers that hang up together are reported left as soon as
+    Asterisk sends ConfbridgeLeave: before the last of them is through the serial leave
+    sounds (which hold back its Hangup and our UserEvent)."""
+    conf = await live.conference("7105", play_beep="always")
+    count = 12
+    for _ in range(count):
+        live.phone("7105", steps=(("pause", 4000),), wait_for_bye_ms=1)
+    live.phone("7105")
+    joined = await live.wait_participants(conf["id"], count + 1, within=20)
+    channels = {live.backend.registry.by_participant[p["id"]].uniqueid for p in joined}
+    mark = live.ami.mark()
+    await live.wait_participants(conf["id"], count, status="left", within=30)
+    reported = time.monotonic()
+    await until(
+        lambda: (
+            len(
+                {e.get("Uniqueid") for e in live.ami.events[mark:] if e.name == "Hangup"} & channels
+            )
+            == count
+        ),
+        within=60,
+    )
+
+    def last(name: str) -> float:
+        return max(
+            t
+            for e, t in zip(live.ami.events[mark:], live.ami.stamps[mark:], strict=True)
+            if e.name == name and e.get("Uniqueid") in channels
+        )
+
+    leave, hangup = last("ConfbridgeLeave"), last("Hangup")
+    print(
+        f"\nafter the last ConfbridgeLeave: API left {(reported - leave) * 1000:.0f} ms, "
+        f"last Hangup {(hangup - leave) * 1000:.0f} ms"
+    )
+    assert reported < hangup, "the leaves waited for the Hangups"
