@@ -10,9 +10,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge.api import docs, openapi, routes
+from bridge.api import docs, openapi, routes, stream
 from bridge.api.errors import error_middleware
 from bridge.api.state import STATE, AppState
+from bridge.console import console
 from bridge.config import Config, outbound_policy
 from bridge.core.clock import Clock, SystemClock
 from bridge.metrics import Metrics
@@ -21,6 +22,7 @@ from bridge.protocols.safe import UnsafeValueError
 from bridge.services import accounts
 from bridge.services.commit import GroupCommitter
 from bridge.services.context import Limits, Services
+from bridge.services.events_feed import Feed
 from bridge.services.keycache import KeyCache
 from bridge.services.live import Owners
 from bridge.services.observer import Observer
@@ -155,8 +157,10 @@ def build_app(
         secrets_changed=dispatcher.forget_secrets,
         outbox_changed=dispatcher.notify,
     )
-    # decisions -> group commit -> committed deliveries straight to the dispatcher
-    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit)
+    # decisions -> group commit -> committed deliveries straight to the dispatcher, and
+    # committed events to the live event stream
+    feed = Feed()
+    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit, on_events=feed.publish)
     services.owners = Owners(services, committer, max_idle=config.conferences_in_memory)
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
@@ -166,7 +170,10 @@ def build_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[STATE] = AppState(services, dispatcher, spec, docs.render(spec))
     app[PARTS] = parts
+    app[stream.FEED] = feed
+    app.on_shutdown.append(lambda _app: stream.close(feed))
     routes.register(app)
+    console.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await db.migrate()

@@ -11,6 +11,7 @@ from prometheus_client import Counter
 
 from bridge.api import errors
 from bridge.api import handlers as h
+from bridge.api import stream
 from bridge.api.ops import Op
 from bridge.api.state import STATE
 from bridge.core.errors import Forbidden, Unauthorized
@@ -35,6 +36,8 @@ OPS: tuple[Op, ...] = (
        "conferences", response="Conference"),
     Op("GET", C + "/events", h.list_events, "A conference's event log", "events",
        response="EventPage", query=("after_sequence", "limit")),
+    Op("GET", "/v1/events/stream", stream.stream_events, stream.SUMMARY, "events",
+       content_type="text/event-stream", query=("conference_id", "types", "after_sequence", "last_event_id")),
     Op("POST", C + "/participants", h.create_participant,
        "Dial out and connect the call to the conference (connect_to_conference)", "participants",
        body="ParticipantCreate", response="Participant", status=201),
