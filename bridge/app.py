@@ -13,8 +13,8 @@ from aiohttp import web
 from bridge.api import docs, openapi, routes, stream
 from bridge.api.errors import error_middleware
 from bridge.api.state import STATE, AppState
-from bridge.console import console
 from bridge.config import Config, outbound_policy
+from bridge.console import console
 from bridge.core.clock import Clock, SystemClock
 from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend

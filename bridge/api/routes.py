@@ -9,9 +9,8 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from bridge.api import errors
+from bridge.api import errors, stream
 from bridge.api import handlers as h
-from bridge.api import stream
 from bridge.api.ops import Op
 from bridge.api.state import STATE
 from bridge.core.errors import Forbidden, Unauthorized

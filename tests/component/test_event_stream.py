@@ -217,14 +217,14 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
     feed: Feed = bridge.client.app[FEED]
     feed.buffer_events = 20
     host, port = bridge.client.server.host, bridge.client.server.port
+    assert port is not None  # the server is started
     stuck = socket.socket()
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never reads
     stuck.setblocking(False)
     loop = asyncio.get_running_loop()
-    await loop.sock_connect(stuck, (str(host), int(port)))
+    await loop.sock_connect(stuck, (str(host), port))
     request = (
-        f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {bridge.admin_key}\r\n\r\n"
+        f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bridge.admin_key}\r\n\r\n"
     )
     await loop.sock_sendall(stuck, request.encode())
     try:
