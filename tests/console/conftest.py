@@ -21,6 +21,8 @@ from phone import SipPhone
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config
+from bridge.media import tones
+from bridge.media.wav import write_wav
 from bridge.pbx.embedded.backend import EmbeddedBackend
 
 pytestmark = pytest.mark.browser
@@ -45,6 +47,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         webhook_retry_cap_seconds=0.2,
         webhook_poll_seconds=0.1,
         webhook_timeout_seconds=2.0,
+        webhook_max_age_seconds=0.5,  # a delivery to a closed port is dead-lettered at once
         sip_host="127.0.0.1",
         sip_port=0,
         outbound_allowed_cidrs=LOOPBACK_CIDRS,
@@ -63,6 +66,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     await client.start_server()
     parts = app[PARTS]
     assert parts.admin_key is not None
+    # a 2 kHz announcement in the media directory
+    write_wav(config.media_dir / "ann2000.wav", tones.tone_pcm([2000.0], 1500, 6000))
     try:
         yield Engine(client, parts, backend, parts.admin_key, config.media_dir)
     finally:

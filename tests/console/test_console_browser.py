@@ -7,6 +7,7 @@ and by keyboard. A screenshot of each page is saved under artifacts/console/."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,6 +176,16 @@ async def test_hostile_names_are_text_and_each_page_renders(
     assert await page.locator("img").count() == 0, "user text became markup"
     assert dialogs == [], "user text ran as script"
 
+    # the browser enforces the policy: an inline script put into the page does not run
+    blocked = await page.evaluate(
+        """() => new Promise((done) => {
+            document.addEventListener("securitypolicyviolation", (e) => done(e.violatedDirective));
+            const s = document.createElement("script");
+            s.textContent = "window.inlineRan = true";
+            document.body.append(s);
+        })"""
+    )
+    assert blocked.startswith("script-src") and await page.evaluate("window.inlineRan") is None
     # the policy forbids inline script and foreign origins
     resp = await engine.client.get("/console")
     csp = resp.headers["Content-Security-Policy"]
@@ -205,3 +216,70 @@ async def test_narrow_screen_and_keyboard(
     # sign out: the key is gone from the tab
     await page.click("#sign-out")
     assert await page.evaluate("sessionStorage.length") == 0
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def test_recording_announcement_and_webhook_retry(
+    engine: Engine, phones: list[SipPhone], browser: Browser, artifacts: Path
+) -> None:
+    await engine.ok(
+        "POST", "/v1/webhooks", 201, json={"url": f"http://127.0.0.1:{closed_port()}/hook"}
+    )
+    cid = await engine.conference("4404", play_beep="never")
+    caller = await new_phone(phones, "dave")
+    assert await caller.call(engine.sip, "4404") == 200
+    await joined_id(engine, cid, caller)
+    page, _ = await signed_in(browser, engine)
+    await page.goto(str(engine.client.make_url(f"/console#/conferences/{cid}")))
+    await page.wait_for_selector("#recording-state:text-is('off')")
+
+    await page.click("button:text('Start recording')")
+    await page.wait_for_selector("#recording-state:text-is('on')")
+    conf = await engine.ok("GET", f"/v1/conferences/{cid}")
+    assert conf["recording_id"] is not None
+    await page.click("button:text('Stop recording')")
+    await page.wait_for_selector("#recording-state:text-is('off')")
+    recording = await engine.ok("GET", f"/v1/conferences/{cid}/recordings/{conf['recording_id']}")
+    assert recording["status"] in ("stopped", "completed"), recording
+
+    # an announcement from the media directory, heard by the caller
+    await page.fill("#announce-text", "file: ann2000.wav")
+    mark = time.monotonic()
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#toast:text-is('Announcement: done')")
+    await wait_until(
+        lambda: amplitude(caller.heard_since(mark)[-8000:], 2000.0) > HEARD, 10.0, "announcement"
+    )
+
+    # every event went to a closed port: dead-lettered; Retry sends one again
+    await page.click("a[href='#/webhooks']")
+    deadline = time.monotonic() + 10
+    while await page.locator("#webhooks button:text('Retry')").count() == 0:
+        assert time.monotonic() < deadline, "no dead delivery shown"
+        await page.click("a[href='#/conferences']")  # away and back: the page reads again
+        await page.click("a[href='#/webhooks']")
+        await page.wait_for_selector("#dead-count")
+    await page.screenshot(path=str(artifacts / "webhooks-dead.png"), full_page=True)
+    first = page.locator("#webhooks tr[data-delivery-id]").first
+    delivery_id = await first.get_attribute("data-delivery-id")
+    before = await delivery(engine, delivery_id)
+    await first.locator("button:text('Retry')").click()
+    await page.wait_for_selector("#toast:text-is('Retry: done')")
+    # re-queued and tried again (and, the port still closed, dead-lettered again)
+    deadline = time.monotonic() + 10
+    while (await delivery(engine, delivery_id))["attempts"] <= before["attempts"]:
+        assert time.monotonic() < deadline, "the retried delivery was not sent again"
+        await wait_until(lambda: True)
+
+
+async def delivery(engine: Engine, delivery_id: str | None) -> dict[str, Any]:
+    page = await engine.ok("GET", "/v1/deliveries?limit=100")
+    found: dict[str, Any] = next(d for d in page["items"] if d["id"] == delivery_id)
+    return found
