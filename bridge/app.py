@@ -14,7 +14,6 @@ from bridge.api import docs, openapi, routes, stream
 from bridge.api.errors import error_middleware
 from bridge.api.state import STATE, AppState
 from bridge.config import Config, outbound_policy
-from bridge.console import console
 from bridge.core.clock import Clock, SystemClock
 from bridge.metrics import Metrics
 from bridge.pbx.backend import Backend
@@ -173,7 +172,6 @@ def build_app(
     app[stream.FEED] = feed
     app.on_shutdown.append(lambda _app: stream.close(feed))
     routes.register(app)
-    console.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await db.migrate()

@@ -13,6 +13,7 @@ from bridge.api import errors, stream
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
+from bridge.console import console
 from bridge.core.errors import Forbidden, Unauthorized
 from bridge.metrics import Metrics
 from bridge.services import accounts
@@ -109,6 +110,10 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/openapi.json", h.openapi_json, "This document", "operations", auth="public"),
     Op("GET", "/docs", h.docs_page, "API documentation page", "operations", auth="public",
        content_type="text/html"),
+    Op("GET", "/console", console.console_page, console.PAGE_SUMMARY, "console", auth="public",
+       content_type="text/html"),
+    Op("GET", "/console/{name}", console.console_file, console.FILE_SUMMARY, "console",
+       auth="public", content_type="text/javascript"),
 )  # fmt: skip
 
 
