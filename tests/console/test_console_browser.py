@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,10 @@ async def test_hostile_names_are_text_and_each_page_renders(
         )["id"]
     )  # fmt: skip
     other = await engine.ok("POST", "/v1/accounts", 201, json={"name": HOSTILE})
+    start = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%d_%H:%M:00")
+    await engine.ok("POST", "/v1/reservations", 201, json={
+        "conference_name": "boardmeeting", "start_time": start, "duration": 30,
+        "max_participants": 40})  # fmt: skip
     caller = await new_phone(phones, "mallory")
     assert await caller.call(engine.sip, "4402") == 200
     await joined_id(engine, cid, caller)
@@ -155,6 +160,7 @@ async def test_hostile_names_are_text_and_each_page_renders(
     page, dialogs = await signed_in(browser, engine)
     await page.wait_for_selector(f"tr[data-conference-id='{cid}']")
     assert HOSTILE in await page.locator(f"tr[data-conference-id='{cid}']").inner_text()
+    assert "boardmeeting" in await page.locator("#conferences").inner_text()  # upcoming
     await page.screenshot(path=str(artifacts / "conferences.png"), full_page=True)
 
     await page.goto(str(engine.client.make_url(f"/console#/conferences/{cid}")))
