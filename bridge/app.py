@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge.api import docs, openapi, routes
+from bridge.api import docs, openapi, routes, stream
 from bridge.api.errors import error_middleware
 from bridge.api.state import STATE, AppState
 from bridge.config import Config, outbound_policy
@@ -21,6 +21,7 @@ from bridge.protocols.safe import UnsafeValueError
 from bridge.services import accounts
 from bridge.services.commit import GroupCommitter
 from bridge.services.context import Limits, Services
+from bridge.services.events_feed import Feed
 from bridge.services.keycache import KeyCache
 from bridge.services.live import Owners
 from bridge.services.observer import Observer
@@ -157,8 +158,10 @@ def build_app(
         secrets_changed=dispatcher.forget_secrets,
         outbox_changed=dispatcher.notify,
     )
-    # decisions -> group commit -> committed deliveries straight to the dispatcher
-    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit)
+    # decisions -> group commit -> committed deliveries straight to the dispatcher, and
+    # committed events to the live event stream
+    feed = Feed()
+    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit, on_events=feed.publish)
     services.owners = Owners(services, committer, max_idle=config.conferences_in_memory)
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
@@ -168,6 +171,8 @@ def build_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[STATE] = AppState(services, dispatcher, spec, docs.render(spec))
     app[PARTS] = parts
+    app[stream.FEED] = feed
+    app.on_shutdown.append(lambda _app: stream.close(feed))
     routes.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

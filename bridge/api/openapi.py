@@ -300,6 +300,8 @@ QUERY: dict[str, S] = {
     "name": {"type": "string"},
     "after_sequence": {"type": "integer", "minimum": 0},
     "conference_id": {"type": "string"},
+    "types": {"type": "string", "pattern": "^[a-z_.*,]{0,2000}$"},  # the event stream's filter
+    "last_event_id": {"type": "string", "pattern": "^[0-9]{1,19}-ev_[0-9a-z]{26}$"},
 }
 ERRORS = {
     "400": "Invalid input: nothing was changed",

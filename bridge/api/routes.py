@@ -9,10 +9,11 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from bridge.api import errors
+from bridge.api import errors, stream
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
+from bridge.console import console
 from bridge.core.errors import Forbidden, Unauthorized
 from bridge.metrics import Metrics
 from bridge.services import accounts
@@ -35,6 +36,8 @@ OPS: tuple[Op, ...] = (
        "conferences", response="Conference"),
     Op("GET", C + "/events", h.list_events, "A conference's event log", "events",
        response="EventPage", query=("after_sequence", "limit")),
+    Op("GET", "/v1/events/stream", stream.stream_events, stream.SUMMARY, "events",
+       content_type="text/event-stream", query=("conference_id", "types", "after_sequence", "last_event_id")),
     Op("POST", C + "/participants", h.create_participant,
        "Dial out and connect the call to the conference (connect_to_conference)", "participants",
        body="ParticipantCreate", response="Participant", status=201),
@@ -107,6 +110,10 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/openapi.json", h.openapi_json, "This document", "operations", auth="public"),
     Op("GET", "/docs", h.docs_page, "API documentation page", "operations", auth="public",
        content_type="text/html"),
+    Op("GET", "/console", console.console_page, console.PAGE_SUMMARY, "console", auth="public",
+       content_type="text/html"),
+    Op("GET", "/console/{name}", console.console_file, console.FILE_SUMMARY, "console",
+       auth="public", content_type="text/javascript"),
 )  # fmt: skip
 
 

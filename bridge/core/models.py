@@ -286,6 +286,7 @@ class Event:
     occurred_at: datetime
     participant_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    position: int | None = None  # commit order across conferences, set by the group commit
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bridge.core.clock import Clock
 from bridge.core.errors import Unavailable
+from bridge.core.models import Event
 from bridge.store import changes
+from bridge.store import tables as t
 from bridge.store.changes import ChangeSet, VersionConflict
 from bridge.store.db import Database
 from bridge.store.outbox import Queued
@@ -57,10 +64,13 @@ class GroupCommitter:
         db: Database,
         clock: Clock,
         on_committed: Callable[[list[Queued]], None] = lambda queued: None,
+        on_events: Callable[[list[Event]], None] = lambda events: None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.on_committed = on_committed
+        self.on_events = on_events  # every committed event, in commit order (the live stream)
+        self._position: int | None = None  # the last event position given out
         self._queue: list[Pending] = []
         self._inflight: list[Pending] = []
         self._wake = asyncio.Event()
@@ -135,10 +145,28 @@ class GroupCommitter:
                 p.committed.set_result(None)
         if queued:
             self.on_committed(queued)
+        events = [e for p in batch for e in p.changes.events]
+        if events:
+            self.on_events(events)
 
     async def _write(self, batch: Sequence[Pending]) -> list[Queued]:
         async with self.db.begin() as conn:
+            await self._number_events(conn, batch)
             return await changes.write_batch(conn, [p.changes for p in batch], self.clock.now())
+
+    async def _number_events(self, conn: AsyncConnection, batch: Sequence[Pending]) -> None:
+        """Give each event its `position`: increasing in commit order, across conferences
+        (the event stream's resume cursor). Microseconds of wall time, or the last one + 1
+        when the clock has not moved on (or went back), after the newest stored."""
+        if self._position is None:
+            newest = await conn.scalar(select(func.max(t.events.c.position)))
+            self._position = int(newest or 0)
+        for p in batch:
+            numbered = []
+            for e in p.changes.events:
+                self._position = max(self._position + 1, int(time.time() * 1_000_000))
+                numbered.append(dataclasses.replace(e, position=self._position))
+            p.changes.events = numbered
 
 
 def _fail(p: Pending, exc: BaseException) -> None:

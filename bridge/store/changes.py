@@ -215,6 +215,7 @@ def event_row(e: Event) -> dict[str, Any]:
         "type": e.type,
         "occurred_at": e.occurred_at,
         "data": e.data,
+        "position": e.position,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -181,6 +182,8 @@ events = Table(
     _ts("occurred_at"),
     Column("data", JSON, nullable=False),
     UniqueConstraint("conference_id", "sequence"),
+    Column("position", BigInteger),  # commit order across conferences (the event stream's)
+    Index("ix_events_account_id_position", "account_id", "position"),
 )
 
 subscriptions = Table(

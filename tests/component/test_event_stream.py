@@ -1,0 +1,252 @@
+"""GET /v1/events/stream over a real aiohttp server and client: the webhook's event objects
+live; a reconnect with Last-Event-ID (or after_sequence) loses and repeats nothing, also
+while changes are being committed; filters and tenant isolation; heartbeats; a client that
+never reads is cut off with a reason while another keeps receiving everything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from harness import Bridge
+
+from bridge.api.stream import FEED
+from bridge.services.events_feed import Feed
+
+STREAM = "/v1/events/stream"
+
+
+@dataclass
+class Sse:
+    """One SSE connection, parsed as it arrives."""
+
+    resp: aiohttp.ClientResponse
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    controls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    ended: bool = False
+
+    async def pump(self) -> None:
+        fields: dict[str, str] = {}
+        while True:
+            line = await self.resp.content.readline()
+            if not line:
+                self.ended = True
+                return
+            text = line.decode().rstrip("\n")
+            if text == "":
+                if "data" in fields:
+                    data = json.loads(fields["data"])
+                    if "event" in fields:
+                        self.controls.append((fields["event"], data))
+                    else:
+                        self.events.append(data)
+                        self.ids.append(fields["id"])
+                fields = {}
+            elif text.startswith(":"):
+                self.comments.append(text[1:].strip())
+            else:
+                name, _, value = text.partition(":")
+                fields[name] = value.removeprefix(" ")
+
+
+async def wait_for(predicate: Callable[[], bool], within: float = 5.0, what: str = "") -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def stream(
+    bridge: Bridge, query: str = "", headers: dict[str, str] | None = None, key: str | None = None
+) -> AsyncIterator[Sse]:
+    resp = await bridge.client.get(
+        STREAM + query,
+        headers={"Authorization": f"Bearer {key or bridge.admin_key}", **(headers or {})},
+    )
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    sse = Sse(resp)
+    task = asyncio.create_task(sse.pump())
+    try:
+        await wait_for(lambda: any(c[0] == "ready" for c in sse.controls), what="ready")
+        yield sse
+    finally:
+        task.cancel()
+        resp.close()
+
+
+async def all_events(bridge: Bridge, cids: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for cid in cids:
+        after = 0
+        while True:
+            page = await bridge.ok(
+                "GET", f"/v1/conferences/{cid}/events?limit=200&after_sequence={after}"
+            )
+            out += page["items"]
+            if page["next_after_sequence"] is None:
+                break
+            after = page["next_after_sequence"]
+    return out
+
+
+async def conference(bridge: Bridge, name: str, key: str | None = None) -> str:
+    body = await bridge.ok("POST", "/v1/conferences", 201, json={"name": name}, key=key)
+    return str(body["id"])
+
+
+async def touch(bridge: Bridge, cid: str, n: int, key: str | None = None) -> None:
+    for i in range(n):
+        await bridge.ok("PATCH", f"/v1/conferences/{cid}", json={"alias": f"a{i}"}, key=key)
+
+
+def by_conference(events: list[dict[str, Any]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for e in events:
+        out.setdefault(e["conference_id"], []).append(e["sequence"])
+    return out
+
+
+async def test_stream_carries_the_webhook_event_objects_live(bridge: Bridge) -> None:
+    async with stream(bridge) as sse:
+        cid = await conference(bridge, "live")
+        await touch(bridge, cid, 3)
+        stored = await all_events(bridge, [cid])
+        await wait_for(lambda: len(sse.events) >= len(stored), what="events")
+        assert sse.events == stored  # the same objects as the webhooks and the event log
+        assert [e["type"] for e in stored][:1] == ["conference.created"]
+        assert len(set(sse.ids)) == len(sse.ids)
+
+
+async def test_reconnect_with_last_event_id_loses_and_repeats_nothing(bridge: Bridge) -> None:
+    a, b = await conference(bridge, "a"), await conference(bridge, "b")
+    async with stream(bridge, "?last_event_id=0-ev_00000000000000000000000000") as first:
+        await touch(bridge, a, 3)
+        await touch(bridge, b, 2)
+        await wait_for(lambda: len(first.events) >= 7, what="first events")
+        seen, last = list(first.events[:5]), first.ids[4]  # the client got five, then broke
+    # while it is away, both conferences change; and again while it reconnects
+    await touch(bridge, a, 2)
+    await touch(bridge, b, 2)
+    writer = asyncio.gather(touch(bridge, a, 15), touch(bridge, b, 15))
+    async with stream(bridge, headers={"Last-Event-ID": last}) as second:
+        await writer
+        total = len(await all_events(bridge, [a, b]))
+        await wait_for(lambda: len(seen) + len(second.events) >= total, what="all events")
+        await asyncio.sleep(0)  # nothing more may come
+        got = seen + second.events
+    stored = await all_events(bridge, [a, b])
+    assert len(got) == len(stored)
+    assert sorted(e["id"] for e in got) == sorted(e["id"] for e in stored)  # none lost, none twice
+    for seqs in by_conference(got).values():
+        assert seqs == list(range(1, len(seqs) + 1))  # in order per conference
+
+
+async def test_resume_by_after_sequence_for_one_conference(bridge: Bridge) -> None:
+    a, b = await conference(bridge, "a"), await conference(bridge, "b")
+    await touch(bridge, a, 4)
+    await touch(bridge, b, 1)
+    async with stream(bridge, f"?conference_id={a}&after_sequence=2") as sse:
+        await touch(bridge, a, 1)
+        await wait_for(lambda: len(sse.events) >= 4, what="events of a")
+        assert [e["sequence"] for e in sse.events] == [3, 4, 5, 6]
+        assert {e["conference_id"] for e in sse.events} == {a}
+
+
+async def test_filters_and_tenant_isolation(bridge: Bridge) -> None:
+    other = await bridge.ok("POST", "/v1/accounts", 201, json={"name": "other"})
+    key = (await bridge.ok("POST", f"/v1/accounts/{other['id']}/keys", 201, json={}))["key"]
+    mine = await conference(bridge, "mine")
+    async with (
+        stream(bridge, key=key) as theirs,
+        stream(bridge, "?types=conference.updated") as updates,
+        stream(bridge, f"?conference_id={mine}&types=conference.*") as one,
+    ):
+        await touch(bridge, mine, 2)
+        theirs_cid = await conference(bridge, "theirs", key=key)
+        await wait_for(lambda: len(updates.events) >= 2 and len(theirs.events) >= 1)
+        await wait_for(lambda: len(one.events) >= 2)
+        assert {e["conference_id"] for e in theirs.events} == {theirs_cid}
+        assert {e["type"] for e in updates.events} == {"conference.updated"}
+        assert {e["conference_id"] for e in updates.events} == {mine}
+        assert {e["conference_id"] for e in one.events} == {mine}
+    # someone else's conference is not found, as everywhere
+    status, body = await bridge.call("GET", f"{STREAM}?conference_id={mine}", key=key)
+    assert (status, body["error"]["code"]) == (404, "conference_not_found")
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "code"),
+    [
+        ("", {"Last-Event-ID": "1-ev_x<script>"}, "invalid_last_event_id"),
+        ("?last_event_id=abc", {}, "invalid_last_event_id"),
+        ("?types=<script>", {}, "invalid_field"),
+        ("?after_sequence=3", {}, "invalid_field"),
+    ],
+)
+async def test_hostile_input_is_refused_with_a_code(
+    bridge: Bridge, query: str, headers: dict[str, str], code: str
+) -> None:
+    status, body = await bridge.call("GET", STREAM + query, headers=headers)
+    assert (status, body["error"]["code"]) == (400, code)
+    status, body = await bridge.call("GET", STREAM, key="cbk_nope")
+    assert status == 401
+
+
+async def test_heartbeats_keep_an_idle_stream_awake(bridge: Bridge) -> None:
+    bridge.client.app[FEED].heartbeat_seconds = 0.05
+    async with stream(bridge) as sse:
+        await wait_for(lambda: sse.comments.count("heartbeat") >= 3, what="heartbeats")
+
+
+async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
+    bridge: Bridge,
+) -> None:
+    feed: Feed = bridge.client.app[FEED]
+    feed.buffer_events = 20
+    host, port = bridge.client.server.host, bridge.client.server.port
+    assert port is not None  # the server is started
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never reads
+    stuck.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(stuck, (str(host), port))
+    request = (
+        f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bridge.admin_key}\r\n\r\n"
+    )
+    await loop.sock_sendall(stuck, request.encode())
+    try:
+        async with stream(bridge) as reader:
+            await wait_for(lambda: feed.subscribers == 2, what="both subscribed")
+            cids = [await conference(bridge, "load")]
+            deadline = time.monotonic() + 30
+            while feed.cut_off == 0:  # until the stuck client's buffer overflows
+                assert time.monotonic() < deadline, "the stuck client was never cut off"
+                await touch(bridge, cids[-1], 10)
+            await touch(bridge, cids[-1], 5)  # and after it: the reader still gets everything
+            stored = await all_events(bridge, cids)
+            await wait_for(lambda: len(reader.events) >= len(stored), what="reader's events")
+            assert [e["id"] for e in reader.events] == [e["id"] for e in stored]
+            await wait_for(lambda: feed.subscribers == 1, what="stuck one gone")
+        # the stuck client, reading at last, finds the reason at the end of what it was sent
+        received = b""
+        while True:
+            chunk = await asyncio.wait_for(loop.sock_recv(stuck, 65536), 10)
+            if not chunk:
+                break
+            received += chunk
+        assert b"event: error" in received and b'"code":"slow_consumer"' in received
+    finally:
+        stuck.close()
