@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bridge import __version__
+from bridge.api import facades
 from bridge.api.ops import Op
 from bridge.webhooks.outbound import ERROR_CODES
 
@@ -337,8 +338,9 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
                 }
             }
         responses: dict[str, Any] = {str(op.status): success}
+        security = op.extra.get("security")  # a facade authenticates in its own way
         for code, text in ERRORS.items():
-            if op.auth == "public" and code in ("401", "403", "409"):
+            if op.auth == "public" and not security and code in ("401", "403", "409"):
                 continue
             responses[code] = {
                 "description": text,
@@ -353,6 +355,8 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         }
         if op.auth != "public":
             operation["security"] = [{"bearer": []}, {"basic": []}]
+        elif security:
+            operation["security"] = security
         if op.body:
             operation["requestBody"] = {
                 "required": op.method == "POST",
@@ -366,6 +370,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
             "version": __version__,
             "description": "Conferences, participants and reservations on ConfBridge, mod_conference or the embedded engine.",
         },
+        "tags": list(facades.TAGS),
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from bridge.api import errors
+from bridge.api import errors, facades
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
@@ -108,6 +108,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/docs", h.docs_page, "API documentation page", "operations", auth="public",
        content_type="text/html"),
 )  # fmt: skip
+OPS = OPS + facades.OPS  # the vendor facades: FreeClimb, Aculab, VoIPbin
 
 
 def _credentials(request: web.Request) -> tuple[str, str | None]:

@@ -152,6 +152,23 @@ async def list_(
         )
 
 
+async def list_for_account(
+    s: Services, account_id: str, *, after: str | None, limit: int
+) -> list[Participant]:
+    """Every participant of the account, across its conferences, as committed."""
+    async with s.db.read() as conn:
+        return await repos.list_account_participants(conn, account_id, after=after, limit=limit)
+
+
+async def find(s: Services, account_id: str, participant_id: str) -> Participant:
+    """A participant by its id alone (the caller knows no conference)."""
+    async with s.db.read() as conn:
+        p = await repos.get_participant(conn, participant_id)
+    if p is None or p.account_id != account_id:
+        raise NotFound("participant_not_found", f"no participant {participant_id!r}")
+    return await get(s, account_id, p.conference_id, participant_id)
+
+
 async def _load(u: Unit, participant_id: str) -> Participant:
     p = u.participant(participant_id)
     if p is None:
