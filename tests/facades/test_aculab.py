@@ -27,13 +27,14 @@ async def test_documented_examples_and_limits(bridge: Bridge, tenant: Tenant) ->
 
 async def test_rules_near_the_start_and_the_end(bridge: Bridge, tenant: Tenant) -> None:
     replay = Replay(bridge.client, tenant.aculab, starts(bridge))
-    token = (
-        await replay.step({
-            "request": {"method": "POST", "path": "/webservices/conference_reservation_create",
-                        "form": {"conference_name": "Soon", "max_participants": "40",
-                                 "start_time": "{start10_dash}", "duration": "15"}},
-            "status": 200})  # fmt: skip
-    )["reservation_token"]
+    form = {"conference_name": "Soon", "max_participants": "40",
+            "start_time": "{start10_dash}", "duration": "15"}  # fmt: skip
+    step = {
+        "request": {"method": "POST", "path": "/webservices/conference_reservation_create",
+                    "form": form},
+        "status": 200,
+    }  # fmt: skip
+    token = (await replay.step(step))["reservation_token"]
     bridge.clock.advance(6 * 60)  # now due to start within 5 minutes
     resp = await bridge.client.post(
         "/webservices/conference_reservation_remove",

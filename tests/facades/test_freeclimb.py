@@ -3,7 +3,7 @@ shape, and the same data through /v1 and the other facades."""
 
 from __future__ import annotations
 
-from conftest import Tenant
+from conftest import Tenant, make_tenant
 from harness import Bridge
 from receiver import WebhookReceiver
 from replay import Replay, load
@@ -34,10 +34,11 @@ async def test_credentials_and_account(bridge: Bridge, tenant: Tenant) -> None:
     assert body["code"] == 401 and body["details"]["code"] == "missing_credentials"
     resp = await bridge.client.get(path, headers=tenant.basic("ac_someoneelse"))
     assert resp.status == 401 and (await resp.json())["details"]["code"] == "invalid_api_key"
-    other = f"/apiserver/Accounts/ac_00000000000000000000000000/Conferences"
+    other = "/apiserver/Accounts/ac_00000000000000000000000000/Conferences"
     resp = await bridge.client.get(other, headers=tenant.freeclimb)
     assert resp.status == 401 and (await resp.json())["details"]["code"] == "account_mismatch"
-    resp = await bridge.client.post(path, json={"alias": "x", "color": "red"}, headers=tenant.freeclimb)
+    bad = {"alias": "x", "color": "red"}
+    resp = await bridge.client.post(path, json=bad, headers=tenant.freeclimb)
     assert resp.status == 400 and (await resp.json())["details"]["code"] == "unknown_field"
     resp = await bridge.client.post(
         path, data=b"{not json", headers={**tenant.freeclimb, "Content-Type": "application/json"}
@@ -59,12 +60,10 @@ async def test_one_account_seen_through_every_facade(bridge: Bridge, tenant: Ten
     assert voipbin["result"][0]["status"] == "starting"
     # another tenant sees none of it
     other = await make_other(bridge)
-    resp = await bridge.client.get(f"{path.replace(tenant.account_id, other.account_id)}/{cid}",
-                                   headers=other.freeclimb)  # fmt: skip
+    theirs = path.replace(tenant.account_id, other.account_id)
+    resp = await bridge.client.get(f"{theirs}/{cid}", headers=other.freeclimb)
     assert resp.status == 404
 
 
 async def make_other(bridge: Bridge) -> Tenant:
-    from conftest import make_tenant
-
     return await make_tenant(bridge.client, bridge.admin_key, "other")

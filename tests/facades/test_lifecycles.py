@@ -70,7 +70,8 @@ async def test_freeclimb_conference_lifecycle(
     page = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb)
     guest_p = next(p for p in page["participants"] if not p["startConfOnEnter"])
     assert guest_p["talk"] is True and guest_p["listen"] is True
-    assert guest_p["uri"] == f"/Accounts/{t.account_id}/Conferences/{cid}/Participants/{guest_p['callId']}"
+    uri = f"/Accounts/{t.account_id}/Conferences/{cid}/Participants/{guest_p['callId']}"
+    assert guest_p["uri"] == uri
     part = f"{base}/{cid}/Participants/{guest_p['callId']}"
     updated = await live.ok("POST", part, t.freeclimb, json={"talk": False})
     assert updated["talk"] is False and updated["listen"] is True
@@ -183,7 +184,8 @@ async def test_aculab_reservation_lifecycle(live: Live, phones: list[SipPhone]) 
 
     async def listed() -> str:
         page = await live.ok("GET", "/webservices/conference_list", t.aculab)
-        return str(next(x for x in page["conferences"] if x["conference_name"] == "Board")["status"])
+        board = next(x for x in page["conferences"] if x["conference_name"] == "Board")
+        return str(board["status"])
 
     assert await listed() == "RESERVED"
     early = await new_phone(phones, "early")
@@ -252,8 +254,8 @@ async def test_aculab_connect_to_conference(
                            "final_page": f"{receiver.url}/final"},
         "next_page": {"url": f"{receiver.url}/next"},
     }  # fmt: skip
-    got = await live.ok("POST", "/webservices/connect_to_conference", t.aculab,
-                        json={"call_to": f"sip:{callee.uri}", "connect_to_conference": action})  # fmt: skip
+    request = {"call_to": f"sip:{callee.uri}", "connect_to_conference": action}
+    got = await live.ok("POST", "/webservices/connect_to_conference", t.aculab, json=request)
     pid = got["participant_id"]
     assert got["conference_name"] == "Adhoc"
 
