@@ -62,7 +62,13 @@ MEDIA: S = {
                         "file": {
                             "type": "string",
                             "pattern": "^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$",
-                        }
+                        },
+                        "url": {
+                            "type": "string",
+                            "format": "uri",
+                            "maxLength": 2048,
+                            "description": "where the file came from (FreeClimb waitUrl); never fetched",
+                        },
                     },
                     ("file",),
                 )
@@ -78,6 +84,7 @@ MEDIA: S = {
                             "type": "string",
                             "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
                         },
+                        "gender": {"enum": ["male", "female", "neutral"]},
                     },
                     ("text",),
                 )

@@ -45,6 +45,11 @@ STATUS = {
     ConferenceStatus.TERMINATED: "COMPLETED",
 }
 LISTED = [s.value for s in ReservationStatus if s != ReservationStatus.CANCELLED]
+OPEN = [
+    ReservationStatus.RESERVED.value,
+    ReservationStatus.HOLDING.value,
+    ReservationStatus.ACTIVE.value,
+]
 PRESENT = [ParticipantStatus.JOINING.value, ParticipantStatus.JOINED.value]
 PARTICIPANT_FIELDS = frozenset(
     {
@@ -156,7 +161,7 @@ def participant_entry(p: Participant) -> dict[str, Any]:
 
 async def _by_name(s: Services, account: str, name: str) -> Conference | None:
     """The open conference called `name`: a reservation's, else a live unreserved one."""
-    for r in await reservations.list_(s, account, status=LISTED[:3], after=None, limit=200):
+    for r in await reservations.list_(s, account, status=OPEN, after=None, limit=200):
         if r.conference_name == name:
             return await conferences.get(s, account, r.conference_id)
     live = [x.value for x in LIVE_CONFERENCE]
