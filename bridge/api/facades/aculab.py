@@ -395,6 +395,7 @@ async def connect_to_conference(
     if params.get("call_from") is not None:
         body["from"] = params["call_from"]
     s = c.services(request)
+    participants.check_dial_out(s, body)  # a refused request opens no conference
     conf = await _by_name(s, principal.account_id, name)
     if conf is None:
         conf = await conferences.create(s, principal.account_id, {"name": name})
