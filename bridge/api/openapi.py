@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bridge import __version__
+from bridge.api import facades
 from bridge.api.ops import Op
 from bridge.webhooks.outbound import ERROR_CODES
 
@@ -61,7 +62,13 @@ MEDIA: S = {
                         "file": {
                             "type": "string",
                             "pattern": "^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$",
-                        }
+                        },
+                        "url": {
+                            "type": "string",
+                            "format": "uri",
+                            "maxLength": 2048,
+                            "description": "where the file came from (FreeClimb waitUrl); never fetched",
+                        },
                     },
                     ("file",),
                 )
@@ -77,6 +84,7 @@ MEDIA: S = {
                             "type": "string",
                             "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
                         },
+                        "gender": {"enum": ["male", "female", "neutral"]},
                     },
                     ("text",),
                 )
@@ -339,8 +347,9 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
                 }
             }
         responses: dict[str, Any] = {str(op.status): success}
+        security = op.extra.get("security")  # a facade authenticates in its own way
         for code, text in ERRORS.items():
-            if op.auth == "public" and code in ("401", "403", "409"):
+            if op.auth == "public" and not security and code in ("401", "403", "409"):
                 continue
             responses[code] = {
                 "description": text,
@@ -355,6 +364,8 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         }
         if op.auth != "public":
             operation["security"] = [{"bearer": []}, {"basic": []}]
+        elif security:
+            operation["security"] = security
         if op.body:
             operation["requestBody"] = {
                 "required": op.method == "POST",
@@ -368,6 +379,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
             "version": __version__,
             "description": "Conferences, participants and reservations on ConfBridge, mod_conference or the embedded engine.",
         },
+        "tags": list(facades.TAGS),
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from bridge.api import errors, stream
+from bridge.api import errors, facades, stream
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
@@ -115,6 +115,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/console/{name}", console.console_file, console.FILE_SUMMARY, "console",
        auth="public", content_type="text/javascript"),
 )  # fmt: skip
+OPS = OPS + facades.OPS  # the vendor facades: FreeClimb, Aculab, VoIPbin
 
 
 def _credentials(request: web.Request) -> tuple[str, str | None]:

@@ -103,11 +103,18 @@ class MediaItem:
     file: str | None = None
     text: str | None = None
     language: str = "en"
+    gender: str | None = None  # a voice hint (VoIPbin's talk action); engines may ignore it
+    url: str | None = None  # where the file came from (FreeClimb waitUrl); never fetched
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "play":
+            if self.url is not None:
+                return {"play": {"file": self.file, "url": self.url}}
             return {"play": {"file": self.file}}
-        return {"say": {"text": self.text, "language": self.language}}
+        say: dict[str, Any] = {"text": self.text, "language": self.language}
+        if self.gender is not None:
+            say["gender"] = self.gender
+        return {"say": say}
 
 
 @dataclass(frozen=True, slots=True)

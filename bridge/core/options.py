@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge.core import validate as v
 from bridge.core.errors import invalid_field
@@ -23,6 +24,7 @@ _BOOL_OPTIONS = (
 _DIGIT_OPTIONS = ("exit_digit", "mute_digit", "unmute_digit")
 _MEDIA_OPTIONS = ("while_stopped_media", "name", "has_joined_message", "has_left_message")
 _URL_OPTIONS = ("call_control_url", "leave_conference_url", "notification_url")
+GENDERS = ("male", "female", "neutral")
 PARTICIPANT_OPTION_FIELDS = frozenset(f.name for f in fields(ParticipantOptions))
 
 
@@ -34,12 +36,19 @@ def parse_media(value: Any, field: str) -> MediaItem:
     kind, inner_raw = next(iter(body.items()))
     inner = v.expect_mapping(inner_raw, f"{field}.{kind}")
     if kind == "play":
-        v.reject_unknown(inner, {"file"}, f"{field}.play")
-        return MediaItem("play", file=v.media_path(inner.get("file"), f"{field}.play.file"))
-    v.reject_unknown(inner, {"text", "language"}, f"{field}.say")
+        v.reject_unknown(inner, {"file", "url"}, f"{field}.play")
+        url = v.optional_url(inner.get("url"), f"{field}.play.url")
+        file = inner.get("file")
+        if file is None and url is not None:  # the media directory holds the URL's file
+            file = urlsplit(url).path.rsplit("/", 1)[-1]
+        return MediaItem("play", file=v.media_path(file, f"{field}.play.file"), url=url)
+    v.reject_unknown(inner, {"text", "language", "gender"}, f"{field}.say")
     text = v.speech(inner.get("text"), f"{field}.say.text")
     lang = v.language(inner.get("language", "en"), f"{field}.say.language")
-    return MediaItem("say", text=text, language=lang)
+    gender = inner.get("gender")
+    if gender is not None:
+        gender = v.choice(gender, f"{field}.say.gender", GENDERS)
+    return MediaItem("say", text=text, language=lang, gender=gender)
 
 
 def parse_media_list(value: Any, field: str, *, max_items: int = 10) -> tuple[MediaItem, ...]:

@@ -48,6 +48,10 @@ CREATE_FIELDS = frozenset(
 )
 PATCH_FIELDS = frozenset(
     {
+        "name",
+        "timeout",
+        "pre_actions",
+        "post_actions",
         "alias",
         "detail",
         "play_beep",
@@ -199,6 +203,13 @@ async def update(
         if conf.status == ConferenceStatus.TERMINATED:
             raise Conflict("conference_terminated", "the conference has ended; it is read-only")
         changes: dict[str, Any] = {}
+        if "name" in body:
+            changes["name"] = v.text(body["name"], "name", max_len=128)
+        if "timeout" in body:
+            changes["timeout"] = v.integer(body["timeout"], "timeout", minimum=0, maximum=7 * 86400)
+        for key in ("pre_actions", "post_actions"):
+            if key in body:
+                changes[key] = parse_media_list(body[key], key)
         if "alias" in body:
             changes["alias"] = v.optional_text(body["alias"], "alias", max_len=200)
         if "detail" in body:

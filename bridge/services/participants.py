@@ -39,9 +39,13 @@ DIAL_FIELDS = frozenset(
 PATCH_FIELDS = frozenset({"muted", "deaf", "listen", "hold", "hold_media", "dtmf_enabled"})
 
 
-async def dial_out(
-    s: Services, account_id: str, conference_id: str, body: Mapping[str, Any]
-) -> Participant:
+def check_dial_out(s: Services, body: Mapping[str, Any]) -> None:
+    """Refuse a dial-out body as dial_out would, before anything is made for it (a facade
+    that opens the conference on demand asks first)."""
+    _parse_dial(s, body)
+
+
+def _parse_dial(s: Services, body: Mapping[str, Any]) -> tuple[Any, ...]:
     v.reject_unknown(body, DIAL_FIELDS, "participant")
     to = v.dial_target(body.get("to"), "to")
     from_ = v.caller_id(body["from"], "from") if body.get("from") is not None else None
@@ -59,6 +63,13 @@ async def dial_out(
             "participant_not_talker", "a participant with talker=false cannot start unmuted"
         )
     dtmf = v.boolean(body.get("dtmf_enabled", options.dtmf_enabled), "dtmf_enabled")
+    return to, from_, timeout, hold_media, options, call_options, muted, dtmf
+
+
+async def dial_out(
+    s: Services, account_id: str, conference_id: str, body: Mapping[str, Any]
+) -> Participant:
+    to, from_, timeout, hold_media, options, call_options, muted, dtmf = _parse_dial(s, body)
 
     async def work(u: Unit) -> Participant:
         conf = u.conference
@@ -150,6 +161,23 @@ async def list_(
         return await repos.list_participants(
             conn, conference_id, statuses=wanted, after=after, limit=limit
         )
+
+
+async def list_for_account(
+    s: Services, account_id: str, *, after: str | None, limit: int
+) -> list[Participant]:
+    """Every participant of the account, across its conferences, as committed."""
+    async with s.db.read() as conn:
+        return await repos.list_account_participants(conn, account_id, after=after, limit=limit)
+
+
+async def find(s: Services, account_id: str, participant_id: str) -> Participant:
+    """A participant by its id alone (the caller knows no conference)."""
+    async with s.db.read() as conn:
+        p = await repos.get_participant(conn, participant_id)
+    if p is None or p.account_id != account_id:
+        raise NotFound("participant_not_found", f"no participant {participant_id!r}")
+    return await get(s, account_id, p.conference_id, participant_id)
 
 
 async def _load(u: Unit, participant_id: str) -> Participant:

@@ -142,6 +142,19 @@ async def list_participants(
 # --- reservations ------------------------------------------------------------------------
 
 
+async def list_account_participants(
+    conn: AsyncConnection, account_id: str, *, after: str | None = None, limit: int = 100
+) -> list[Participant]:
+    """Every participant of an account's conferences, by id (VoIPbin's conferencecalls)."""
+    q = _page(
+        select(t.participants).where(t.participants.c.account_id == account_id),
+        t.participants.c.id,
+        after,
+        limit,
+    )
+    return [convert.participant_from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
 async def get_reservation(
     conn: AsyncConnection, token: str, *, account_id: str | None = None
 ) -> Reservation | None:

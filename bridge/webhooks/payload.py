@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge.core.clock import rfc3339
 from bridge.core.models import Event
+from bridge.webhooks.vendor import vendor_fields
 
 
 def event_to_dict(ev: Event) -> dict[str, Any]:
@@ -22,5 +23,5 @@ def event_to_dict(ev: Event) -> dict[str, Any]:
 
 
 def body_for(ev: Event, delivery_id: str) -> bytes:
-    payload = {"delivery_id": delivery_id, "event": event_to_dict(ev)}
+    payload = {**vendor_fields(ev), "delivery_id": delivery_id, "event": event_to_dict(ev)}
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()

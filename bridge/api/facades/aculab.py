@@ -1,0 +1,454 @@
+"""Aculab Cloud's conference web services and its connect_to_conference action, over
+bridge.services.
+
+Every web service answers GET and POST, with form, query or JSON parameters. Basic auth:
+user = `cloudID/username`, password = an API key (the key names the account). Errors have
+Aculab's JSON shape: {"error": {code, text, datetime, link, reason}, "request": {url,
+datetime}}, where `reason` is our stable code. Limits are the reservation use cases'.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api.facades import common as c
+from bridge.api.ops import Op
+from bridge.core.clock import utc
+from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.models import (
+    LIVE_CONFERENCE,
+    Conference,
+    ConferenceStatus,
+    Participant,
+    ParticipantStatus,
+    Reservation,
+    ReservationStatus,
+)
+from bridge.services import conferences, participants, reservations
+from bridge.services.accounts import Principal
+from bridge.services.context import Services
+
+TAG = "aculab"
+BASE = "/webservices"
+DOC = "/docs#tag-aculab"
+STATUS = {
+    ConferenceStatus.RESERVED: "RESERVED",
+    ConferenceStatus.EMPTY: "HOLDING",
+    ConferenceStatus.POPULATED: "HOLDING",
+    ConferenceStatus.IN_PROGRESS: "ACTIVE",
+    ConferenceStatus.TERMINATING: "ACTIVE",
+    ConferenceStatus.TERMINATED: "COMPLETED",
+}
+LISTED = [s.value for s in ReservationStatus if s != ReservationStatus.CANCELLED]
+OPEN = [
+    ReservationStatus.RESERVED.value,
+    ReservationStatus.HOLDING.value,
+    ReservationStatus.ACTIVE.value,
+]
+PRESENT = [ParticipantStatus.JOINING.value, ParticipantStatus.JOINED.value]
+PARTICIPANT_FIELDS = frozenset(
+    {
+        "talker",
+        "start_on_entry",
+        "destroy_on_exit",
+        "beep_on_entry",
+        "exit_digit",
+        "mute_digit",
+        "unmute_digit",
+        "while_stopped_media",
+        "name",
+        "has_joined_message",
+        "has_left_message",
+    }
+)
+MEDIA_FIELDS = ("while_stopped_media", "name", "has_joined_message", "has_left_message")
+CALL_FIELDS = frozenset(
+    {
+        "call_recording",
+        "call_recording_encryption",
+        "minutes_max_call_duration",
+        "first_page",
+        "final_page",
+        "error_page",
+    }
+)
+ACTION_FIELDS = frozenset(
+    {
+        "name",
+        "hold_media",
+        "seconds_answer_timeout",
+        "conference_participant",
+        "secondary_call",
+        "next_page",
+    }
+)
+
+
+def aculab_time(dt: datetime) -> str:
+    return utc(dt).strftime("%Y-%m-%d_%H:%M:%S")
+
+
+def render_error(request: web.Request, exc: Exception) -> web.Response:
+    status, code, message, _ = c.status_of(exc)
+    if status == 400:
+        number = "0001" if code == "missing_parameter" else "0002"
+    else:
+        number = f"HTTP {status}"
+    now = aculab_time(datetime.now().astimezone())
+    body = {
+        "error": {"code": number, "text": message, "datetime": now, "link": DOC, "reason": code},
+        "request": {"url": request.path, "datetime": now},
+    }
+    headers = {"WWW-Authenticate": 'Basic realm="aculab"'} if status == 401 else None
+    return c.reply(body, status, headers)
+
+
+def _cloud_user(user: str, principal: Principal) -> bool:
+    cloud, sep, name = user.partition("/")
+    return bool(sep and cloud and name)
+
+
+facade = c.facade(render_error, _cloud_user)
+
+
+def _required(params: dict[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if value is None or value == "":
+        raise InvalidInput("missing_parameter", f"{name}: a mandatory parameter", field=name)
+    return value
+
+
+def _bool(params: dict[str, Any], name: str, default: bool) -> bool:
+    return c.flag(params[name], name) if name in params else default
+
+
+def conference_entry(r: Reservation) -> dict[str, Any]:
+    entry = {
+        "conference_name": r.conference_name,
+        "max_participants": r.max_participants,
+        "start_time": utc(r.start_time).strftime("%Y-%m-%d-%H-%M"),
+        "start_datetime": aculab_time(r.start_time),
+        "duration": r.duration_minutes,
+        "divert": r.divert or "",
+        "status": r.status.value.upper(),
+    }
+    if r.status == ReservationStatus.RESERVED:
+        entry["reservation_token"] = r.id
+    return entry
+
+
+def unreserved_entry(conf: Conference, size: int) -> dict[str, Any]:
+    start = conf.started_at or conf.created_at
+    return {
+        "conference_name": conf.name,
+        "max_participants": conf.max_participants or size,
+        "start_time": utc(start).strftime("%Y-%m-%d-%H-%M"),
+        "start_datetime": aculab_time(start),
+        "duration": 0,
+        "divert": "",
+        "status": STATUS[conf.status],
+    }
+
+
+def participant_entry(p: Participant) -> dict[str, Any]:
+    return {"participant_id": p.id, "muted": p.muted, "dtmf_enabled": p.dtmf_enabled}
+
+
+async def _by_name(s: Services, account: str, name: str) -> Conference | None:
+    """The open conference called `name`: a reservation's, else a live unreserved one."""
+    for r in await reservations.list_(s, account, status=OPEN, after=None, limit=200):
+        if r.conference_name == name:
+            return await conferences.get(s, account, r.conference_id)
+    live = [x.value for x in LIVE_CONFERENCE]
+    found = await conferences.list_(s, account, status=live, name=name, after=None, limit=1)
+    return found[0] if found else None
+
+
+async def _target(s: Services, account: str, params: dict[str, Any]) -> Conference:
+    token = params.get("reservation_token")
+    if token:
+        r = await reservations.get(s, account, c.text(token, "reservation_token"))
+        return await conferences.get(s, account, r.conference_id)
+    name = c.text(_required(params, "conference_name"), "conference_name")
+    conf = await _by_name(s, account, name)
+    if conf is None:
+        raise NotFound("conference_not_found", f"no open conference called {name!r}")
+    return conf
+
+
+def _active(conf: Conference) -> None:
+    """Aculab changes participants only in an ACTIVE conference."""
+    if STATUS[conf.status] != "ACTIVE":
+        raise Conflict(
+            "conference_not_active",
+            f"participants can be changed only when the conference is ACTIVE; it is "
+            f"{STATUS[conf.status]}",
+            status=STATUS[conf.status],
+        )
+
+
+# --- web services --------------------------------------------------------------------
+
+
+async def reservation_create(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(
+        params,
+        frozenset({"conference_name", "max_participants", "start_time", "duration", "divert"}),
+        "conference_reservation_create",
+    )
+    body: dict[str, Any] = {
+        "conference_name": _required(params, "conference_name"),
+        "max_participants": c.whole(_required(params, "max_participants"), "max_participants"),
+        "start_time": _required(params, "start_time"),
+        "duration": c.whole(_required(params, "duration"), "duration"),
+    }
+    if params.get("divert"):
+        body["divert"] = params["divert"]
+    r = await reservations.create(c.services(request), principal.account_id, body)
+    return c.reply({"reservation_token": r.id})
+
+
+async def reservation_modify(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(
+        params, frozenset({"reservation_token", "duration"}), "conference_reservation_modify"
+    )
+    token = c.text(_required(params, "reservation_token"), "reservation_token")
+    minutes = c.whole(_required(params, "duration"), "duration")
+    await reservations.extend(
+        c.services(request), principal.account_id, token, {"extend_minutes": minutes}
+    )
+    return c.reply({"extended": True})
+
+
+async def reservation_remove(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(params, frozenset({"reservation_token"}), "conference_reservation_remove")
+    token = c.text(_required(params, "reservation_token"), "reservation_token")
+    await reservations.remove(c.services(request), principal.account_id, token)
+    return c.reply({"removed": True})
+
+
+async def conference_list(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(params, frozenset(), "conference_list")
+    s = c.services(request)
+    booked = await reservations.list_(s, principal.account_id, status=LISTED, after=None, limit=200)
+    entries = [conference_entry(r) for r in booked]
+    live = [ConferenceStatus.POPULATED.value, ConferenceStatus.IN_PROGRESS.value]
+    for conf in await conferences.list_(
+        s, principal.account_id, status=live, name=None, after=None, limit=200
+    ):
+        if conf.reservation_id is None:
+            entries.append(unreserved_entry(conf, s.limits.unreserved_max_participants))
+    return c.reply({"conferences": entries})
+
+
+async def participant_list(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(
+        params, frozenset({"conference_name", "reservation_token"}), "conference_participant_list"
+    )
+    s = c.services(request)
+    conf = await _target(s, principal.account_id, params)
+    found = await participants.list_(
+        s, principal.account_id, conf.id, status=PRESENT, after=None, limit=200
+    )
+    return c.reply(
+        {"status": STATUS[conf.status], "participants": [participant_entry(p) for p in found]}
+    )
+
+
+async def participant_set_options(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(
+        params,
+        frozenset(
+            {"conference_name", "reservation_token", "participant_id", "muted", "dtmf_enabled"}
+        ),
+        "conference_participant_set_options",
+    )
+    s = c.services(request)
+    conf = await _target(s, principal.account_id, params)
+    pid = c.text(_required(params, "participant_id"), "participant_id")
+    body: dict[str, Any] = {
+        k: c.flag(params[k], k) for k in ("muted", "dtmf_enabled") if k in params
+    }
+    if not body:
+        raise InvalidInput("missing_parameter", "send muted and/or dtmf_enabled", field="muted")
+    _active(conf)
+    await participants.update(s, principal.account_id, conf.id, pid, body)
+    return c.reply({"options_set": True})
+
+
+async def participant_eject(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    c.reject_unknown(
+        params,
+        frozenset({"conference_name", "reservation_token", "participant_id"}),
+        "conference_participant_eject",
+    )
+    s = c.services(request)
+    conf = await _target(s, principal.account_id, params)
+    pid = c.text(_required(params, "participant_id"), "participant_id")
+    _active(conf)
+    await participants.eject(s, principal.account_id, conf.id, pid)
+    return c.reply({"ejected": True})
+
+
+# --- connect_to_conference ---------------------------------------------------------------
+
+
+def _media(value: Any, field: str) -> dict[str, Any]:
+    """Aculab's play action ({"play": {"play_list": [{"file_to_play"} | {"text_to_say"}]}})
+    as our media object."""
+    play = value.get("play") if isinstance(value, dict) else None
+    items = play.get("play_list") if isinstance(play, dict) else None
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
+        raise InvalidInput(
+            "invalid_field",
+            f"{field}: must be a play action with one play_list item",
+            field=field,
+        )
+    item = items[0]
+    if set(item) == {"file_to_play"}:
+        return {"play": {"file": item["file_to_play"]}}
+    if set(item) == {"text_to_say"}:
+        return {"say": {"text": item["text_to_say"]}}
+    raise InvalidInput(
+        "invalid_field", f"{field}: a play_list item is file_to_play or text_to_say", field=field
+    )
+
+
+def _page_url(value: Any, field: str) -> Any:
+    """A page: its URL, or {"url": ...} as Aculab's web page request object."""
+    if isinstance(value, dict):
+        c.reject_unknown(value, frozenset({"url", "method"}), field)
+        return value.get("url")
+    return value
+
+
+def translate_action(action: Any) -> tuple[str, dict[str, Any]]:
+    """The connect_to_conference object as (conference name, our dial-out body)."""
+    if not isinstance(action, dict):
+        raise InvalidInput("invalid_field", "connect_to_conference: must be an object")
+    c.reject_unknown(action, ACTION_FIELDS, "connect_to_conference")
+    name = c.text(_required(action, "name"), "name")
+    body: dict[str, Any] = {}
+    if action.get("hold_media") is not None:
+        body["hold_media"] = _media(action["hold_media"], "hold_media")
+    if "seconds_answer_timeout" in action:
+        body["seconds_answer_timeout"] = action["seconds_answer_timeout"]
+    part = action.get("conference_participant") or {}
+    if not isinstance(part, dict):
+        raise InvalidInput("invalid_field", "conference_participant: must be an object")
+    c.reject_unknown(part, PARTICIPANT_FIELDS, "conference_participant")
+    participant = {k: val for k, val in part.items() if k not in MEDIA_FIELDS}
+    for key in MEDIA_FIELDS:
+        if part.get(key) is not None:
+            participant[key] = _media(part[key], f"conference_participant.{key}")
+    body["participant"] = participant
+    call = action.get("secondary_call") or {}
+    if not isinstance(call, dict):
+        raise InvalidInput("invalid_field", "secondary_call: must be an object")
+    c.reject_unknown(call, CALL_FIELDS, "secondary_call")
+    # call_recording_encryption is accepted; recordings are stored as the operator configures
+    secondary = {k: call[k] for k in ("call_recording", "minutes_max_call_duration") if k in call}
+    for key in ("first_page", "final_page", "error_page"):
+        if call.get(key) is not None:
+            secondary[key] = _page_url(call[key], f"secondary_call.{key}")
+    if action.get("next_page") is not None:
+        secondary["next_page"] = _page_url(action["next_page"], "next_page")
+    body["secondary_call"] = secondary
+    return name, body
+
+
+async def connect_to_conference(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    """Connect a call: dial `call_to` (from `call_from`) and join it to the conference the
+    action names, as a secondary call; the conference is opened unreserved if none is."""
+    c.reject_unknown(
+        params, frozenset({"call_to", "call_from", "connect_to_conference"}), "request"
+    )
+    action = _required(params, "connect_to_conference")
+    if isinstance(action, str):  # a form or query parameter carries the object as JSON
+        try:
+            action = json.loads(action)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput("invalid_json", "connect_to_conference: not a JSON object") from exc
+    name, body = translate_action(action)
+    body["to"] = _required(params, "call_to")
+    if params.get("call_from") is not None:
+        body["from"] = params["call_from"]
+    s = c.services(request)
+    participants.check_dial_out(s, body)  # a refused request opens no conference
+    conf = await _by_name(s, principal.account_id, name)
+    if conf is None:
+        conf = await conferences.create(s, principal.account_id, {"name": name})
+    p = await participants.dial_out(s, principal.account_id, conf.id, body)
+    return c.reply({"participant_id": p.id, "conference_name": name, "status": STATUS[conf.status]})
+
+
+Service = Callable[[web.Request, Principal, dict[str, Any]], Any]
+SERVICES: tuple[tuple[str, Service, str], ...] = (
+    ("conference_reservation_create", reservation_create, "reserve a conference"),
+    ("conference_reservation_modify", reservation_modify, "extend a reservation by 15-60 minutes"),
+    ("conference_reservation_remove", reservation_remove, "remove a reservation not yet started"),
+    ("conference_list", conference_list, "reserved and active conferences"),
+    (
+        "conference_participant_list",
+        participant_list,
+        "an ACTIVE or HOLDING conference's participants",
+    ),
+    (
+        "conference_participant_set_options",
+        participant_set_options,
+        "mute or set dtmf_enabled (ACTIVE only)",
+    ),
+    ("conference_participant_eject", participant_eject, "eject a participant (ACTIVE only)"),
+    (
+        "connect_to_conference",
+        connect_to_conference,
+        "the connect_to_conference action: dial a call and join it",
+    ),
+)
+
+
+def _named(handler: Service, name: str) -> Any:
+    async def endpoint(
+        request: web.Request, principal: Principal, params: dict[str, Any]
+    ) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request, principal, params)
+        return response
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    return facade(endpoint)
+
+
+OPS: tuple[Op, ...] = tuple(
+    Op(
+        method,
+        f"{BASE}/{name}",
+        _named(handler, f"aculab_{name}_{method.lower()}"),
+        f"Aculab: {summary}",
+        TAG,
+        auth="public",
+    )
+    for name, handler, summary in SERVICES
+    for method in ("GET", "POST")
+    if method == "POST" or name != "connect_to_conference"
+)

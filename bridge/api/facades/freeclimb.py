@@ -1,0 +1,386 @@
+"""FreeClimb's Conference and Participant resources under /apiserver, over bridge.services.
+
+Basic auth: user = the account id, password = an API key of that account. Names, statuses
+and dates are FreeClimb's (camelCase, RFC 1123 GMT); every rule is the use case's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api.facades import common as c
+from bridge.api.ops import Op
+from bridge.core.clock import utc
+from bridge.core.errors import InvalidInput, Unauthorized
+from bridge.core.models import Conference, ConferenceStatus, Participant, ParticipantStatus
+from bridge.services import conferences, participants
+from bridge.services.accounts import Principal
+
+BASE = "/apiserver/Accounts/{accountId}/Conferences"
+ONE = BASE + "/{conferenceId}"
+PARTS = ONE + "/Participants"
+PART = PARTS + "/{callId}"
+TAG = "freeclimb"
+PAGE_SIZE = 100
+ERRORS_DOC = "/docs#tag-freeclimb"
+
+PLAY_BEEP = {
+    "always": "always",
+    "never": "never",
+    "entryOnly": "entry_only",
+    "exitOnly": "exit_only",
+}
+PLAY_BEEP_OUT = {ours: theirs for theirs, ours in PLAY_BEEP.items()}
+STATUS = {
+    ConferenceStatus.RESERVED: "creating",
+    ConferenceStatus.EMPTY: "empty",
+    ConferenceStatus.POPULATED: "populated",
+    ConferenceStatus.IN_PROGRESS: "inProgress",
+    ConferenceStatus.TERMINATING: "inProgress",
+    ConferenceStatus.TERMINATED: "terminated",
+}
+STATUS_IN = {
+    "creating": ["reserved"],
+    "empty": ["empty"],
+    "populated": ["populated"],
+    "inProgress": ["in_progress", "terminating"],
+    "terminated": ["terminated"],
+    "internalError": [],
+}
+CREATE = frozenset({"alias", "playBeep", "record", "waitUrl", "actionUrl", "statusCallbackUrl"})
+UPDATE = frozenset({"alias", "playBeep", "status"})
+LIST = frozenset({"status", "alias", "dateCreated", "dateUpdated", "cursor"})
+PART_LIST = frozenset({"talk", "listen", "cursor"})
+
+
+def rfc1123(dt: datetime | None) -> str | None:
+    return None if dt is None else format_datetime(utc(dt), usegmt=True)
+
+
+def conference_uri(account_id: str, conference_id: str) -> str:
+    return f"/Accounts/{account_id}/Conferences/{conference_id}"
+
+
+def conference_view(conf: Conference) -> dict[str, Any]:
+    uri = conference_uri(conf.account_id, conf.id)
+    wait = conf.wait_media
+    return {
+        "uri": uri,
+        "dateCreated": rfc1123(conf.created_at),
+        "dateUpdated": rfc1123(conf.updated_at),
+        "revision": conf.revision,
+        "conferenceId": conf.id,
+        "accountId": conf.account_id,
+        "alias": conf.alias,
+        "playBeep": PLAY_BEEP_OUT[conf.play_beep.value],
+        "record": conf.record,
+        "status": STATUS[conf.status],
+        "waitUrl": (wait.url or wait.file) if wait is not None and wait.kind == "play" else None,
+        "actionUrl": conf.action_url,
+        "statusCallbackUrl": conf.status_callback_url,
+        "subresourceUris": {
+            "participants": f"{uri}/Participants",
+            "recordings": f"{uri}/Recordings",
+        },
+    }
+
+
+def participant_view(p: Participant) -> dict[str, Any]:
+    return {
+        "uri": f"{conference_uri(p.account_id, p.conference_id)}/Participants/{p.id}",
+        "dateCreated": rfc1123(p.created_at),
+        "dateUpdated": rfc1123(p.updated_at),
+        "revision": p.revision,
+        "accountId": p.account_id,
+        "conferenceId": p.conference_id,
+        "callId": p.id,
+        "talk": p.options.talker and not p.muted,
+        "listen": not p.deaf,
+        "startConfOnEnter": p.options.start_on_entry,
+    }
+
+
+def render_error(request: web.Request, exc: Exception) -> web.Response:
+    """FreeClimb's error body: a numeric code, info, a documentation url and details; our
+    stable code is in details.code."""
+    status, code, message, details = c.status_of(exc)
+    body = {
+        "code": status,
+        "info": message,
+        "url": ERRORS_DOC,
+        "details": {"code": code, **details},
+    }
+    headers = {"WWW-Authenticate": 'Basic realm="freeclimb"'} if status == 401 else None
+    return c.reply(body, status, headers)
+
+
+def _account_user(user: str, principal: Principal) -> bool:
+    return user == principal.account_id
+
+
+facade = c.facade(render_error, _account_user)
+
+
+def _account(request: web.Request, principal: Principal) -> str:
+    if request.match_info["accountId"] != principal.account_id:
+        raise Unauthorized("account_mismatch", "the API key does not belong to this account")
+    return principal.account_id
+
+
+def _translate(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    c.reject_unknown(params, allowed, "conference")
+    body: dict[str, Any] = {}
+    if "alias" in params:
+        body["alias"] = params["alias"]
+        if params["alias"]:
+            body["name"] = params["alias"]
+    if "playBeep" in params:
+        value = params["playBeep"]
+        if value not in PLAY_BEEP:
+            raise InvalidInput(
+                "invalid_field",
+                "playBeep: must be always, never, entryOnly or exitOnly",
+                field="playBeep",
+            )
+        body["play_beep"] = PLAY_BEEP[value]
+    if "record" in params:
+        body["record"] = c.flag(params["record"], "record")
+    if params.get("waitUrl"):
+        body["wait_media"] = {"play": {"url": params["waitUrl"]}}
+    if "actionUrl" in params:
+        body["action_url"] = params["actionUrl"]
+    if "statusCallbackUrl" in params:
+        body["status_callback_url"] = params["statusCallbackUrl"]
+    if "status" in params:
+        if params["status"] != "terminated":
+            raise InvalidInput(
+                "invalid_field", "status: only 'terminated' can be set", field="status"
+            )
+        body["status"] = "terminated"
+    return body
+
+
+def _page(
+    request: web.Request, key: str, items: list[dict[str, Any]], next_cursor: str | None
+) -> web.Response:
+    total = len(items)
+    next_uri = None
+    if next_cursor is not None:
+        next_uri = str(request.rel_url.with_query({**request.query, "cursor": next_cursor}))
+    return c.reply(
+        {
+            "total": total,
+            "start": 0,
+            "end": max(total - 1, 0),
+            "page": 0,
+            "numPages": 1 if next_cursor is None else 2,
+            "pageSize": PAGE_SIZE,
+            "nextPageUri": next_uri,
+            key: items,
+        }
+    )
+
+
+def _cursor(params: dict[str, Any]) -> str | None:
+    raw = params.get("cursor")
+    if raw is not None and (not isinstance(raw, str) or not raw.replace("_", "").isalnum()):
+        raise InvalidInput("invalid_field", "cursor: must come from nextPageUri", field="cursor")
+    return raw
+
+
+@facade
+async def freeclimb_create_conference(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    conf = await conferences.create(c.services(request), account, _translate(params, CREATE))
+    return c.reply(conference_view(conf))
+
+
+@facade
+async def freeclimb_list_conferences(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    c.reject_unknown(params, LIST, "conference list")
+    statuses: list[str] = []
+    if "status" in params:
+        wanted = params["status"]
+        if wanted not in STATUS_IN:
+            raise InvalidInput("invalid_field", f"status: unknown {wanted!r}", field="status")
+        if not STATUS_IN[wanted]:  # internalError: a status the bridge never reaches
+            return _page(request, "conferences", [], None)
+        statuses = STATUS_IN[wanted]
+    confs = await conferences.list_(
+        c.services(request),
+        account,
+        status=statuses,
+        name=None,
+        after=_cursor(params),
+        limit=PAGE_SIZE,
+    )
+    next_cursor = confs[-1].id if len(confs) == PAGE_SIZE else None
+    views = [conference_view(x) for x in confs]
+    alias = params.get("alias")
+    if alias is not None:
+        views = [x for x in views if x["alias"] == alias]
+    for field in ("dateCreated", "dateUpdated"):
+        if field in params:  # a day (YYYY-MM-DD) or the exact RFC 1123 value
+            views = [x for x in views if _same_day(x[field], c.text(params[field], field))]
+    return _page(request, "conferences", views, next_cursor)
+
+
+def _same_day(rfc: str | None, wanted: str) -> bool:
+    if rfc is None:
+        return False
+    if rfc == wanted:
+        return True
+    return parsedate_to_datetime(rfc).strftime("%Y-%m-%d") == wanted
+
+
+@facade
+async def freeclimb_get_conference(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    conf = await conferences.get(c.services(request), account, request.match_info["conferenceId"])
+    return c.reply(conference_view(conf))
+
+
+@facade
+async def freeclimb_update_conference(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    conf = await conferences.update(
+        c.services(request), account, request.match_info["conferenceId"], _translate(params, UPDATE)
+    )
+    return c.reply(conference_view(conf))
+
+
+@facade
+async def freeclimb_list_participants(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    c.reject_unknown(params, PART_LIST, "participant list")
+    present = [s.value for s in (ParticipantStatus.JOINING, ParticipantStatus.JOINED)]
+    found = await participants.list_(
+        c.services(request),
+        account,
+        request.match_info["conferenceId"],
+        status=present,
+        after=_cursor(params),
+        limit=PAGE_SIZE,
+    )
+    next_cursor = found[-1].id if len(found) == PAGE_SIZE else None
+    views = [participant_view(p) for p in found]
+    for field in ("talk", "listen"):
+        if field in params:
+            wanted = c.flag(params[field], field)
+            views = [x for x in views if x[field] is wanted]
+    return _page(request, "participants", views, next_cursor)
+
+
+@facade
+async def freeclimb_get_participant(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    p = await participants.get(
+        c.services(request),
+        account,
+        request.match_info["conferenceId"],
+        request.match_info["callId"],
+    )
+    return c.reply(participant_view(p))
+
+
+@facade
+async def freeclimb_update_participant(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    c.reject_unknown(params, frozenset({"talk", "listen"}), "participant")
+    body: dict[str, Any] = {}
+    if "talk" in params:
+        body["muted"] = not c.flag(params["talk"], "talk")
+    if "listen" in params:
+        body["listen"] = c.flag(params["listen"], "listen")
+    p = await participants.update(
+        c.services(request),
+        account,
+        request.match_info["conferenceId"],
+        request.match_info["callId"],
+        body,
+    )
+    return c.reply(participant_view(p))
+
+
+@facade
+async def freeclimb_remove_participant(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    cid, pid = request.match_info["conferenceId"], request.match_info["callId"]
+    await participants.eject(c.services(request), account, cid, pid)
+    return web.Response(status=204)
+
+
+OPS: tuple[Op, ...] = (
+    Op(
+        "POST",
+        BASE,
+        freeclimb_create_conference,
+        "FreeClimb: create a Conference",
+        TAG,
+        auth="public",
+    ),
+    Op(
+        "GET",
+        BASE,
+        freeclimb_list_conferences,
+        "FreeClimb: list Conferences (status, alias, dateCreated, dateUpdated)",
+        TAG,
+        auth="public",
+    ),
+    Op("GET", ONE, freeclimb_get_conference, "FreeClimb: get a Conference", TAG, auth="public"),
+    Op(
+        "POST",
+        ONE,
+        freeclimb_update_conference,
+        "FreeClimb: update a Conference (alias, playBeep, status=terminated)",
+        TAG,
+        auth="public",
+    ),
+    Op(
+        "GET",
+        PARTS,
+        freeclimb_list_participants,
+        "FreeClimb: list a Conference's Participants (talk, listen)",
+        TAG,
+        auth="public",
+    ),
+    Op("GET", PART, freeclimb_get_participant, "FreeClimb: get a Participant", TAG, auth="public"),
+    Op(
+        "POST",
+        PART,
+        freeclimb_update_participant,
+        "FreeClimb: update a Participant (talk, listen)",
+        TAG,
+        auth="public",
+    ),
+    Op(
+        "DELETE",
+        PART,
+        freeclimb_remove_participant,
+        "FreeClimb: remove a Participant",
+        TAG,
+        auth="public",
+        status=204,
+    ),
+)
