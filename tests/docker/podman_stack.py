@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
+import shutil
 import socket
 import ssl
 import subprocess
@@ -26,6 +28,7 @@ BASE_IMAGES = ("docker.io/library/debian:bookworm-slim", "docker.io/library/debi
 # what each of our images is built from (docker/<name>/Dockerfile, context: the repository)
 IMAGES = ("bridge", "asterisk", "freeswitch", "postgres")
 FREESWITCH_TARBALL = DOCKER / "freeswitch" / "freeswitch.tar.zst"
+COMPOSE_MIN = (1, 1)
 # ports that other PBXs on a shared machine hold; ephemeral ports never are, but say so
 RESERVED_PORTS = frozenset({5038, 5060, 5080, 8021})
 
@@ -78,7 +81,8 @@ class Podman:
     @classmethod
     def check(cls, workdir: Path) -> Podman:
         need_command("podman", "podman")
-        need_command("podman-compose", "podman-compose")
+        if shutil.which("podman-compose") is None:
+            unavailable("`podman-compose` is not on PATH", "pip install -e '.[dev]'")
         need_command("runc", "runc")
         if os.geteuid() != 0:
             unavailable("the container tests run podman as root", "run them as root")
@@ -91,6 +95,14 @@ class Podman:
         conf.write_text(CONTAINERS_CONF.format(nofile=nofile, nproc=nproc))
         # docker format: the OCI format drops HEALTHCHECK
         podman.env = {**os.environ, "CONTAINERS_CONF": str(conf), "BUILDAH_FORMAT": "docker"}
+        version = podman.run(["--version"], tool="podman-compose").stdout
+        found = re.search(r"podman-compose version (\d+)\.(\d+)", version)
+        if found is None or (int(found[1]), int(found[2])) < COMPOSE_MIN:
+            unavailable(
+                f"podman-compose {version.strip()!r} is older than 1.1 (1.0 puts host-network"
+                " services on a network too)",
+                "pip install 'podman-compose>=1.1', in the dev extra",
+            )
         for image in BASE_IMAGES:
             if podman.run(["image", "exists", image], check=False).returncode != 0:
                 unavailable(f"base image {image} is missing", "bash .ci/podman-base-images.sh")
