@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
+import testdata
 
 from bridge.protocols import esl
 
-REFERENCE = Path("/work/shared/reference/freeswitch")
+REFERENCE = testdata.FREESWITCH
 STREAMS = [
     "10-events-plain-ALL",
     "11-events-plain-conference-maintenance",
@@ -23,9 +23,7 @@ STREAMS = [
 @pytest.mark.parametrize("chunk", [65536, 1460])
 def test_events_parsed_per_second(name: str, chunk: int) -> None:
     path = REFERENCE / f"{name}.fs2app.raw"
-    if not path.exists():
-        pytest.skip("recorded ESL traffic not available")
-    data = path.read_bytes()
+    data = testdata.read(path)
     rounds, events, best = 5, 0, float("inf")
     for _ in range(rounds):
         parser = esl.EslParser()

@@ -1,6 +1,6 @@
 """FakeEslServer: replays recorded FreeSWITCH ESL traffic, byte for byte.
 
-A recording (reference/freeswitch/NN-name.transcript.txt) is a list of frames in
+A recording (tests/data/freeswitch/NN-name.transcript.txt) is a list of frames in
 wire order, each FS>APP or APP>FS. On every connection the fake walks that list:
 FS>APP frames are written as recorded; at an APP>FS frame it reads one command
 from the client, checks that it is well-formed ESL and equal to the recorded
@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-# The recordings live in the shared reference tree beside the repository (../shared).
-REFERENCE = (
-    Path(os.environ["BRIDGE_SHARED_DIR"]) / "reference" / "freeswitch"
-    if os.environ.get("BRIDGE_SHARED_DIR")
-    else Path(__file__).resolve().parents[3] / "shared" / "reference" / "freeswitch"
-)
+import testdata
+
+REFERENCE = testdata.FREESWITCH  # recordings in the repository (tests/data/freeswitch)
 _MARKER = re.compile(rb"#### (\d+) t=\+[0-9.]+ (FS>APP|APP>FS) (\d+) bytes")
 _COMMANDS = {
     b"auth", b"event", b"api", b"bgapi", b"exit", b"filter", b"linger", b"nolinger",
@@ -46,7 +41,7 @@ class Frame:
 
 def load_transcript(name: str) -> list[Frame]:
     """Frames of ``NN-name.transcript.txt``: after each marker line, N bytes, then one LF."""
-    raw = (REFERENCE / f"{name}.transcript.txt").read_bytes()
+    raw = testdata.read(REFERENCE / f"{name}.transcript.txt")
     frames: list[Frame] = []
     pos = 0
     while pos < len(raw):
@@ -67,7 +62,7 @@ def load_transcript(name: str) -> list[Frame]:
 
 
 def raw_stream(name: str, direction: Literal["fs2app", "app2fs"]) -> bytes:
-    return (REFERENCE / f"{name}.{direction}.raw").read_bytes()
+    return testdata.read(REFERENCE / f"{name}.{direction}.raw")
 
 
 def _exit_reply() -> bytes:

@@ -8,6 +8,7 @@ import re
 from typing import Literal
 
 import pytest
+import testdata
 from fake_esl import RECORDINGS, REFERENCE, load_transcript, raw_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,7 +44,7 @@ def recorded_counts() -> dict[str, tuple[collections.Counter[str], collections.C
     """event-counts.txt: per connection, Content-Type counts and Event counts."""
     out: dict[str, tuple[collections.Counter[str], collections.Counter[str]]] = {}
     current: tuple[collections.Counter[str], collections.Counter[str]] | None = None
-    for line in (REFERENCE / "event-counts.txt").read_text().splitlines():
+    for line in testdata.read_text(REFERENCE / "event-counts.txt").splitlines():
         if line.startswith("=== "):
             current = (collections.Counter(), collections.Counter())
             out[line[4:].strip()] = current
@@ -205,7 +206,7 @@ def test_repeated_headers_are_kept() -> None:
 
 def recorded_conference_lines() -> list[list[str]]:
     rows = []
-    for line in (REFERENCE / "conference-maintenance-events.txt").read_text().splitlines():
+    for line in testdata.read_text(REFERENCE / "conference-maintenance-events.txt").splitlines():
         if re.match(r"\s+\d+ t=", line):
             rows.append([part.strip() for part in line.split("|")])
     return rows
