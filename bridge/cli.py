@@ -80,17 +80,17 @@ async def _run(cfg: Config) -> None:
     from bridge.app import ADMIN_KEY_FILE, build_app
 
     app = build_app(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before start-up: a stop is always clean
+        loop.add_signal_handler(signum, stop.set)
     access_log = logging.getLogger("aiohttp.access")  # quiet unless log_level is debug
     runner = web.AppRunner(app, access_log=access_log)
-    await runner.setup()
+    await runner.setup()  # runs migrations, starts the engine
     try:
-        await web.TCPSite(runner, cfg.host, cfg.port).start()  # runs migrations, the engine
+        await web.TCPSite(runner, cfg.host, cfg.port).start()
         for line in logs.summary(cfg, cfg.data_dir / ADMIN_KEY_FILE):
             logs.log.info("%s", line)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
