@@ -203,3 +203,70 @@ async def test_two_bridges_on_postgres(
         listed = await a.call("GET", "/v1/conferences")
         items = listed["items"] if isinstance(listed, dict) else listed
         assert any(c["name"] == "docker-4201" for c in items)
+
+
+async def test_asterisk_stack(
+    podman: Podman, receiver: WebhookReceiver, phones: list[SipPhone]
+) -> None:
+    api_port, ami_port, agi_port, sip_port = free_port(), free_port(), free_port(), free_both()
+    env = {
+        "BRIDGE_IMAGE": podman.image("bridge"),
+        "ASTERISK_IMAGE": podman.image("asterisk"),
+        "BRIDGE_AMI_SECRET": f"t{podman.token}{podman.token}",
+        "BRIDGE_AMI_PORT": str(ami_port),
+        "BRIDGE_AGI_PORT": str(agi_port),
+        "ASTERISK_SIP_BIND": f"127.0.0.1:{sip_port}",
+        "BRIDGE_PORT": str(api_port),
+        "BRIDGE_OUTBOUND_ALLOWED_CIDRS": "127.0.0.0/8",
+    }
+    for s in stack(podman, "asterisk", env, "asterisk", "bridge"):
+        s.wait_healthy("asterisk", within=120)
+        s.wait_healthy("bridge")
+        api = Api(f"http://127.0.0.1:{api_port}", admin_key(s, "bridge"))
+        await wait_engine(api, "asterisk")
+        # the stack's Asterisk loads dialplan/ as shipped
+        dialplan = s.exec("asterisk", "asterisk", "-rx", "dialplan show bridge-dialin")
+        assert "bridge-dialin" in dialplan and "AGI" in dialplan, dialplan
+        await first_call(api, ("127.0.0.1", sip_port), receiver, phones, "4301")
+
+
+async def test_freeswitch_stack(
+    podman: Podman, receiver: WebhookReceiver, phones: list[SipPhone]
+) -> None:
+    api_port, esl_port, outbound_port, sip_port = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_both(),
+    )
+    low, high = rtp_range()
+    env = {
+        "BRIDGE_IMAGE": podman.image("bridge"),
+        "FREESWITCH_IMAGE": podman.image("freeswitch"),
+        "BRIDGE_ESL_PASSWORD": f"t{podman.token}{podman.token}",
+        "BRIDGE_ESL_PORT": str(esl_port),
+        "BRIDGE_ESL_OUTBOUND_PORT": str(outbound_port),
+        "FREESWITCH_SIP_PORT": str(sip_port),
+        "FREESWITCH_RTP_PORTS": f"{low}-{high}",
+        "BRIDGE_PORT": str(api_port),
+        "BRIDGE_OUTBOUND_ALLOWED_CIDRS": "127.0.0.0/8",
+    }
+    for s in stack(podman, "freeswitch", env, "freeswitch", "bridge"):
+        s.wait_healthy("freeswitch", within=120)
+        s.wait_healthy("bridge")
+        api = Api(f"http://127.0.0.1:{api_port}", admin_key(s, "bridge"))
+        await wait_engine(api, "freeswitch")
+        await first_call(api, ("127.0.0.1", sip_port), receiver, phones, "4401")
+
+
+async def wait_engine(api: Api, name: str, within: float = 60.0) -> None:
+    """Until /healthz says the engine's control link is up."""
+    deadline = time.monotonic() + within
+    while True:
+        health = await api.call("GET", "/healthz")
+        engine = health.get("engine") or {}
+        # asterisk: ok when AMI is ready; freeswitch: its ESL state
+        if engine.get("name") == name and (engine.get("ok") or engine.get("esl") == "connected"):
+            return
+        assert time.monotonic() < deadline, f"{name} link not up in {within}s: {health}"
+        await wait_until(lambda: True, 0.5)
