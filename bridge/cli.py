@@ -5,37 +5,123 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__, redact
-from bridge.config import Config, ConfigError, load
+from bridge import __version__, logs, redact
+from bridge.config import ENGINES, Config, ConfigError, describe_settings, env_name, load
+
+# settings a newcomer changes first get a flag each (`--sip-port` sets sip_port); every
+# setting can also be given with --set NAME=VALUE, in a TOML file or as BRIDGE_<NAME>
+SERVE_FLAGS = {
+    "host": "API listen address",
+    "port": "API listen port",
+    "engine": "conference engine: " + ", ".join(ENGINES),
+    "sip_host": "embedded engine: SIP listen address (0.0.0.0 for all)",
+    "sip_port": "embedded engine: SIP port (UDP and TCP)",
+    "sip_advertised_host": "embedded engine: the address phones are given (SDP, Contact)",
+    "rtp_port_min": "embedded engine: lowest RTP port",
+    "rtp_port_max": "embedded engine: highest RTP port",
+    "log_level": "debug, info, warning or error",
+}
+COMMON_FLAGS = {
+    "data_dir": "SQLite file, recordings, media, the first admin key",
+    "database_url": "sqlite:///file or postgresql://user:pass@host/db",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_flags(p: argparse.ArgumentParser, flags: dict[str, str]) -> None:
+    defaults = {name: default for name, _, default in describe_settings()}
+    for name, text in flags.items():
+        p.add_argument(
+            _flag(name),
+            dest=name,
+            metavar=name.split("_")[-1].upper(),
+            help=f"{text} ({env_name(name)}; default {defaults[name]})",
+        )
 
 
 def _config(args: argparse.Namespace) -> Config:
-    flags: dict[str, Any] = {
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-        "data_dir": args.data_dir,
-        "database_url": args.database_url,
-        "engine": getattr(args, "engine", None),
-    }
+    flags: dict[str, Any] = {}
+    for item in getattr(args, "set", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
+        flags[name.strip()] = value
+    for name in (*SERVE_FLAGS, *COMMON_FLAGS):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags[name] = value
     return load(flags=flags, config_file=args.config)
 
 
-def _serve(cfg: Config) -> int:
+def _settings_epilog() -> str:
+    rows = describe_settings()
+    width = max(len(name) for name, _, _ in rows)
+    env_width = max(len(env) for _, env, _ in rows)
+    lines = [
+        "settings: defaults < TOML file (--config) < environment < flags (--set NAME=VALUE",
+        "sets any of them); README.md, Configuration, says what each one does",
+        "",
+    ]
+    lines += [f"  {n:<{width}}  {e:<{env_width}}  {d}" for n, e, d in rows]
+    return "\n".join(lines)
+
+
+async def _run(cfg: Config) -> None:
     from aiohttp import web
 
-    from bridge.app import build_app
+    from bridge.app import ADMIN_KEY_FILE, build_app
 
     app = build_app(cfg)
-    print(
-        f"Conference Bridge {__version__}: http://{cfg.host}:{cfg.port}/docs"
-        f"  (engine: {cfg.engine})"
-    )
-    web.run_app(app, host=cfg.host, port=cfg.port, print=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before start-up: a stop is always clean
+        loop.add_signal_handler(signum, stop.set)
+    access_log = logging.getLogger("aiohttp.access")  # quiet unless log_level is debug
+    runner = web.AppRunner(app, access_log=access_log)
+    await runner.setup()  # runs migrations, starts the engine
+    try:
+        await web.TCPSite(runner, cfg.host, cfg.port).start()
+        for line in logs.summary(cfg, cfg.data_dir / ADMIN_KEY_FILE):
+            logs.log.info("%s", line)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _serve(cfg: Config) -> int:
+    try:
+        asyncio.run(_run(cfg))
+    except OSError as exc:  # the API port is taken, an address is not ours, ...
+        print(f"bridge: cannot listen: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _healthcheck(cfg: Config) -> int:
+    """GET /healthz of the bridge these settings describe (the container's HEALTHCHECK)."""
+    import urllib.error
+    import urllib.request
+
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(cfg.host, cfg.host)
+    netloc = f"[{host}]:{cfg.port}" if ":" in host else f"{host}:{cfg.port}"
+    url = f"http://{netloc}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            print(response.read().decode(errors="replace"))
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"{url}: HTTP {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+    return 1
 
 
 async def _migrate(cfg: Config) -> None:
@@ -98,17 +184,24 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bridge", description="Conference Bridge")
     p.add_argument("--version", action="version", version=__version__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="TOML file (or BRIDGE_CONFIG)")
-    common.add_argument("--data-dir", type=Path, help="data directory (or BRIDGE_DATA_DIR)")
+    common.add_argument("--config", type=Path, help="TOML file (BRIDGE_CONFIG)")
+    _add_flags(common, COMMON_FLAGS)
     common.add_argument(
-        "--database-url", help="sqlite:///file or postgresql://... (or BRIDGE_DATABASE_URL)"
+        "--set", action="append", metavar="NAME=VALUE", help="any setting (repeatable)"
     )
     sub = p.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", parents=[common], help="run the HTTP API and the engine")
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 8080)")
-    serve.add_argument("--engine", choices=("embedded", "asterisk", "freeswitch"))
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the HTTP API and the engine",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_flags(serve, SERVE_FLAGS)
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    sub.add_parser(
+        "healthcheck", parents=[common], help="GET /healthz of the configured bridge; exit 0 if ok"
+    )
     keys = sub.add_parser("keys", parents=[common], help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser(
@@ -122,20 +215,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         cfg = _config(args)
     except ConfigError as exc:
         print(f"bridge: configuration error: {exc}", file=sys.stderr)
         return 2
+    logs.setup(cfg.log_level)
     redact.install([cfg.ami_secret, cfg.esl_password, *cfg.sip_users.values()])
     if args.command == "serve":
         return _serve(cfg)
+    if args.command == "healthcheck":
+        return _healthcheck(cfg)
     if args.command == "migrate":
         asyncio.run(_migrate(cfg))
-        print(f"database at the newest schema: {cfg.effective_database_url}")
+        print(f"database at the newest schema: {logs.public_url(cfg.effective_database_url)}")
         return 0
     return asyncio.run(_keys(cfg, args))
 

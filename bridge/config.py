@@ -196,3 +196,30 @@ def load(
 def outbound_policy(cfg: Config) -> OutboundPolicy:
     """The outbound-URL policy these settings make; raises ValueError naming a bad entry."""
     return OutboundPolicy.from_settings(cfg.outbound_allowed_cidrs, cfg.outbound_allowed_hosts)
+
+
+def env_name(setting: str) -> str:
+    return f"BRIDGE_{setting.upper()}"
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(setting, environment variable, default) for every setting, in declaration order:
+    what `bridge serve --help` lists, so a new setting shows up there by being declared."""
+    defaults = Config()
+    rows = []
+    for name in _FIELDS:
+        value = getattr(defaults, name)
+        if name == "database_url":
+            shown = "SQLite file in data_dir"
+        elif name in _TABLES:
+            shown = "none (TOML table; env: a JSON object)"
+        elif name in _LISTS:
+            shown = "none (TOML list; env: comma-separated)"
+        elif value == "":
+            shown = "-"
+        elif isinstance(value, Path) and not value.is_absolute():
+            shown = f"./{value}"
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        rows.append((name, env_name(name), shown))
+    return rows

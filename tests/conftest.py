@@ -38,7 +38,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail("BRIDGE_TEST_POSTGRES_URL is not set in CI (.ci/run starts PostgreSQL)")
-        pytest.skip("set BRIDGE_TEST_POSTGRES_URL to run the PostgreSQL variants")
+        pytest.skip(
+            "set BRIDGE_TEST_POSTGRES_URL to run the PostgreSQL variants (install: apt-get"
+            " install postgresql; as root `bash .ci/postgres.sh` prints the URL)"
+        )
     await reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from embedded_rig import Engine, rtp_range
 from harness import LOOPBACK_CIDRS
 from phone import SipPhone
+from sipp import need_sipp
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config
@@ -66,6 +67,11 @@ async def engine(tmp_path: Path, engine_options: dict[str, Any]) -> AsyncIterato
         yield Engine(client, parts, backend, parts.admin_key, config.media_dir)
     finally:
         await client.close()
+
+
+@pytest.fixture
+def sipp_installed() -> None:
+    need_sipp()
 
 
 @pytest.fixture

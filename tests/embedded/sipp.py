@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from needs import unavailable
+
 from bridge.media import g711, tones
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -20,6 +22,12 @@ SIPP_DTMF_DIR = Path("/usr/share/sip-tester")
 
 def sipp_available() -> bool:
     return shutil.which("sipp") is not None and SIPP_DTMF_DIR.is_dir()
+
+
+def need_sipp() -> None:
+    """Skip without SIPp, naming its package; with CI=true a failure."""
+    if not sipp_available():
+        unavailable("sipp is not installed", "apt-get install sip-tester")
 
 
 def free_udp_port() -> int:

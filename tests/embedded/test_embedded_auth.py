@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from embedded_rig import Engine, new_phone
 from phone import SipPhone, amplitude, wait_until
-from sipp import sipp_available
 from sipp_args import start_sipp_with
 from test_embedded_calls import until_status
 from test_embedded_media import HEARD, joined
@@ -111,7 +110,7 @@ async def test_unregistered_user_is_not_dialled(secured: Engine, phones: list[Si
     assert not any(r.method == "INVITE" for r in alice.requests)
 
 
-@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+@pytest.mark.usefixtures("sipp_installed")
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 async def test_sipp_answers_the_challenge_and_is_heard(
     secured: Engine, phones: list[SipPhone], tmp_path: Path, transport: str

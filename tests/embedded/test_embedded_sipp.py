@@ -9,13 +9,13 @@ import pytest
 from embedded_rig import Engine, new_phone
 from phone import SipPhone, burst_amplitude
 from receiver import WebhookReceiver
-from sipp import sipp_available, start_sipp
+from sipp import start_sipp
 from test_embedded_calls import until_status, until_status_flag
 from test_embedded_media import joined
 
 pytestmark = [
     pytest.mark.embedded,
-    pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed"),
+    pytest.mark.usefixtures("sipp_installed"),
 ]
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from embedded_rig import Engine, new_phone
 from phone import HOST, SipPhone, amplitude
-from sipp import sipp_available
 from sipp_args import start_sipp_with
 from test_embedded_auth import SECURED
 from test_embedded_calls import until_status
@@ -135,7 +134,7 @@ async def test_silent_or_stalled_connections_are_closed(engine: Engine) -> None:
     stalled.close()
 
 
-@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+@pytest.mark.usefixtures("sipp_installed")
 async def test_sipp_over_tcp_joins_and_is_heard(
     engine: Engine, phones: list[SipPhone], tmp_path: Path
 ) -> None:
