@@ -25,8 +25,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(cfg: Config) -> int:
-    from aiohttp import web
-
+    from bridge.api import server
     from bridge.app import build_app
 
     app = build_app(cfg)
@@ -34,7 +33,7 @@ def _serve(cfg: Config) -> int:
         f"Conference Bridge {__version__}: http://{cfg.host}:{cfg.port}/docs"
         f"  (engine: {cfg.engine})"
     )
-    web.run_app(app, host=cfg.host, port=cfg.port, print=None)
+    server.run(app, host=cfg.host, port=cfg.port)
     return 0
 
 

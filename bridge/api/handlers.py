@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -42,26 +41,36 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("unsupported_media_type", "send the body as application/json")
     raw = await request.read()
     try:
-        data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("invalid_json", f"the body is not valid JSON: {exc}") from exc
+        data = jsonbody.parse(raw or b"{}")
+    except jsonbody.BadBody as exc:
+        raise InvalidInput(exc.code, exc.message) from None
     if not isinstance(data, dict):
         raise InvalidInput("invalid_json", "the body must be a JSON object")
     return data
+
+
+def _whole_number(raw: str, max_digits: int = 12) -> int | None:
+    """ASCII digits only: `str.isdigit()` also accepts digits (²) that `int()` refuses."""
+    if not 1 <= len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
 
 
 def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    value = _whole_number(raw, 3)
+    if value is None or not 1 <= value <= MAX_LIMIT:
         raise InvalidInput("invalid_field", f"limit: must be 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
+    return value
 
 
 def _after(request: web.Request) -> str | None:
     raw = request.query.get("after")
-    if raw is not None and (not raw or len(raw) > 64 or not raw.replace("_", "").isalnum()):
+    if raw is not None and (
+        not raw or len(raw) > 64 or not raw.isascii() or not raw.replace("_", "").isalnum()
+    ):
         raise InvalidInput(
             "invalid_field", "after: must be an id from a previous page", field="after"
         )
@@ -134,13 +143,15 @@ async def list_events(request: web.Request, who: Principal | None) -> web.Respon
     conf = await conferences.get(
         services, _who(who).account_id, request.match_info["conference_id"]
     )
-    raw = request.query.get("after_sequence", "0")
-    if not raw.isdigit() or len(raw) > 12:
+    after_sequence = _whole_number(request.query.get("after_sequence", "0"))
+    if after_sequence is None:
         raise InvalidInput(
             "invalid_field", "after_sequence: must be a whole number", field="after_sequence"
         )
     limit = _limit(request, 100)
-    events = await operations.list_events(services, conf.id, after_sequence=int(raw), limit=limit)
+    events = await operations.list_events(
+        services, conf.id, after_sequence=after_sequence, limit=limit
+    )
     next_after = events[-1].sequence if len(events) == limit else None
     return jsonbody.response(
         {"items": [event_to_dict(e) for e in events], "next_after_sequence": next_after}
