@@ -11,6 +11,7 @@ from bridge import __version__
 from bridge.api import jsonbody, serialize
 from bridge.api.state import STATE, AppState
 from bridge.core.errors import Forbidden, InvalidInput
+from bridge.core.models import Conference
 from bridge.services import (
     accounts,
     conferences,
@@ -90,6 +91,19 @@ def _page(items: list[dict[str, Any]], ids: list[str], limit: int) -> web.Respon
 # --- conferences -------------------------------------------------------------------------
 
 
+async def _shown(
+    request: web.Request, who: Principal | None, confs: list[Conference]
+) -> list[dict[str, Any]]:
+    """Conferences as shown, each with the reservation that booked it (one query)."""
+    booked = await reservations.of_conferences(
+        _state(request).services, _who(who).account_id, confs
+    )
+    return [
+        serialize.conference(c, booked.get(c.reservation_id) if c.reservation_id else None)
+        for c in confs
+    ]
+
+
 async def create_conference(request: web.Request, who: Principal | None) -> web.Response:
     conf = await conferences.create(
         _state(request).services, _who(who).account_id, await _body(request)
@@ -108,14 +122,14 @@ async def list_conferences(request: web.Request, who: Principal | None) -> web.R
         after=_after(request),
         limit=limit,
     )
-    return _page([serialize.conference(c) for c in items], [c.id for c in items], limit)
+    return _page(await _shown(request, who, items), [c.id for c in items], limit)
 
 
 async def get_conference(request: web.Request, who: Principal | None) -> web.Response:
     conf = await conferences.get(
         _state(request).services, _who(who).account_id, request.match_info["conference_id"]
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def update_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -125,7 +139,7 @@ async def update_conference(request: web.Request, who: Principal | None) -> web.
         request.match_info["conference_id"],
         await _body(request),
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def terminate_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -135,7 +149,7 @@ async def terminate_conference(request: web.Request, who: Principal | None) -> w
         request.match_info["conference_id"],
         {"status": "terminated"},
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def list_events(request: web.Request, who: Principal | None) -> web.Response:

@@ -1210,6 +1210,8 @@ class ClientInviteTransaction(_Transaction):
         self.request = request
         self.state = TxState.CALLING
         self._ack: SipRequest | None = None
+        self.provisional_received = False
+        self.timer_b_fired = False
         if not reliable:
             self._arm("A", now, T1)
         self._arm("B", now, 64 * T1)
@@ -1217,11 +1219,20 @@ class ClientInviteTransaction(_Transaction):
     def start(self) -> list[Effect]:
         return [Send(self.request)]
 
+    def abandon(self) -> None:
+        """The TU wants no more of this call but may not CANCEL it yet (RFC 3261 9.1: no
+        CANCEL before a provisional response): stop retransmitting the INVITE. Timer B still
+        ends the transaction; a late response is still delivered (the TU then CANCELs after
+        a provisional one, or ACKs and BYEs a 2xx)."""
+        if self.state is TxState.CALLING:
+            self._stop("A")
+
     def on_response(self, response: SipResponse, now: float) -> list[Effect]:
         status = response.status
         if self.state in (TxState.CALLING, TxState.PROCEEDING):
             if status < 200:
                 self.state = TxState.PROCEEDING
+                self.provisional_received = True
                 self._stop("A", "B")
                 return [Deliver(response)]
             if status < 300:
@@ -1243,6 +1254,7 @@ class ClientInviteTransaction(_Transaction):
             return [Send(self.request)]
         if name == "B" and self.state is TxState.CALLING:
             self._terminate()
+            self.timer_b_fired = True
             return [TimedOut("Timer B")]
         if name == "D":
             self._terminate()

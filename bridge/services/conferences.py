@@ -100,7 +100,10 @@ async def build(
         status=ConferenceStatus.RESERVED if reserved else ConferenceStatus.EMPTY,
         play_beep=PlayBeep(v.choice(body.get("play_beep", "always"), "play_beep", PLAY_BEEP)),
         record=v.boolean(body.get("record", False), "record"),
-        max_participants=_max_participants(body.get("max_participants"), limit),
+        # a reserved conference holds what was booked unless it asks for fewer
+        max_participants=_max_participants(
+            body.get("max_participants", max_limit if reserved else None), limit
+        ),
         timeout=v.integer(body.get("timeout", 0), "timeout", minimum=lo, maximum=hi),
         wait_media=(
             parse_media(body["wait_media"], "wait_media") if body.get("wait_media") else None

@@ -219,6 +219,11 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._run(tx, tx.start(), addr)
         return tx
 
+    def abandon(self, tx: ClientInviteTransaction) -> None:
+        """Stop retransmitting an INVITE nobody answered yet (see `abandon` there)."""
+        tx.abandon()
+        self._schedule(tx)
+
     def send(
         self, message: SipMessage, addr: Peer, on_error: Callable[[], None] | None = None
     ) -> None:
