@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from prometheus_client import generate_latest
 from bridge import __version__
 from bridge.api import jsonbody, serialize
 from bridge.api.state import STATE, AppState
+from bridge.core import validate as v
 from bridge.core.errors import Forbidden, InvalidInput
 from bridge.core.models import Conference
 from bridge.services import (
@@ -23,7 +25,7 @@ from bridge.services import (
 from bridge.services.accounts import Principal
 from bridge.webhooks.payload import event_to_dict
 
-MAX_LIMIT = 200
+_PAGE_AFTER = re.compile(v.PAGE_AFTER)
 
 
 def _state(request: web.Request) -> AppState:
@@ -61,17 +63,16 @@ def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    value = _whole_number(raw, 3)
-    if value is None or not 1 <= value <= MAX_LIMIT:
-        raise InvalidInput("invalid_field", f"limit: must be 1 to {MAX_LIMIT}", field="limit")
+    lo, hi = v.PAGE_SIZE
+    value = _whole_number(raw, len(str(hi)))
+    if value is None or not lo <= value <= hi:
+        raise InvalidInput("invalid_field", f"limit: must be {lo} to {hi}", field="limit")
     return value
 
 
 def _after(request: web.Request) -> str | None:
     raw = request.query.get("after")
-    if raw is not None and (
-        not raw or len(raw) > 64 or not raw.isascii() or not raw.replace("_", "").isalnum()
-    ):
+    if raw is not None and _PAGE_AFTER.fullmatch(raw) is None:
         raise InvalidInput(
             "invalid_field", "after: must be an id from a previous page", field="after"
         )
@@ -157,7 +158,9 @@ async def list_events(request: web.Request, who: Principal | None) -> web.Respon
     conf = await conferences.get(
         services, _who(who).account_id, request.match_info["conference_id"]
     )
-    after_sequence = _whole_number(request.query.get("after_sequence", "0"))
+    after_sequence = _whole_number(
+        request.query.get("after_sequence", "0"), v.AFTER_SEQUENCE_DIGITS
+    )
     if after_sequence is None:
         raise InvalidInput(
             "invalid_field", "after_sequence: must be a whole number", field="after_sequence"

@@ -45,6 +45,16 @@ def _text(max_len: int, min_len: int = 1) -> S:
     }
 
 
+def _dial_target() -> S:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": v.DIAL_TARGET_LEN,
+        "pattern": _pattern(v.DIAL_TARGET),
+        "description": "a number (+4420...), a SIP user (alice) or sip:[user@]host[:port]",
+    }
+
+
 def _nullable(schema: S) -> S:
     return {"anyOf": [schema, {"type": "null"}]}
 
@@ -91,6 +101,7 @@ MEDIA: S = {
                             "type": "string",
                             "minLength": 1,
                             "maxLength": v.SPEECH_LEN,
+                            "pattern": _pattern(v.SPEECH),
                             "description": "letters and digits of any script, spaces and "
                             ". , ? ! : ; - only",
                         },
@@ -141,9 +152,14 @@ DIAL_IN: S = _obj(
     },
     ("access_code",),
 )
+DATA: S = {
+    "type": "object",
+    "description": f"any JSON object, at most {v.MAX_DATA_BYTES} bytes as compact JSON",
+    "x-max-bytes": v.MAX_DATA_BYTES,
+}
 CONFERENCE_FIELDS: S = {
     "name": _text(v.NAME_LEN),
-    "alias": _nullable(TEXT),
+    "alias": _nullable(_text(v.TEXT_LEN, 0)),
     "detail": _nullable(_text(v.DETAIL_LEN, 0)),
     "type": {"enum": ["conference", "connect"]},
     "play_beep": {"enum": ["always", "never", "entry_only", "exit_only"]},
@@ -162,7 +178,7 @@ CONFERENCE_FIELDS: S = {
     "wait_media": _nullable(_ref("Media")),
     "action_url": _nullable(URL),
     "status_callback_url": _nullable(URL),
-    "data": {"type": "object"},
+    "data": DATA,
     **{
         k: {"type": "array", "items": _ref("Media"), "minItems": 1, "maxItems": v.MEDIA_ITEMS}
         for k in ("pre_actions", "post_actions")
@@ -221,7 +237,7 @@ SCHEMAS: dict[str, S] = {
     ),
     "ParticipantCreate": _obj(
         {
-            "to": {"type": "string", "pattern": _pattern(v.DIAL_TARGET_CHARS)},
+            "to": _dial_target(),
             "from": _nullable({"type": "string", "pattern": _pattern(v.CALLER_ID)}),
             "seconds_answer_timeout": _range(v.ANSWER_TIMEOUT),
             "hold_media": _nullable(_ref("Media")),
@@ -281,7 +297,7 @@ SCHEMAS: dict[str, S] = {
                 "description": "YYYY-MM-DD_hh:mm:ss or YYYY-MM-DD-hh-mm (UTC) or RFC 3339; 5 min to 24 h ahead",
             },
             "duration": _range((rsm.MIN_DURATION, rsm.MAX_DURATION)),
-            "divert": _nullable({"type": "string", "pattern": _pattern(v.DIAL_TARGET_CHARS)}),
+            "divert": _nullable(_dial_target()),
             "conference": _ref("ConferenceCreate"),
         },
         ("conference_name", "max_participants", "start_time", "duration"),
@@ -324,7 +340,7 @@ SCHEMAS: dict[str, S] = {
     "Account": ANY_OBJECT,
     "WebhookSecret": _obj({"webhook_secret": {"type": "string"}}, ("webhook_secret",)),
     "AccountPage": {"type": "object"},
-    "KeyCreate": _obj({"label": _nullable(TEXT)}),
+    "KeyCreate": _obj({"label": _nullable(_text(v.TEXT_LEN, 0))}),
     "ApiKey": ANY_OBJECT,
     "ApiKeyPage": {"type": "object"},
     "Health": ANY_OBJECT,
@@ -332,11 +348,15 @@ SCHEMAS: dict[str, S] = {
 
 
 QUERY: dict[str, S] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
-    "after": {"type": "string", "pattern": "^[a-z]{2,3}_[0-9a-z]{26}$"},
+    "limit": _range(v.PAGE_SIZE),
+    "after": {"type": "string", "pattern": _pattern(v.PAGE_AFTER)},
     "status": {"type": "string"},
     "name": {"type": "string"},
-    "after_sequence": {"type": "integer", "minimum": 0},
+    "after_sequence": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 10**v.AFTER_SEQUENCE_DIGITS - 1,
+    },
     "conference_id": {"type": "string"},
 }
 ERRORS = {
@@ -346,6 +366,30 @@ ERRORS = {
     "404": "No such resource",
     "409": "Not possible in the resource's current state",
 }
+
+
+# What names a created resource in its response: the links below pass it on.
+CREATED_ID = {"reservations": "reservation_token"}
+
+
+def _links(op: Op, ops: tuple[Op, ...]) -> dict[str, S]:
+    """OpenAPI links from a create to every operation on what it created: its id (from the
+    response body) fills the new path parameter, the create's own path parameters carry over
+    (clients and property-based tests follow them)."""
+    if op.method != "POST" or op.status != 201:
+        return {}
+    own = re.findall(r"{(\w+)}", op.path)
+    links: dict[str, S] = {}
+    for target in ops:
+        rest = target.path.removeprefix(op.path + "/")
+        if rest == target.path or not rest.startswith("{") or rest.count("{") > 1:
+            continue  # not under this collection, or it needs more than the new id
+        new = rest[1 : rest.index("}")]
+        field = CREATED_ID.get(op.path.rsplit("/", 1)[-1], "id")
+        params = {name: f"$request.path.{name}" for name in own}
+        params[new] = f"$response.body#/{field}"
+        links[target.operation_id] = {"operationId": target.operation_id, "parameters": params}
+    return links
 
 
 def build(ops: tuple[Op, ...]) -> dict[str, Any]:
@@ -374,6 +418,9 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
                     else {"type": "object"}
                 }
             }
+        links = _links(op, ops)
+        if links:
+            success["links"] = links
         responses: dict[str, Any] = {str(op.status): success}
         for code, text in ERRORS.items():
             if op.auth == "public" and code in ("401", "403", "409"):

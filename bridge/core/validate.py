@@ -40,8 +40,20 @@ LANGUAGE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?"
 MEDIA_PATH = r"(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}"
 EVENT_TYPE = r"[a-z_]{1,40}\.(?:[a-z_]{1,40}|\*)"
 SECRET = r"[\x20-\x7e]+"
-# Every character a dial target can hold; its grammar is bridge/core/dialing.py's.
-DIAL_TARGET_CHARS = r"[A-Za-z0-9_.@:+\[\]-]{1,128}"
+SPEECH = r"(?:[^\W_]|[ .,?!:;-])+"  # letters and digits of any script
+PAGE_SIZE = (1, 200)  # ?limit=
+PAGE_AFTER = r"[A-Za-z0-9_]{1,64}"  # ?after=, an id from a previous page
+AFTER_SEQUENCE_DIGITS = 12  # ?after_sequence=
+# A dial target as bridge/core/dialing.py parses it: a number, a SIP user, or
+# sip:[user@]host[:port]; the parser also checks a bracketed IPv6 literal's form.
+DIAL_TARGET_LEN = 128
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+DIAL_TARGET = (
+    r"\+?[0-9]{1,20}|[A-Za-z0-9][A-Za-z0-9._-]{0,39}"
+    rf"|sip:(?:\+?[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}@)?"
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::{_PORT})?"
+)
 
 DIGITS = frozenset("0123456789ABCD#*")
 _CONTROL = re.compile(f"[{CONTROL_CHARS}]")
@@ -49,7 +61,7 @@ _ACCESS_CODE = re.compile(ACCESS_CODE)
 _PIN = re.compile(PIN)
 _RES_NAME = re.compile(RESERVATION_NAME)
 _CALLER = re.compile(CALLER_ID)
-_SPEECH = re.compile(r"(?:[^\W_]|[ .,?!:;-])+")
+_SPEECH = re.compile(SPEECH)
 _MEDIA_PATH = re.compile(MEDIA_PATH)
 _LANG = re.compile(LANGUAGE)
 _EVENT_TYPE = re.compile(EVENT_TYPE)

@@ -89,12 +89,16 @@ async def build(
     limit = max_limit or s.limits.unreserved_max_participants
     now = s.now()
     lo, hi = v.CONFERENCE_TIMEOUT
-    name = v.text(body.get("name", body.get("alias") or "conference"), "name", max_len=v.NAME_LEN)
+    alias = v.optional_text(body.get("alias"), "alias", max_len=v.TEXT_LEN)
+    # without a name, the alias (up to TEXT_LEN) names it, cut to NAME_LEN
+    name = v.text(
+        body.get("name", (alias or "conference")[: v.NAME_LEN]), "name", max_len=v.NAME_LEN
+    )
     conf = Conference(
         id=new_id("conference"),
         account_id=account_id,
         name=name,
-        alias=v.optional_text(body.get("alias"), "alias", max_len=v.TEXT_LEN),
+        alias=alias,
         detail=v.optional_text(body.get("detail"), "detail", max_len=v.DETAIL_LEN),
         type=ConferenceType(v.choice(body.get("type", "conference"), "type", TYPES)),
         status=ConferenceStatus.RESERVED if reserved else ConferenceStatus.EMPTY,

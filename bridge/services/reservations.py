@@ -30,7 +30,7 @@ async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Reser
     duration = body.get("duration")
     size = body.get("max_participants")
     rsm.check_booking(start, duration, size, now)  # type: ignore[arg-type]
-    divert = v.dial_target(body["divert"], "divert") if body.get("divert") else None
+    divert = v.dial_target(body["divert"], "divert") if body.get("divert") is not None else None
     conf_body = dict(v.expect_mapping(body.get("conference") or {}, "conference"))
     conf_body.setdefault("name", name)
     token = new_id("reservation")

@@ -165,7 +165,7 @@ def hostile_requests(key: str) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/v1/conferences?after=../../etc", {"headers": auth}),
         ("GET", "/v1/conferences?status=bogus", {"headers": auth}),
         ("GET", "/v1/reservations?limit=99999999999999999999", {"headers": auth}),
-        ("GET", "/v1/deliveries?limit=１", {"headers": auth}),
+        ("GET", "/v1/deliveries?limit=\uff11", {"headers": auth}),
         ("GET", "/v1/accounts?limit=²", {"headers": auth}),
         ("GET", "/v1/conferences/cf_nope", {"headers": auth}),
         ("GET", "/v1/conferences/%00", {"headers": auth}),
