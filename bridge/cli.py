@@ -77,6 +77,7 @@ def _settings_epilog() -> str:
 async def _run(cfg: Config) -> None:
     from aiohttp import web
 
+    from bridge.api import server
     from bridge.app import ADMIN_KEY_FILE, build_app
 
     app = build_app(cfg)
@@ -85,7 +86,8 @@ async def _run(cfg: Config) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):  # before start-up: a stop is always clean
         loop.add_signal_handler(signum, stop.set)
     access_log = logging.getLogger("aiohttp.access")  # quiet unless log_level is debug
-    runner = web.AppRunner(app, access_log=access_log)
+    # its protocol answers aiohttp's own refusals (a header too large, ...) as JSON errors
+    runner = server.AppRunner(app, access_log=access_log)
     await runner.setup()  # runs migrations, starts the engine
     try:
         await web.TCPSite(runner, cfg.host, cfg.port).start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +11,9 @@ from prometheus_client import generate_latest
 from bridge import __version__
 from bridge.api import jsonbody, serialize
 from bridge.api.state import STATE, AppState
+from bridge.core import validate as v
 from bridge.core.errors import Forbidden, InvalidInput
+from bridge.core.models import Conference
 from bridge.services import (
     accounts,
     conferences,
@@ -23,7 +25,7 @@ from bridge.services import (
 from bridge.services.accounts import Principal
 from bridge.webhooks.payload import event_to_dict
 
-MAX_LIMIT = 200
+_PAGE_AFTER = re.compile(v.PAGE_AFTER)
 
 
 def _state(request: web.Request) -> AppState:
@@ -42,26 +44,35 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("unsupported_media_type", "send the body as application/json")
     raw = await request.read()
     try:
-        data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("invalid_json", f"the body is not valid JSON: {exc}") from exc
+        data = jsonbody.parse(raw or b"{}")
+    except jsonbody.BadBody as exc:
+        raise InvalidInput(exc.code, exc.message) from None
     if not isinstance(data, dict):
         raise InvalidInput("invalid_json", "the body must be a JSON object")
     return data
+
+
+def _whole_number(raw: str, max_digits: int = 12) -> int | None:
+    """ASCII digits only: `str.isdigit()` also accepts digits (²) that `int()` refuses."""
+    if not 1 <= len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
 
 
 def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput("invalid_field", f"limit: must be 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
+    lo, hi = v.PAGE_SIZE
+    value = _whole_number(raw, len(str(hi)))
+    if value is None or not lo <= value <= hi:
+        raise InvalidInput("invalid_field", f"limit: must be {lo} to {hi}", field="limit")
+    return value
 
 
 def _after(request: web.Request) -> str | None:
     raw = request.query.get("after")
-    if raw is not None and (not raw or len(raw) > 64 or not raw.replace("_", "").isalnum()):
+    if raw is not None and _PAGE_AFTER.fullmatch(raw) is None:
         raise InvalidInput(
             "invalid_field", "after: must be an id from a previous page", field="after"
         )
@@ -79,6 +90,19 @@ def _page(items: list[dict[str, Any]], ids: list[str], limit: int) -> web.Respon
 
 
 # --- conferences -------------------------------------------------------------------------
+
+
+async def _shown(
+    request: web.Request, who: Principal | None, confs: list[Conference]
+) -> list[dict[str, Any]]:
+    """Conferences as shown, each with the reservation that booked it (one query)."""
+    booked = await reservations.of_conferences(
+        _state(request).services, _who(who).account_id, confs
+    )
+    return [
+        serialize.conference(c, booked.get(c.reservation_id) if c.reservation_id else None)
+        for c in confs
+    ]
 
 
 async def create_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -99,14 +123,14 @@ async def list_conferences(request: web.Request, who: Principal | None) -> web.R
         after=_after(request),
         limit=limit,
     )
-    return _page([serialize.conference(c) for c in items], [c.id for c in items], limit)
+    return _page(await _shown(request, who, items), [c.id for c in items], limit)
 
 
 async def get_conference(request: web.Request, who: Principal | None) -> web.Response:
     conf = await conferences.get(
         _state(request).services, _who(who).account_id, request.match_info["conference_id"]
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def update_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -116,7 +140,7 @@ async def update_conference(request: web.Request, who: Principal | None) -> web.
         request.match_info["conference_id"],
         await _body(request),
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def terminate_conference(request: web.Request, who: Principal | None) -> web.Response:
@@ -126,7 +150,7 @@ async def terminate_conference(request: web.Request, who: Principal | None) -> w
         request.match_info["conference_id"],
         {"status": "terminated"},
     )
-    return jsonbody.response(serialize.conference(conf))
+    return jsonbody.response((await _shown(request, who, [conf]))[0])
 
 
 async def list_events(request: web.Request, who: Principal | None) -> web.Response:
@@ -134,13 +158,17 @@ async def list_events(request: web.Request, who: Principal | None) -> web.Respon
     conf = await conferences.get(
         services, _who(who).account_id, request.match_info["conference_id"]
     )
-    raw = request.query.get("after_sequence", "0")
-    if not raw.isdigit() or len(raw) > 12:
+    after_sequence = _whole_number(
+        request.query.get("after_sequence", "0"), v.AFTER_SEQUENCE_DIGITS
+    )
+    if after_sequence is None:
         raise InvalidInput(
             "invalid_field", "after_sequence: must be a whole number", field="after_sequence"
         )
     limit = _limit(request, 100)
-    events = await operations.list_events(services, conf.id, after_sequence=int(raw), limit=limit)
+    events = await operations.list_events(
+        services, conf.id, after_sequence=after_sequence, limit=limit
+    )
     next_after = events[-1].sequence if len(events) == limit else None
     return jsonbody.response(
         {"items": [event_to_dict(e) for e in events], "next_after_sequence": next_after}

@@ -8,6 +8,8 @@ from typing import Any
 from bridge import __version__
 from bridge.api import facades
 from bridge.api.ops import Op
+from bridge.core import reservation as rsm
+from bridge.core import validate as v
 from bridge.webhooks.outbound import ERROR_CODES
 
 S = dict[str, Any]
@@ -24,6 +26,34 @@ def _obj(props: S, required: tuple[str, ...] = (), *, closed: bool = True) -> S:
 
 def _ref(name: str) -> S:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _pattern(regex: str) -> str:
+    """A validator's pattern (bridge/core/validate.py), anchored as JSON Schema needs."""
+    return f"^(?:{regex})$"
+
+
+def _range(bounds: tuple[int, int]) -> S:
+    return {"type": "integer", "minimum": bounds[0], "maximum": bounds[1]}
+
+
+def _text(max_len: int, min_len: int = 1) -> S:
+    return {
+        "type": "string",
+        "minLength": min_len,
+        "maxLength": max_len,
+        "pattern": f"^[^{v.CONTROL_CHARS}]*$",
+    }
+
+
+def _dial_target() -> S:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": v.DIAL_TARGET_LEN,
+        "pattern": _pattern(v.DIAL_TARGET),
+        "description": "a number (+4420...), a SIP user (alice) or sip:[user@]host[:port]",
+    }
 
 
 def _nullable(schema: S) -> S:
@@ -44,7 +74,7 @@ def _page(item: str) -> S:
 URL: S = {
     "type": "string",
     "format": "uri",
-    "maxLength": 2048,
+    "maxLength": v.URL_LEN,
     "pattern": "^https?://[^\\s]+$",
     "description": "An http(s) URL on a public host. Loopback, private, link-local, CGNAT, "
     "multicast, reserved and documentation addresses (in any notation) and local names such "
@@ -52,7 +82,7 @@ URL: S = {
     "(outbound_allowed_cidrs / outbound_allowed_hosts); checked again after DNS at delivery.",
 }
 DIGIT: S = _nullable({"type": "string", "pattern": "^[0-9A-D#*]$"})
-TEXT: S = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}
+TEXT: S = _text(v.TEXT_LEN)
 MEDIA: S = {
     "oneOf": [
         _obj(
@@ -61,7 +91,7 @@ MEDIA: S = {
                     {
                         "file": {
                             "type": "string",
-                            "pattern": "^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$",
+                            "pattern": _pattern(v.MEDIA_PATH),
                         },
                         "url": {
                             "type": "string",
@@ -79,12 +109,16 @@ MEDIA: S = {
             {
                 "say": _obj(
                     {
-                        "text": {"type": "string", "minLength": 1, "maxLength": 1000},
-                        "language": {
+                        "text": {
                             "type": "string",
-                            "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+                            "minLength": 1,
+                            "maxLength": v.SPEECH_LEN,
+                            "pattern": _pattern(v.SPEECH),
+                            "description": "letters and digits of any script, spaces and "
+                            ". , ? ! : ; - only",
                         },
                         "gender": {"enum": ["male", "female", "neutral"]},
+                        "language": {"type": "string", "pattern": _pattern(v.LANGUAGE)},
                     },
                     ("text",),
                 )
@@ -112,7 +146,9 @@ PARTICIPANT_OPTIONS: S = _obj(
             k: _nullable(_ref("Media"))
             for k in ("while_stopped_media", "name", "has_joined_message", "has_left_message")
         },
-        "call_control_sequence": _nullable({"type": "string", "pattern": "^[0-9A-D#*]{1,16}$"}),
+        "call_control_sequence": _nullable(
+            {"type": "string", "pattern": f"^[0-9A-D#*]{{1,{v.DIGIT_SEQUENCE_LEN}}}$"}
+        ),
         **{
             k: _nullable(URL)
             for k in ("call_control_url", "leave_conference_url", "notification_url")
@@ -121,29 +157,45 @@ PARTICIPANT_OPTIONS: S = _obj(
 )
 DIAL_IN: S = _obj(
     {
-        "access_code": {"type": "string", "pattern": "^[0-9]{3,20}$"},
-        "pin": _nullable({"type": "string", "pattern": "^[0-9]{3,12}$"}),
-        "moderator_pin": _nullable({"type": "string", "pattern": "^[0-9]{3,12}$"}),
+        "access_code": {"type": "string", "pattern": _pattern(v.ACCESS_CODE)},
+        "pin": _nullable({"type": "string", "pattern": _pattern(v.PIN)}),
+        "moderator_pin": _nullable({"type": "string", "pattern": _pattern(v.PIN)}),
         "participant_options": _ref("ParticipantOptions"),
         "moderator_options": _ref("ParticipantOptions"),
     },
     ("access_code",),
 )
+DATA: S = {
+    "type": "object",
+    "description": f"any JSON object, at most {v.MAX_DATA_BYTES} bytes as compact JSON",
+    "x-max-bytes": v.MAX_DATA_BYTES,
+}
 CONFERENCE_FIELDS: S = {
-    "name": TEXT,
-    "alias": _nullable(TEXT),
-    "detail": _nullable({"type": "string", "maxLength": 2000}),
+    "name": _text(v.NAME_LEN),
+    "alias": _nullable(_text(v.TEXT_LEN, 0)),
+    "detail": _nullable(_text(v.DETAIL_LEN, 0)),
     "type": {"enum": ["conference", "connect"]},
     "play_beep": {"enum": ["always", "never", "entry_only", "exit_only"]},
     "record": {"type": "boolean"},
-    "max_participants": _nullable({"type": "integer", "minimum": 1, "maximum": 40}),
-    "timeout": {"type": "integer", "minimum": 0, "maximum": 604800},
+    "max_participants": _nullable(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": rsm.MAX_SIZE,
+            "description": "at most unreserved_max_participants (default 40) without a "
+            "reservation; at most the reservation's size with one",
+            "x-maximum-depends": "unreserved_max_participants or the reservation's size",
+        }
+    ),
+    "timeout": _range(v.CONFERENCE_TIMEOUT),
     "wait_media": _nullable(_ref("Media")),
     "action_url": _nullable(URL),
     "status_callback_url": _nullable(URL),
-    "data": {"type": "object"},
-    "pre_actions": {"type": "array", "items": _ref("Media"), "maxItems": 10},
-    "post_actions": {"type": "array", "items": _ref("Media"), "maxItems": 10},
+    "data": DATA,
+    **{
+        k: {"type": "array", "items": _ref("Media"), "minItems": 1, "maxItems": v.MEDIA_ITEMS}
+        for k in ("pre_actions", "post_actions")
+    },
     "dial_in": _nullable(_ref("DialIn")),
 }
 ANY_OBJECT: S = {"type": "object"}
@@ -198,15 +250,15 @@ SCHEMAS: dict[str, S] = {
     ),
     "ParticipantCreate": _obj(
         {
-            "to": {"type": "string", "pattern": "^[A-Za-z0-9_.@:+/=-]{1,128}$"},
-            "from": _nullable({"type": "string", "pattern": "^\\+?[A-Za-z0-9._-]{1,40}$"}),
-            "seconds_answer_timeout": {"type": "integer", "minimum": 1, "maximum": 300},
+            "to": _dial_target(),
+            "from": _nullable({"type": "string", "pattern": _pattern(v.CALLER_ID)}),
+            "seconds_answer_timeout": _range(v.ANSWER_TIMEOUT),
             "hold_media": _nullable(_ref("Media")),
             "participant": _ref("ParticipantOptions"),
             "secondary_call": _obj(
                 {
                     "call_recording": {"type": "boolean"},
-                    "minutes_max_call_duration": {"type": "integer", "minimum": 1, "maximum": 1440},
+                    "minutes_max_call_duration": _range(v.CALL_MINUTES),
                     **{
                         k: _nullable(URL)
                         for k in ("first_page", "final_page", "error_page", "next_page")
@@ -231,7 +283,12 @@ SCHEMAS: dict[str, S] = {
             "media": {
                 "oneOf": [
                     _ref("Media"),
-                    {"type": "array", "items": _ref("Media"), "minItems": 1, "maxItems": 10},
+                    {
+                        "type": "array",
+                        "items": _ref("Media"),
+                        "minItems": 1,
+                        "maxItems": v.MEDIA_ITEMS,
+                    },
                 ]
             },
             "participant_id": {"type": "string"},
@@ -246,20 +303,20 @@ SCHEMAS: dict[str, S] = {
     ),
     "ReservationCreate": _obj(
         {
-            "conference_name": {"type": "string", "pattern": "^[A-Za-z0-9]{1,47}$"},
-            "max_participants": {"type": "integer", "minimum": 40, "maximum": 350},
+            "conference_name": {"type": "string", "pattern": _pattern(v.RESERVATION_NAME)},
+            "max_participants": _range((rsm.MIN_SIZE, rsm.MAX_SIZE)),
             "start_time": {
                 "type": "string",
                 "description": "YYYY-MM-DD_hh:mm:ss or YYYY-MM-DD-hh-mm (UTC) or RFC 3339; 5 min to 24 h ahead",
             },
-            "duration": {"type": "integer", "minimum": 15, "maximum": 480},
-            "divert": _nullable({"type": "string", "pattern": "^[A-Za-z0-9_.@:+/=-]{1,128}$"}),
+            "duration": _range((rsm.MIN_DURATION, rsm.MAX_DURATION)),
+            "divert": _nullable(_dial_target()),
             "conference": _ref("ConferenceCreate"),
         },
         ("conference_name", "max_participants", "start_time", "duration"),
     ),
     "ReservationExtend": _obj(
-        {"extend_minutes": {"type": "integer", "minimum": 15, "maximum": 60}}, ("extend_minutes",)
+        {"extend_minutes": _range((rsm.MIN_EXTEND, rsm.MAX_EXTEND))}, ("extend_minutes",)
     ),
     "Reservation": {"type": "object", "required": ["reservation_token", "status"]},
     "ReservationPage": _page("Reservation"),
@@ -270,13 +327,14 @@ SCHEMAS: dict[str, S] = {
             "url": URL,
             "event_types": {
                 "type": "array",
-                "items": {"type": "string", "pattern": "^[a-z_]+\\.([a-z_]+|\\*)$"},
+                "items": {"type": "string", "pattern": _pattern(v.EVENT_TYPE)},
+                "maxItems": v.EVENT_TYPES,
             },
             "secret": {
                 "type": "string",
-                "minLength": 16,
-                "maxLength": 80,
-                "pattern": "^[\\x20-\\x7e]+$",
+                "minLength": v.SECRET_LEN[0],
+                "maxLength": v.SECRET_LEN[1],
+                "pattern": _pattern(v.SECRET),
             },
         },
         ("url",),
@@ -295,18 +353,23 @@ SCHEMAS: dict[str, S] = {
     "Account": ANY_OBJECT,
     "WebhookSecret": _obj({"webhook_secret": {"type": "string"}}, ("webhook_secret",)),
     "AccountPage": {"type": "object"},
-    "KeyCreate": _obj({"label": _nullable(TEXT)}),
+    "KeyCreate": _obj({"label": _nullable(_text(v.TEXT_LEN, 0))}),
     "ApiKey": ANY_OBJECT,
     "ApiKeyPage": {"type": "object"},
     "Health": ANY_OBJECT,
 }
 
+
 QUERY: dict[str, S] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
-    "after": {"type": "string", "pattern": "^[a-z]{2,3}_[0-9a-z]{26}$"},
+    "limit": _range(v.PAGE_SIZE),
+    "after": {"type": "string", "pattern": _pattern(v.PAGE_AFTER)},
     "status": {"type": "string"},
     "name": {"type": "string"},
-    "after_sequence": {"type": "integer", "minimum": 0},
+    "after_sequence": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 10**v.AFTER_SEQUENCE_DIGITS - 1,
+    },
     "conference_id": {"type": "string"},
     "types": {"type": "string", "pattern": "^[a-z_.*,]{0,2000}$"},  # the event stream's filter
     "last_event_id": {"type": "string", "pattern": "^[0-9]{1,19}-ev_[0-9a-z]{26}$"},
@@ -318,6 +381,30 @@ ERRORS = {
     "404": "No such resource",
     "409": "Not possible in the resource's current state",
 }
+
+
+# What names a created resource in its response: the links below pass it on.
+CREATED_ID = {"reservations": "reservation_token"}
+
+
+def _links(op: Op, ops: tuple[Op, ...]) -> dict[str, S]:
+    """OpenAPI links from a create to every operation on what it created: its id (from the
+    response body) fills the new path parameter, the create's own path parameters carry over
+    (clients and property-based tests follow them)."""
+    if op.method != "POST" or op.status != 201:
+        return {}
+    own = re.findall(r"{(\w+)}", op.path)
+    links: dict[str, S] = {}
+    for target in ops:
+        rest = target.path.removeprefix(op.path + "/")
+        if rest == target.path or not rest.startswith("{") or rest.count("{") > 1:
+            continue  # not under this collection, or it needs more than the new id
+        new = rest[1 : rest.index("}")]
+        field = CREATED_ID.get(op.path.rsplit("/", 1)[-1], "id")
+        params = {name: f"$request.path.{name}" for name in own}
+        params[new] = f"$response.body#/{field}"
+        links[target.operation_id] = {"operationId": target.operation_id, "parameters": params}
+    return links
 
 
 def build(ops: tuple[Op, ...]) -> dict[str, Any]:
@@ -346,6 +433,9 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
                     else {"type": "object"}
                 }
             }
+        links = _links(op, ops)
+        if links:
+            success["links"] = links
         responses: dict[str, Any] = {str(op.status): success}
         security = op.extra.get("security")  # a facade authenticates in its own way
         for code, text in ERRORS.items():

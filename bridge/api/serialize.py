@@ -54,7 +54,9 @@ VOIPBIN_CALL = {
 }
 
 
-def conference(c: Conference) -> dict[str, Any]:
+def conference(c: Conference, booking: Reservation | None = None) -> dict[str, Any]:
+    """`booking`: the reservation that booked it, shown as Aculab's Conference List does
+    (size, start, duration, divert, status)."""
     base = f"/v1/conferences/{c.id}"
     return {
         "id": c.id,
@@ -72,7 +74,11 @@ def conference(c: Conference) -> dict[str, Any]:
         },
         "play_beep": c.play_beep.value,
         "record": c.record,
-        "max_participants": c.max_participants,
+        "max_participants": (
+            c.max_participants
+            if c.max_participants is not None or booking is None
+            else booking.max_participants
+        ),
         "timeout": c.timeout,
         "wait_media": c.wait_media.to_dict() if c.wait_media else None,
         "action_url": c.action_url,
@@ -82,6 +88,7 @@ def conference(c: Conference) -> dict[str, Any]:
         "post_actions": [m.to_dict() for m in c.post_actions],
         "dial_in": dial_in_to_dict(c.dial_in) if c.dial_in else None,
         "reservation_token": c.reservation_id,
+        "reservation": _booking(booking) if booking is not None else None,
         "participant_count": c.participant_count,
         "recording_id": c.recording_id,
         "end_reason": c.end_reason,
@@ -95,6 +102,21 @@ def conference(c: Conference) -> dict[str, Any]:
             "recordings": f"{base}/recordings",
             "events": f"{base}/events",
         },
+    }
+
+
+def _booking(r: Reservation) -> dict[str, Any]:
+    return {
+        "reservation_token": r.id,
+        "conference_name": r.conference_name,
+        "max_participants": r.max_participants,
+        "start_time": r.start_time.strftime("%Y-%m-%d_%H:%M:%S"),
+        "start_datetime": rfc3339(r.start_time),
+        "end_datetime": rfc3339(r.end_time),
+        "duration": r.duration_minutes,
+        "divert": r.divert,
+        "status": r.status.value,
+        "vendor_status": {"aculab": r.status.value.upper()},
     }
 
 

@@ -51,7 +51,9 @@ def parse_media(value: Any, field: str) -> MediaItem:
     return MediaItem("say", text=text, language=lang, gender=gender)
 
 
-def parse_media_list(value: Any, field: str, *, max_items: int = 10) -> tuple[MediaItem, ...]:
+def parse_media_list(
+    value: Any, field: str, *, max_items: int = v.MEDIA_ITEMS
+) -> tuple[MediaItem, ...]:
     if value is None:
         return ()
     if isinstance(value, Mapping):
@@ -138,8 +140,8 @@ def parse_call_options(
         minutes_max_call_duration=v.integer(
             body.get("minutes_max_call_duration", 240),
             f"{field}.minutes_max_call_duration",
-            minimum=1,
-            maximum=1440,
+            minimum=v.CALL_MINUTES[0],
+            maximum=v.CALL_MINUTES[1],
         ),
         first_page=v.optional_url(body.get("first_page"), f"{field}.first_page", policy),
         final_page=v.optional_url(body.get("final_page"), f"{field}.final_page", policy),

@@ -13,15 +13,59 @@ from bridge.core.dialing import parse_dial_target
 from bridge.core.errors import InvalidInput, invalid_field
 from bridge.core.netpolicy import NotAllowed, OutboundPolicy
 
+# --- limits ------------------------------------------------------------------------------
+# The one source of every limit a field has: the validators below and the OpenAPI document
+# (bridge/api/openapi.py) both read these, so what is published is what is enforced
+# (tests/component/test_field_limits.py sends each boundary to the server).
+NAME_LEN = 128  # a conference's name
+TEXT_LEN = 200  # alias, account name, key label
+DETAIL_LEN = 2000
+SPEECH_LEN = 1000
+URL_LEN = 2048
+SECRET_LEN = (16, 80)
+CONFERENCE_TIMEOUT = (0, 7 * 86400)  # seconds
+ANSWER_TIMEOUT = (1, 300)  # seconds
+CALL_MINUTES = (1, 1440)
+MEDIA_ITEMS = 10  # announcements, pre_actions, post_actions
+DIGIT_SEQUENCE_LEN = 16
+EVENT_TYPES = 50  # a subscription's event_types
+# Patterns, anchored by whoever uses them (fullmatch here, ^...$ in the document).
+CONTROL_CHARS = r"\x00-\x1f\x7f"
+ACCESS_CODE = r"[0-9]{3,20}"
+PIN = r"[0-9]{3,12}"
+RESERVATION_NAME = r"[A-Za-z0-9]{1,47}"
+CALLER_ID = r"\+?[A-Za-z0-9._-]{1,40}"
+LANGUAGE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?"
+# Relative, inside the media directory: no leading / or -, no '..' segment.
+MEDIA_PATH = r"(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}"
+EVENT_TYPE = r"[a-z_]{1,40}\.(?:[a-z_]{1,40}|\*)"
+SECRET = r"[\x20-\x7e]+"
+SPEECH = r"(?:[^\W_]|[ .,?!:;-])+"  # letters and digits of any script
+PAGE_SIZE = (1, 200)  # ?limit=
+PAGE_AFTER = r"[A-Za-z0-9_]{1,64}"  # ?after=, an id from a previous page
+AFTER_SEQUENCE_DIGITS = 12  # ?after_sequence=
+# A dial target as bridge/core/dialing.py parses it: a number, a SIP user, or
+# sip:[user@]host[:port]; the parser also checks a bracketed IPv6 literal's form.
+DIAL_TARGET_LEN = 128
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+DIAL_TARGET = (
+    r"\+?[0-9]{1,20}|[A-Za-z0-9][A-Za-z0-9._-]{0,39}"
+    rf"|sip:(?:\+?[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}@)?"
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::{_PORT})?"
+)
+
 DIGITS = frozenset("0123456789ABCD#*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ACCESS_CODE = re.compile(r"[0-9]{3,20}")
-_PIN = re.compile(r"[0-9]{3,12}")
-_RES_NAME = re.compile(r"[A-Za-z0-9]{1,47}")
-_CALLER = re.compile(r"\+?[A-Za-z0-9._-]{1,40}")
-_SPEECH = re.compile(r"(?:[^\W_]|[ .,?!:;-])+")
-_MEDIA_PATH = re.compile(r"[A-Za-z0-9_./-]{1,200}")
-_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+_ACCESS_CODE = re.compile(ACCESS_CODE)
+_PIN = re.compile(PIN)
+_RES_NAME = re.compile(RESERVATION_NAME)
+_CALLER = re.compile(CALLER_ID)
+_SPEECH = re.compile(SPEECH)
+_MEDIA_PATH = re.compile(MEDIA_PATH)
+_LANG = re.compile(LANGUAGE)
+_EVENT_TYPE = re.compile(EVENT_TYPE)
+_SECRET = re.compile(SECRET)
 MAX_DATA_BYTES = 16 * 1024
 
 
@@ -55,7 +99,7 @@ def integer(value: Any, field: str, *, minimum: int, maximum: int) -> int:
     return value
 
 
-def text(value: Any, field: str, *, max_len: int = 200, min_len: int = 1) -> str:
+def text(value: Any, field: str, *, max_len: int = TEXT_LEN, min_len: int = 1) -> str:
     """Free text: printable, no control characters."""
     if not isinstance(value, str):
         raise invalid_field(field, "must be a string")
@@ -66,7 +110,7 @@ def text(value: Any, field: str, *, max_len: int = 200, min_len: int = 1) -> str
     return value
 
 
-def optional_text(value: Any, field: str, *, max_len: int = 200) -> str | None:
+def optional_text(value: Any, field: str, *, max_len: int = TEXT_LEN) -> str | None:
     return None if value is None else text(value, field, max_len=max_len, min_len=0)
 
 
@@ -78,7 +122,7 @@ def url(value: Any, field: str, policy: OutboundPolicy | None = None) -> str:
     Without it (values read back from the store) only the form is checked."""
     if not isinstance(value, str) or not value:
         raise invalid_field(field, "must be an absolute http or https URL")
-    if len(value) > 2048 or _CONTROL.search(value) or " " in value:
+    if len(value) > URL_LEN or _CONTROL.search(value) or " " in value:
         raise invalid_field(field, "must be a URL without spaces or control characters")
     try:
         parts = urlsplit(value)
@@ -115,7 +159,7 @@ def digit(value: Any, field: str) -> str | None:
     return value
 
 
-def digit_sequence(value: Any, field: str, *, max_len: int = 16) -> str | None:
+def digit_sequence(value: Any, field: str, *, max_len: int = DIGIT_SEQUENCE_LEN) -> str | None:
     if value is None:
         return None
     if (
@@ -168,7 +212,7 @@ def dial_target(value: Any, field: str) -> str:
         ) from None
 
 
-def speech(value: Any, field: str, *, max_len: int = 1000) -> str:
+def speech(value: Any, field: str, *, max_len: int = SPEECH_LEN) -> str:
     """Text to speak: letters and digits of any script, spaces and . , ? ! : ; - only.
 
     Nothing else is needed to speak, and nothing in it can be expanded (`${...}`) or split
@@ -188,9 +232,11 @@ def speech(value: Any, field: str, *, max_len: int = 1000) -> str:
 def media_path(value: Any, field: str) -> str:
     """A media file relative to the media directory, or a sound name: no '..', no absolute path."""
     if not isinstance(value, str) or _MEDIA_PATH.fullmatch(value) is None:
-        raise invalid_field(field, "must be a relative file name of letters, digits and _ . / -")
-    if value.startswith("/") or ".." in value.split("/") or value.startswith("-"):
-        raise invalid_field(field, "must stay inside the media directory")
+        raise invalid_field(
+            field,
+            "must be a relative file name of letters, digits and _ . / - inside the media "
+            "directory (no leading / or -, no '..')",
+        )
     return value
 
 
@@ -228,3 +274,29 @@ def choice(value: Any, field: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise invalid_field(field, f"must be one of {', '.join(options)}")
     return str(value)
+
+
+def event_types(value: Any, field: str = "event_types") -> list[str]:
+    """Which events a subscription wants: `participant.left`, `participant.*`."""
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > EVENT_TYPES
+        or not all(isinstance(x, str) and _EVENT_TYPE.fullmatch(x) for x in value)
+    ):
+        raise invalid_field(
+            field,
+            f"must be a list of at most {EVENT_TYPES} event types such as participant.left "
+            "or participant.*",
+        )
+    return value
+
+
+def secret(value: Any, field: str = "secret") -> str:
+    """A webhook signing secret: printable ASCII."""
+    lo, hi = SECRET_LEN
+    clean = text(value, field, min_len=lo, max_len=hi)
+    if _SECRET.fullmatch(clean) is None:
+        raise invalid_field(field, "must be printable ASCII")
+    return clean

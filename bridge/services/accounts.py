@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.core import validate as v
-from bridge.core.errors import Conflict, NotFound, Unauthorized, invalid_field
+from bridge.core.errors import Conflict, NotFound, Unauthorized
 from bridge.core.ids import new_id
 from bridge.services.context import Services
 from bridge.services.keycache import Principal as Principal
@@ -32,7 +32,7 @@ def split_key(token: str) -> tuple[str, str] | None:
 
 
 async def create_account(s: Services, name: str, *, is_admin: bool = False) -> dict[str, Any]:
-    name = v.text(name, "name", max_len=200)
+    name = v.text(name, "name", max_len=v.TEXT_LEN)
     row = {
         "id": new_id("account"),
         "name": name,
@@ -79,7 +79,7 @@ async def create_key(s: Services, account_id: str, label: str | None = None) -> 
         "id": key_id,
         "account_id": account_id,
         "secret_hash": _hash(secret),
-        "label": v.optional_text(label, "label", max_len=200),
+        "label": v.optional_text(label, "label", max_len=v.TEXT_LEN),
         "created_at": s.now(),
         "revoked_at": None,
     }
@@ -153,19 +153,10 @@ async def create_subscription(
 ) -> dict[str, Any]:
     v.reject_unknown(body, {"url", "event_types", "secret"}, "subscription")
     url = v.url(body.get("url"), "url", s.outbound)
-    types = body.get("event_types", [])
-    if not isinstance(types, list) or not all(
-        isinstance(x, str)
-        and 1 <= len(x) <= 60
-        and x.replace(".", "").replace("_", "").replace("*", "").isalpha()
-        for x in types
-    ):
-        raise invalid_field(
-            "event_types", "must be a list of event types such as participant.left or participant.*"
-        )
+    types = v.event_types(body.get("event_types", []))
     secret = body.get("secret")
     if secret is not None:
-        secret = v.text(secret, "secret", min_len=16, max_len=80)
+        secret = v.secret(secret)
     row = {
         "id": new_id("subscription"),
         "account_id": account_id,

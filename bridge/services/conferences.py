@@ -92,19 +92,27 @@ async def build(
     v.reject_unknown(body, CREATE_FIELDS, "conference")
     limit = max_limit or s.limits.unreserved_max_participants
     now = s.now()
-    name = v.text(body.get("name", body.get("alias") or "conference"), "name", max_len=128)
+    lo, hi = v.CONFERENCE_TIMEOUT
+    alias = v.optional_text(body.get("alias"), "alias", max_len=v.TEXT_LEN)
+    # without a name, the alias (up to TEXT_LEN) names it, cut to NAME_LEN
+    name = v.text(
+        body.get("name", (alias or "conference")[: v.NAME_LEN]), "name", max_len=v.NAME_LEN
+    )
     conf = Conference(
         id=new_id("conference"),
         account_id=account_id,
         name=name,
-        alias=v.optional_text(body.get("alias"), "alias", max_len=200),
-        detail=v.optional_text(body.get("detail"), "detail", max_len=2000),
+        alias=alias,
+        detail=v.optional_text(body.get("detail"), "detail", max_len=v.DETAIL_LEN),
         type=ConferenceType(v.choice(body.get("type", "conference"), "type", TYPES)),
         status=ConferenceStatus.RESERVED if reserved else ConferenceStatus.EMPTY,
         play_beep=PlayBeep(v.choice(body.get("play_beep", "always"), "play_beep", PLAY_BEEP)),
         record=v.boolean(body.get("record", False), "record"),
-        max_participants=_max_participants(body.get("max_participants"), limit),
-        timeout=v.integer(body.get("timeout", 0), "timeout", minimum=0, maximum=7 * 86400),
+        # a reserved conference holds what was booked unless it asks for fewer
+        max_participants=_max_participants(
+            body.get("max_participants", max_limit if reserved else None), limit
+        ),
+        timeout=v.integer(body.get("timeout", 0), "timeout", minimum=lo, maximum=hi),
         wait_media=(
             parse_media(body["wait_media"], "wait_media") if body.get("wait_media") else None
         ),
@@ -211,9 +219,9 @@ async def update(
             if key in body:
                 changes[key] = parse_media_list(body[key], key)
         if "alias" in body:
-            changes["alias"] = v.optional_text(body["alias"], "alias", max_len=200)
+            changes["alias"] = v.optional_text(body["alias"], "alias", max_len=v.TEXT_LEN)
         if "detail" in body:
-            changes["detail"] = v.optional_text(body["detail"], "detail", max_len=2000)
+            changes["detail"] = v.optional_text(body["detail"], "detail", max_len=v.DETAIL_LEN)
         if "play_beep" in body:
             changes["play_beep"] = PlayBeep(v.choice(body["play_beep"], "play_beep", PLAY_BEEP))
         if "record" in body:

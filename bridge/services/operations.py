@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.core.errors import InvalidInput
+from bridge.core.errors import Conflict, InvalidInput, NotFound
 from bridge.core.models import Event
 from bridge.services.context import Services
 from bridge.store import outbox, repos
@@ -44,12 +44,13 @@ async def list_deliveries(
 async def retry_delivery(s: Services, account_id: str, delivery_id: str) -> None:
     async with s.db.begin() as conn:
         ok = await outbox.retry_dead(conn, delivery_id, account_id, s.now())
+        exists = ok or await outbox.delivery_exists(conn, delivery_id, account_id)
     if ok:
         s.outbox_changed()
-    if not ok:
-        raise InvalidInput(
-            "delivery_not_dead", "only a dead-lettered delivery of yours can be retried"
-        )
+    elif not exists:  # another tenant's id is as unknown as one that never existed
+        raise NotFound("delivery_not_found", f"no delivery {delivery_id!r}")
+    else:
+        raise Conflict("delivery_not_dead", "only a dead-lettered delivery can be retried")
 
 
 async def database_ok(s: Services) -> bool:

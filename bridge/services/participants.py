@@ -49,8 +49,9 @@ def _parse_dial(s: Services, body: Mapping[str, Any]) -> tuple[Any, ...]:
     v.reject_unknown(body, DIAL_FIELDS, "participant")
     to = v.dial_target(body.get("to"), "to")
     from_ = v.caller_id(body["from"], "from") if body.get("from") is not None else None
+    lo, hi = v.ANSWER_TIMEOUT
     timeout = v.integer(
-        body.get("seconds_answer_timeout", 30), "seconds_answer_timeout", minimum=1, maximum=300
+        body.get("seconds_answer_timeout", 30), "seconds_answer_timeout", minimum=lo, maximum=hi
     )
     hold_media = parse_media(body["hold_media"], "hold_media") if body.get("hold_media") else None
     options = parse_participant_options(body.get("participant"), "participant", policy=s.outbound)

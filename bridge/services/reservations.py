@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +11,7 @@ from bridge.core import reservation as rsm
 from bridge.core import validate as v
 from bridge.core.errors import Conflict, NotFound
 from bridge.core.ids import new_id
-from bridge.core.models import EventDraft, Reservation, ReservationStatus
+from bridge.core.models import Conference, EventDraft, Reservation, ReservationStatus
 from bridge.services import conferences
 from bridge.services.context import Services, Unit
 from bridge.services.live import in_conference
@@ -30,7 +30,7 @@ async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Reser
     duration = body.get("duration")
     size = body.get("max_participants")
     rsm.check_booking(start, duration, size, now)  # type: ignore[arg-type]
-    divert = v.dial_target(body["divert"], "divert") if body.get("divert") else None
+    divert = v.dial_target(body["divert"], "divert") if body.get("divert") is not None else None
     conf_body = dict(v.expect_mapping(body.get("conference") or {}, "conference"))
     conf_body.setdefault("name", name)
     token = new_id("reservation")
@@ -67,6 +67,17 @@ async def get(s: Services, account_id: str, token: str) -> Reservation:
     if r is None:
         raise NotFound("reservation_not_found", f"no reservation {token!r}")
     return r
+
+
+async def of_conferences(
+    s: Services, account_id: str, confs: Sequence[Conference]
+) -> dict[str, Reservation]:
+    """The reservations that booked `confs`, by token: a conference shows its booking."""
+    tokens = [c.reservation_id for c in confs if c.reservation_id is not None]
+    if not tokens:
+        return {}
+    async with s.db.read() as conn:
+        return await repos.reservations_by_token(conn, account_id, tokens)
 
 
 async def list_(

@@ -306,6 +306,13 @@ async def retry_dead(
     return bool(result.rowcount)
 
 
+async def delivery_exists(conn: AsyncConnection, delivery_id: str, account_id: str) -> bool:
+    q = select(t.deliveries.c.id).where(
+        t.deliveries.c.id == delivery_id, t.deliveries.c.account_id == account_id
+    )
+    return (await conn.execute(q)).first() is not None
+
+
 async def list_deliveries(
     conn: AsyncConnection,
     account_id: str,

@@ -172,6 +172,19 @@ async def reservation_of(conn: AsyncConnection, conf: Conference) -> Reservation
     return await get_reservation(conn, conf.reservation_id)
 
 
+async def reservations_by_token(
+    conn: AsyncConnection, account_id: str, tokens: Sequence[str]
+) -> dict[str, Reservation]:
+    """The account's reservations among `tokens`, by token (one query for a page)."""
+    if not tokens:
+        return {}
+    q = select(t.reservations).where(
+        t.reservations.c.account_id == account_id, t.reservations.c.id.in_(list(tokens))
+    )
+    rows = (await conn.execute(q)).mappings()
+    return {r.id: r for r in map(convert.reservation_from_row, rows)}
+
+
 OPEN_RESERVATION = (
     ReservationStatus.RESERVED.value,
     ReservationStatus.HOLDING.value,

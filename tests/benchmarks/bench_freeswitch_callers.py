@@ -149,7 +149,7 @@ async def _measure_freeswitch(tmp: Path, receiver: TimedReceiver) -> Figures:
             try:
 
                 async def all_in() -> bool:
-                    return live.backend.health()["members"] >= CALLERS
+                    return int(live.backend.health()["members"]) >= CALLERS
 
                 async def all_hooked() -> bool:
                     return len(receiver.first("participant.joined", cid)) >= CALLERS

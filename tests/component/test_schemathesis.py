@@ -1,9 +1,12 @@
-"""Schemathesis against the live application: no request, valid or not, may cause a 5xx.
+"""Schemathesis against the live application: no request, valid or not, may cause a 5xx,
+and every 4xx carries the JSON error shape.
 
 The app runs on 127.0.0.1 in a thread of its own (schemathesis sends blocking requests), on
 SQLite with the FakeBackend. This is a conformance test of the API's input handling, not a
-database test, so it runs on SQLite only. Bounded and deterministic: few examples per
-operation, derandomized.
+database test, so it runs on SQLite only. Deterministic (derandomized), and sized so that
+CI sends at least MIN_REQUESTS generated requests: EXAMPLES per operation (plus
+schemathesis' coverage phase), then stateful scenarios that follow the document's links
+(create a conference, then act on it by the id in the response).
 
 Randomly generated ids only ever reach "not found", so in half of the requests (chosen by a
 hash of the generated request, hence deterministic) the path parameters are replaced with
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import threading
 import zlib
 from collections.abc import Iterator
@@ -26,19 +31,25 @@ import requests
 import schemathesis
 from aiohttp import web
 from fakes import FakeBackend
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import not_a_server_error
 
 from bridge.api import openapi, routes
 from bridge.app import PARTS, Parts, build_app
 from bridge.config import Config
 
-MAX_EXAMPLES = 12
+EXAMPLES = int(os.environ.get("BRIDGE_SCHEMATHESIS_EXAMPLES", "150"))  # per operation
+SCENARIOS = int(os.environ.get("BRIDGE_SCHEMATHESIS_SCENARIOS", "40"))  # stateful
+MIN_REQUESTS = (
+    10_000 if EXAMPLES >= 150 and SCENARIOS >= 40 else 0
+)  # what the default sizes must reach
+SENT = {"requests": 0, "operations": 0}
 
 # The document the app serves is built from the same table (test_openapi checks that the
 # served one matches the routes); loading it here gives one test item per operation.
 schema = schemathesis.openapi.from_dict(openapi.build(routes.OPS))
-schema.config.generation.update(max_examples=MAX_EXAMPLES, deterministic=True, database="none")
+schema.config.generation.update(max_examples=EXAMPLES, deterministic=True, database="none")
 
 
 class LiveServer:
@@ -133,7 +144,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     http.headers["Authorization"] = f"Bearer {server.admin_key}"
     try:
         served = http.get(server.url + "/openapi.json", timeout=10).json()
-        assert served == schema.raw_schema, "the served document differs from the built one"
+        assert served == openapi.build(routes.OPS), "the served document differs"
         yield server, http
     finally:
         http.close()
@@ -183,9 +194,26 @@ def _replace_ended_conference(
         known["conference_id"] = resp.json()["id"]
 
 
+def json_error_shape(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every 4xx: application/json, {"error": {"code", "message", "details"}}."""
+    if not 400 <= response.status_code < 500:
+        return None
+    content_type = " ".join(response.headers.get("content-type", []))
+    assert "application/json" in content_type, f"a {response.status_code} in {content_type!r}"
+    body = json.loads(response.content)
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str) and error["code"], error
+    return None
+
+
+CHECKS = [not_a_server_error, json_error_shape]
+
+
 @schema.parametrize()
 @settings(
-    max_examples=MAX_EXAMPLES,
+    max_examples=EXAMPLES,
     derandomize=True,
     deadline=None,
     database=None,
@@ -204,7 +232,75 @@ def test_no_server_errors(
         assert r.status_code < 500, r.status_code
         return
     response = case.call(base_url=server.url, session=http, headers=headers, timeout=10)
+    SENT["requests"] += 1
     _replace_ended_conference(server, http, known, response)
     # On failure pytest shows the server's logged traceback ("Captured log call") and
     # schemathesis a curl command that reproduces the request.
-    case.validate_response(response, checks=[not_a_server_error], headers=headers)
+    case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+class _Links(schema.as_state_machine()):  # type: ignore[misc]
+    """Scenarios along the document's links: what a create returned is what later steps
+    read, change and delete."""
+
+    live: tuple[LiveServer, requests.Session]
+
+    def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+        server, http = self.live
+        auth = {"Authorization": f"Bearer {server.admin_key}"}
+        return {"base_url": server.url, "session": http, "headers": auth, "timeout": 10}
+
+    def after_call(self, response: Any, case: Any) -> None:
+        SENT["requests"] += 1
+
+    def validate_response(
+        self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+    ) -> None:
+        # Collected, not raised: hypothesis would replay the scenario to report it, and the
+        # server's state differs on a replay.
+        try:
+            case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"))
+        except Exception as exc:  # every check failure is reported below
+            STATEFUL_FAILURES.append(f"{case.method} {case.formatted_path}: {exc}")
+
+
+STATEFUL_FAILURES: list[str] = []
+
+
+def test_stateful_links(live: tuple[LiveServer, requests.Session]) -> None:
+    assert any(
+        "links" in r for op in schema.raw_schema["paths"].values() for o in op.values()
+        for r in o["responses"].values()
+    ), "the document has no links to follow"  # fmt: skip
+    _Links.live = live
+    # The server keeps its state between scenarios, so which links can be followed differs
+    # from one run of the same choices to the next; hypothesis calls that flaky data and
+    # stops the run. Short runs of their own (each a fresh choice tree) keep going; every
+    # check failure is collected by `validate_response` whatever happens to the run.
+    scenarios, stopped = 0, 0
+    while scenarios < SCENARIOS:
+        try:
+            _Links.run(
+                settings=settings(
+                    max_examples=10,
+                    deadline=None,
+                    database=None,
+                    stateful_step_count=10,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+        except FlakyStrategyDefinition:
+            stopped += 1
+        scenarios += 10
+    print(
+        f"schemathesis: {scenarios} stateful scenarios in {scenarios // 10} runs,"
+        f" {stopped} cut short"
+    )
+    assert not STATEFUL_FAILURES, "\n\n".join(STATEFUL_FAILURES[:5])
+
+
+def test_enough_requests_were_sent() -> None:
+    """Runs last (file order): the generated requests of the whole module."""
+    print(f"schemathesis: {SENT['requests']} generated requests")
+    assert SENT["requests"] >= MIN_REQUESTS, SENT

@@ -85,7 +85,7 @@ class _Udp(asyncio.DatagramProtocol):
 class SipPhone:
     name: str
     tone_hz: float | None = None
-    answer_mode: str = "answer"  # for calls to us: answer | busy | ring
+    answer_mode: str = "answer"  # for calls to us: answer | busy | ring | silent
     received: list[tuple[float, bytes]] = field(default_factory=list)
     responses: list[SipResponse] = field(default_factory=list)
     requests: list[SipRequest] = field(default_factory=list)
@@ -94,6 +94,7 @@ class SipPhone:
     answered: bool = False
     dialog: Dialog | None = None
     remote_media: Address | None = None
+    unanswered: tuple[SipRequest, Address] | None = None  # the last INVITE a silent phone got
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -249,6 +250,9 @@ class SipPhone:
         if self.answer_mode == "ring":
             self._send_sip(build_response(request, 180, to_tag=tag), addr)
             return
+        if self.answer_mode == "silent":  # answers nothing, not even 100 Trying
+            self.unanswered = (request, addr)
+            return
         answer, audio = answer_offer(
             parse_sdp(request.body),
             local_address=HOST,
@@ -273,6 +277,12 @@ class SipPhone:
         )
 
     # media -------------------------------------------------------------------------
+
+    def ring_now(self) -> None:
+        """A silent phone's late 180 Ringing to the last INVITE it ignored."""
+        assert self.unanswered is not None
+        request, addr = self.unanswered
+        self._send_sip(build_response(request, 180, to_tag=new_tag()), addr)
 
     def send_digits(self, digits: str) -> None:
         for digit in digits:

@@ -23,6 +23,7 @@ from typing import Any, Protocol, cast
 
 from bridge.pbx.embedded.sip_tcp import SipTcp
 from bridge.protocols.sip import (
+    ClientInviteTransaction,
     ServerInviteTransaction,
     SipMessage,
     SipParseError,
@@ -160,6 +161,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._callbacks[tx] = on_response
         self._perform(effects)
         return tx
+
+    def abandon(self, tx: ClientInviteTransaction) -> None:
+        """Stop retransmitting an INVITE nobody answered yet (see `abandon` there)."""
+        self._perform(self.layer.abandon(tx, self.now))
 
     def send(
         self, message: SipMessage, addr: Peer, on_error: Callable[[], None] | None = None

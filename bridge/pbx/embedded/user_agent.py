@@ -45,6 +45,7 @@ from bridge.protocols.sdp import (
 )
 from bridge.protocols.sip import (
     ALLOW,
+    ClientInviteTransaction,
     Dialog,
     NameAddr,
     ServerInviteTransaction,
@@ -91,6 +92,8 @@ class Call:
     state: CallState
     offer: SessionDescription | None = None  # inbound: theirs; outbound: ours
     invite_tx: ServerTx | None = None
+    client_tx: ClientInviteTransaction | None = None  # outbound: our INVITE's transaction
+    cancel_on_provisional: bool = False  # hung up before any provisional (RFC 3261 9.1)
     dialog: Dialog | None = None
     local_tag: str = field(default_factory=new_tag)
     sdp_version: int = 1
@@ -455,8 +458,19 @@ class UserAgent:
             self.reject(call, 480)
             return
         elif call.state is CallState.DIALING:
-            self.endpoint.request(build_cancel(call.invite), call.peer, lambda response: None)
+            tx = call.client_tx
+            if tx is None or tx.provisional_received:
+                self._send_cancel(call)
+            elif not tx.terminated:
+                # RFC 3261 9.1: no CANCEL before a provisional response; stop retransmitting
+                # and let Timer B end it, unless a provisional arrives first.
+                call.cancel_on_provisional = True
+                self.endpoint.abandon(tx)
         self._forget(call)
+
+    def _send_cancel(self, call: Call) -> None:
+        call.cancel_on_provisional = False
+        self.endpoint.request(build_cancel(call.invite), call.peer, lambda response: None)
 
     def _in_dialog_peer(self, call: Call) -> Peer:
         """Where in-dialog requests go: the peer, or over TCP its contact once the phone's
@@ -546,19 +560,26 @@ class UserAgent:
         def on_response(response: SipResponse | None) -> None:
             if response is None:
                 self._forget(call)
-                settle(OutboundResult(None, FailureReason.REJECTED))
+                # Timer B: nothing answered at all; otherwise the transport failed
+                tx = call.client_tx
+                nobody = tx is not None and tx.timer_b_fired
+                reason = FailureReason.NO_ANSWER if nobody else FailureReason.REJECTED
+                settle(OutboundResult(None, reason))
             elif response.status >= 300:
                 self._forget(call)
                 settle(OutboundResult(None, _failure(response.status)))
             elif response.status >= 200:
                 self._answered(call, response, settle)
+            elif call.cancel_on_provisional:
+                self._send_cancel(call)  # the CANCEL held back until now
 
-        self.endpoint.request(invite, peer, on_response)
+        tx = self.endpoint.request(invite, peer, on_response)
+        call.client_tx = tx if isinstance(tx, ClientInviteTransaction) else None
         try:
             return await asyncio.wait_for(asyncio.shield(outcome), answer_within)
         except TimeoutError:
             if call.state is CallState.DIALING:
-                self.hangup(call)  # CANCEL
+                self.hangup(call)  # CANCEL, or wait for a provisional to CANCEL
             with contextlib.suppress(asyncio.InvalidStateError):
                 outcome.set_result(OutboundResult(None, FailureReason.NO_ANSWER))
             return outcome.result()

@@ -198,6 +198,14 @@ class TransactionLayer:
         self._client[client_transaction_key(request)] = (tx, peer)
         return tx, self._run(tx, tx.start(), peer)
 
+    def abandon(self, tx: ClientInviteTransaction, now: float) -> list[LayerEffect]:
+        """Stop retransmitting an INVITE nobody answered yet (`ClientInviteTransaction.abandon`)."""
+        peer = self._peer(tx)
+        if peer is None:
+            return []
+        tx.abandon()
+        return self._run(tx, [], peer)
+
     def transport_failed(self, tx: Transaction, now: float) -> list[LayerEffect]:
         """A send for `tx` failed (RFC 3261 8.1.3.1: to a client, like a timeout)."""
         peer = self._peer(tx)

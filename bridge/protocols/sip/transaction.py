@@ -205,12 +205,22 @@ class ClientInviteTransaction(_Transaction):
     def __init__(self, request: SipRequest, now: float, *, reliable: bool = False) -> None:
         super().__init__(request, S.CALLING, reliable)
         self._ack: SipRequest | None = None
+        self.provisional_received = False
+        self.timer_b_fired = False
         if not reliable:
             self._arm(Timer.A, now, T1)
         self._arm(Timer.B, now, 64 * T1)
 
     def start(self) -> list[Effect]:
         return [Send(self.request)]
+
+    def abandon(self) -> None:
+        """The TU wants no more of this call but may not CANCEL it yet (RFC 3261 9.1: no
+        CANCEL before a provisional response): stop retransmitting the INVITE. Timer B still
+        ends the transaction; a late response is still delivered (the TU then CANCELs after
+        a provisional one, or ACKs and BYEs a 2xx)."""
+        if self.state is S.CALLING:
+            self._stop(Timer.A)
 
     def on_response(self, response: SipResponse, now: float) -> list[Effect]:
         return _step(self, CLIENT_INVITE, response_input(response.status), response, now)
@@ -220,6 +230,7 @@ class ClientInviteTransaction(_Transaction):
 
     def _provisional(self, response: SipResponse, now: float) -> list[Effect]:
         self.state = S.PROCEEDING
+        self.provisional_received = True
         self._stop(Timer.A, Timer.B)
         return [Deliver(response)]
 
@@ -243,6 +254,7 @@ class ClientInviteTransaction(_Transaction):
 
     def _give_up(self, _: None, now: float) -> list[Effect]:
         self._terminate()
+        self.timer_b_fired = True
         return [TimedOut("Timer B")]
 
     def transport_failed(self, now: float) -> list[Effect]:

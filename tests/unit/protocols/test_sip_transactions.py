@@ -190,6 +190,26 @@ def test_server_non_invite_answers_retransmissions_until_timer_j() -> None:
     assert tx.terminated and tx.on_request(options, 40.0) == []
 
 
+def test_client_invite_abandoned_before_a_provisional_stops_retransmitting() -> None:
+    """RFC 3261 9.1: no CANCEL before a provisional response, so a call given up while still
+    Calling only stops retransmitting; Timer B ends it, and a late 1xx is still delivered."""
+    invite = make_request("INVITE")
+    tx = ClientInviteTransaction(invite, 0.0)
+    tx.start()
+    assert sends(run_timers(tx, 1.0)) == [0.5]
+    tx.abandon()
+    fired = run_timers(tx, 100.0)
+    assert sends(fired) == []
+    assert fired == [(32.0, [TimedOut("Timer B")])]
+    assert tx.terminated and tx.timer_b_fired and not tx.provisional_received
+
+    late = ClientInviteTransaction(invite, 0.0)
+    late.abandon()
+    ringing = build_response(invite, 180, to_tag="t")
+    assert late.on_response(ringing, 5.0) == [Deliver(ringing)]
+    assert late.provisional_received and not late.timer_b_fired
+
+
 # the tables as data -------------------------------------------------------------
 
 Machine = (
