@@ -73,20 +73,25 @@ def test_start_up_says_where_it_listens_in_a_few_lines(tmp_path: Path) -> None:
                "serve", "--data-dir", str(tmp_path / "data"), "--port", str(api),
                "--sip-port", str(sip), "--rtp-port-min", "41000", "--rtp-port-max", "41100",
                "--set", "sip_tcp=false"]  # fmt: skip
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     assert proc.stderr is not None
+    fd = proc.stderr.fileno()
     lines: list[str] = []
+    pending = b""
     deadline = time.monotonic() + 30
     try:
         while not any("admin API key" in line for line in lines):
             remaining = deadline - time.monotonic()
             assert remaining > 0, lines
-            ready, _, _ = select.select([proc.stderr], [], [], remaining)
+            ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
-            line = proc.stderr.readline()
-            assert line, f"bridge serve exited {proc.wait()}: {lines}"
-            lines.append(line.rstrip())
+            # raw reads: a buffered readline would keep lines select() can no longer see
+            chunk = os.read(fd, 65536)
+            assert chunk, f"bridge serve exited {proc.wait()}: {lines}"
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            lines += [line.decode().rstrip() for line in complete]
     finally:
         proc.terminate()
         proc.wait(timeout=15)
