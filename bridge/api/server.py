@@ -5,10 +5,7 @@ protocol, which only a runner of our own can replace."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
@@ -69,19 +66,3 @@ class AppRunner(web.AppRunner):
         server = await super()._make_server()
         server.__class__ = _Server  # same state; only how connections are made differs
         return server
-
-
-def run(app: web.Application, host: str, port: int, **runner_args: Any) -> None:
-    """`web.run_app` for our runner: serve until SIGINT or SIGTERM, then clean up."""
-
-    async def main() -> None:
-        runner = AppRunner(app, handle_signals=True, **runner_args)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(main())
