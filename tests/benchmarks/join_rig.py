@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from bridge.media import g711, tones
 SERVER = Path(__file__).resolve().parent / "join_server.py"
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
 RESEND_SECONDS = 0.25
+CALL_ID = "%u-%p@%s"  # SIPp's -cid_str: call number, SIPp's pid, its IP (127.0.0.1)
 CALLER_PREFIX = "4420794"  # + call number: a phone-number-like, unique From user per call
 
 
@@ -292,6 +293,7 @@ class Callers:
             "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port()),
             "-m", str(calls), "-l", str(calls), "-r", str(rate),
             "-nostdin", "-trace_logs", "-trace_err", "-buff_size", str(SOCKET_BUFFER),
+            "-cid_str", CALL_ID,  # SIPp's default, written out: call_id() depends on it
             # a repeated hang-up INFO (see hang_up_all) is ignored, not a reason to abort
             "-default_behaviors", "all,-abortunexp",
             "-timeout", f"{int(hold_seconds + calls / rate + 60)}s", *extra,
@@ -323,17 +325,24 @@ class Callers:
             out[n] = Answered(n, parts[2], invite_at, ok_at)
         return out
 
+    def call_id(self, call_number: int) -> str:
+        """The Call-ID SIPp gives call `call_number` (CALL_ID: %u call number, %p pid, %s ip)."""
+        return f"{call_number}-{self.process.pid}@127.0.0.1"
+
     def hung_up(self) -> set[int]:
         """The calls that have started hanging up (sent or are sending their BYE)."""
         return {int(p[1]) for p in self._log_lines() if len(p) == 2 and p[0] == "hangup"}
 
-    async def hang_up_all(self, within: float = 10.0) -> float:
+    async def hang_up_all(self, connected: Iterable[int] = (), within: float = 10.0) -> float:
         """Every answered caller hangs up now: one INFO to each, all at once; returns the wall
-        clock time the first was sent. UDP may drop some of a burst at SIPp's socket, so an
-        INFO is sent again, every RESEND_SECONDS, to a caller that has not logged its
-        hang-up yet (a repeated INFO reaching a caller that is already hanging up is ignored:
-        abortunexp is off)."""
-        calls = self.answered()
+        clock time the first was sent. The callers are those SIPp's log says answered plus
+        `connected` (call numbers the caller's peer reports connected): SIPp writes its log
+        through a buffer, so the last lines may not be in the file yet, and a caller left out
+        would hold its call until `hold_seconds`. UDP may drop some of a burst at SIPp's
+        socket, so an INFO is sent again, every RESEND_SECONDS, to a caller that has not
+        logged its hang-up yet (a repeated INFO reaching a caller that is already hanging up
+        is ignored: abortunexp is off)."""
+        calls = {n: self.call_id(n) for n in {*self.answered(), *connected}}
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
             via = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -347,7 +356,7 @@ class Callers:
                         f"Via: SIP/2.0/UDP {via};branch=z9hG4bK-{uuid.uuid4().hex}\r\n"
                         "From: <sip:bench@127.0.0.1>;tag=hangup\r\n"
                         f"To: <sip:caller@127.0.0.1:{self.port}>\r\n"
-                        f"Call-ID: {calls[n].call_id}\r\nCSeq: 1 INFO\r\n"
+                        f"Call-ID: {calls[n]}\r\nCSeq: 1 INFO\r\n"
                         "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
                     )
                     sock.sendto(info.encode(), ("127.0.0.1", self.port))
