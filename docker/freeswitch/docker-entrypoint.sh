@@ -36,7 +36,7 @@ param "$conf/autoload_configs/event_socket.conf.xml" password "$FREESWITCH_ESL_P
 param "$conf/autoload_configs/event_socket.conf.xml" listen-port "$FREESWITCH_ESL_PORT"
 param "$conf/sip_profiles/conference-bridge.xml" sip-port "$FREESWITCH_SIP_PORT"
 sed -i "s|data=\"[^\"]* async full\"|data=\"$BRIDGE_OUTBOUND_SOCKET async full\"|" \
-    "$conf/dialplan/public/conference-bridge.xml"
+    "$conf/dialplan/conference-bridge.xml"
 if [ -n "${FREESWITCH_RTP_PORTS:-}" ]; then
     safe FREESWITCH_RTP_PORTS "$FREESWITCH_RTP_PORTS" '*[!0-9-]*'
     param "$conf/autoload_configs/switch.conf.xml" rtp-start-port "${FREESWITCH_RTP_PORTS%-*}"

@@ -230,11 +230,6 @@ async def test_asterisk_stack(
         await first_call(api, ("127.0.0.1", sip_port), receiver, phones, "4301")
 
 
-@pytest.mark.xfail(
-    reason="calls are answered and admitted, but the FreeSWITCH engine never reports the join"
-    " (participants stay 'joining'); the same engine defect the real-FreeSWITCH tests note",
-    strict=False,
-)
 async def test_freeswitch_stack(
     podman: Podman, receiver: WebhookReceiver, phones: list[SipPhone]
 ) -> None:
