@@ -333,10 +333,10 @@ class Callers:
         """The calls that have started hanging up (sent or are sending their BYE)."""
         return {int(p[1]) for p in self._log_lines() if len(p) == 2 and p[0] == "hangup"}
 
-    async def hang_up_all(self, connected: Iterable[int] = (), within: float = 10.0) -> float:
-        """Every answered caller hangs up now: one INFO to each, all at once; returns the wall
-        clock time the first was sent. The callers are those SIPp's log says answered plus
-        `connected` (call numbers the caller's peer reports connected): SIPp writes its log
+    async def hang_up_all(self, connected: Iterable[int] = (), within: float = 10.0) -> None:
+        """Every answered caller hangs up now: one INFO to each, all at once. The callers are
+        those SIPp's log says answered plus `connected` (call numbers the caller's peer
+        reports connected): SIPp writes its log
         through a buffer, so the last lines may not be in the file yet, and a caller left out
         would hold its call until `hold_seconds`. UDP may drop some of a burst at SIPp's
         socket, so an INFO is sent again, every RESEND_SECONDS, to a caller that has not
@@ -346,7 +346,6 @@ class Callers:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
             via = f"127.0.0.1:{sock.getsockname()[1]}"
-            started = time.time()
             deadline = time.monotonic() + within
             pending = set(calls)
             while pending and time.monotonic() < deadline:
@@ -362,7 +361,6 @@ class Callers:
                     sock.sendto(info.encode(), ("127.0.0.1", self.port))
                 await asyncio.sleep(RESEND_SECONDS)  # the resend interval
                 pending -= self.hung_up()
-        return started
 
     async def finished(self, within: float) -> int | None:
         try:
