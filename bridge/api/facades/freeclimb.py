@@ -11,6 +11,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from bridge.api.facades import common as c
 from bridge.api.ops import Op
@@ -20,7 +21,8 @@ from bridge.core.models import Conference, ConferenceStatus, Participant, Partic
 from bridge.services import conferences, participants
 from bridge.services.accounts import Principal
 
-BASE = "/apiserver/Accounts/{accountId}/Conferences"
+API_BASE = "/apiserver"
+BASE = API_BASE + "/Accounts/{accountId}/Conferences"
 ONE = BASE + "/{conferenceId}"
 PARTS = ONE + "/Participants"
 PART = PARTS + "/{callId}"
@@ -165,19 +167,30 @@ def _translate(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any
 
 
 def _page(
-    request: web.Request, key: str, items: list[dict[str, Any]], next_cursor: str | None
+    request: web.Request,
+    key: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    cursor: str | None,
 ) -> web.Response:
-    total = len(items)
+    """One page of FreeClimb's list over every matching (id, view) row, in id order: the
+    cursor is the last id of the previous page, so a page stays put while rows are added;
+    nextPageUri is relative to the API base, like every `uri`."""
+    total = len(rows)
+    start = sum(1 for rid, _ in rows if cursor is not None and rid <= cursor)
+    items = [view for _, view in rows[start : start + PAGE_SIZE]]
+    end = start + len(items)
     next_uri = None
-    if next_cursor is not None:
-        next_uri = str(request.rel_url.with_query({**request.query, "cursor": next_cursor}))
+    if end < total:
+        query = {**request.query, "cursor": rows[end - 1][0]}
+        path = request.rel_url.path.removeprefix(API_BASE)
+        next_uri = str(URL(path).with_query(query))
     return c.reply(
         {
             "total": total,
-            "start": 0,
-            "end": max(total - 1, 0),
-            "page": 0,
-            "numPages": 1 if next_cursor is None else 2,
+            "start": start,
+            "end": max(end - 1, start),
+            "page": start // PAGE_SIZE,
+            "numPages": max(1, -(-total // PAGE_SIZE)),
             "pageSize": PAGE_SIZE,
             "nextPageUri": next_uri,
             key: items,
@@ -187,7 +200,9 @@ def _page(
 
 def _cursor(params: dict[str, Any]) -> str | None:
     raw = params.get("cursor")
-    if raw is not None and (not isinstance(raw, str) or not raw.replace("_", "").isalnum()):
+    if raw is not None and (
+        not isinstance(raw, str) or len(raw) > 64 or not raw.replace("_", "").isalnum()
+    ):
         raise InvalidInput("invalid_field", "cursor: must come from nextPageUri", field="cursor")
     return raw
 
@@ -213,25 +228,23 @@ async def freeclimb_list_conferences(
         if wanted not in STATUS_IN:
             raise InvalidInput("invalid_field", f"status: unknown {wanted!r}", field="status")
         if not STATUS_IN[wanted]:  # internalError: a status the bridge never reaches
-            return _page(request, "conferences", [], None)
+            return _page(request, "conferences", [], _cursor(params))
         statuses = STATUS_IN[wanted]
-    confs = await conferences.list_(
-        c.services(request),
-        account,
-        status=statuses,
-        name=None,
-        after=_cursor(params),
-        limit=PAGE_SIZE,
+    s = c.services(request)
+    confs = await c.every(
+        lambda after, n: conferences.list_(
+            s, account, status=statuses, name=None, after=after, limit=n
+        )
     )
-    next_cursor = confs[-1].id if len(confs) == PAGE_SIZE else None
-    views = [conference_view(x) for x in confs]
+    rows = [(x.id, conference_view(x)) for x in confs]
     alias = params.get("alias")
     if alias is not None:
-        views = [x for x in views if x["alias"] == alias]
+        rows = [(i, x) for i, x in rows if x["alias"] == alias]
     for field in ("dateCreated", "dateUpdated"):
         if field in params:  # a day (YYYY-MM-DD) or the exact RFC 1123 value
-            views = [x for x in views if _same_day(x[field], c.text(params[field], field))]
-    return _page(request, "conferences", views, next_cursor)
+            wanted = c.text(params[field], field)
+            rows = [(i, x) for i, x in rows if _same_day(x[field], wanted)]
+    return _page(request, "conferences", rows, _cursor(params))
 
 
 def _same_day(rfc: str | None, wanted: str) -> bool:
@@ -269,21 +282,16 @@ async def freeclimb_list_participants(
     account = _account(request, principal)
     c.reject_unknown(params, PART_LIST, "participant list")
     present = [s.value for s in (ParticipantStatus.JOINING, ParticipantStatus.JOINED)]
-    found = await participants.list_(
-        c.services(request),
-        account,
-        request.match_info["conferenceId"],
-        status=present,
-        after=_cursor(params),
-        limit=PAGE_SIZE,
+    s, cid = c.services(request), request.match_info["conferenceId"]
+    found = await c.every(
+        lambda after, n: participants.list_(s, account, cid, status=present, after=after, limit=n)
     )
-    next_cursor = found[-1].id if len(found) == PAGE_SIZE else None
-    views = [participant_view(p) for p in found]
+    rows = [(p.id, participant_view(p)) for p in found]
     for field in ("talk", "listen"):
         if field in params:
             wanted = c.flag(params[field], field)
-            views = [x for x in views if x[field] is wanted]
-    return _page(request, "participants", views, next_cursor)
+            rows = [(i, x) for i, x in rows if x[field] is wanted]
+    return _page(request, "participants", rows, _cursor(params))
 
 
 @facade
