@@ -19,6 +19,7 @@ from embedded_rig import new_phone
 from phone import SipPhone, wait_until
 from receiver import WebhookReceiver
 
+from bridge.api.facades import freeclimb
 from bridge.protocols.sip import build_response
 
 pytestmark = pytest.mark.embedded
@@ -36,7 +37,7 @@ async def until(probe: Callable[[], Awaitable[Any]], wanted: Any, what: str) -> 
 
 
 async def test_freeclimb_conference_lifecycle(
-    live: Live, phones: list[SipPhone], receiver: WebhookReceiver
+    live: Live, phones: list[SipPhone], receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t = live.tenant
     base = f"/apiserver/Accounts/{t.account_id}/Conferences"
@@ -80,6 +81,15 @@ async def test_freeclimb_conference_lifecycle(
     talking = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb,
                             params={"talk": "false"})  # fmt: skip
     assert [p["callId"] for p in talking["participants"]] == [guest_p["callId"]]
+    # the participants, one a page: nextPageUri (relative to /apiserver) leads to the second
+    monkeypatch.setattr(freeclimb, "PAGE_SIZE", 1)
+    first = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb)
+    assert (first["total"], first["numPages"], first["page"]) == (2, 2, 0)
+    second = await live.ok("GET", "/apiserver" + first["nextPageUri"], t.freeclimb)
+    assert (second["page"], second["start"], second["nextPageUri"]) == (1, 1, None)
+    paged = [p["callId"] for p in first["participants"] + second["participants"]]
+    assert sorted(paged) == sorted(p["callId"] for p in page["participants"])
+    monkeypatch.undo()
 
     await host.hangup()
     resp = await live.client.delete(part, headers=t.freeclimb)
