@@ -17,8 +17,14 @@ from bridge.api.facades import common as c
 from bridge.api.ops import Op
 from bridge.core.clock import utc
 from bridge.core.errors import InvalidInput, Unauthorized
-from bridge.core.models import Conference, ConferenceStatus, Participant, ParticipantStatus
-from bridge.services import conferences, participants
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    Participant,
+    ParticipantStatus,
+    Recording,
+)
+from bridge.services import conferences, media, participants
 from bridge.services.accounts import Principal
 
 API_BASE = "/apiserver"
@@ -26,6 +32,8 @@ BASE = API_BASE + "/Accounts/{accountId}/Conferences"
 ONE = BASE + "/{conferenceId}"
 PARTS = ONE + "/Participants"
 PART = PARTS + "/{callId}"
+RECS = ONE + "/Recordings"
+REC = RECS + "/{recordingId}"
 TAG = "freeclimb"
 PAGE_SIZE = 100
 ERRORS_DOC = "/docs#tag-freeclimb"
@@ -103,6 +111,20 @@ def participant_view(p: Participant) -> dict[str, Any]:
         "talk": p.options.talker and not p.muted,
         "listen": not p.deaf,
         "startConfOnEnter": p.options.start_on_entry,
+    }
+
+
+def recording_view(r: Recording) -> dict[str, Any]:
+    return {
+        "uri": f"{conference_uri(r.account_id, r.conference_id)}/Recordings/{r.id}",
+        "dateCreated": rfc1123(r.created_at),
+        "dateUpdated": rfc1123(r.updated_at),
+        "revision": r.revision,
+        "recordingId": r.id,
+        "accountId": r.account_id,
+        "callId": None,  # a conference recording belongs to no single call
+        "durationSec": int(r.duration_seconds),
+        "conferenceId": r.conference_id,
     }
 
 
@@ -339,6 +361,42 @@ async def freeclimb_remove_participant(
     return web.Response(status=204)
 
 
+@facade
+async def freeclimb_list_recordings(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    c.reject_unknown(params, frozenset({"cursor"}), "recording list")
+    recs = await media.list_recordings(
+        c.services(request), account, request.match_info["conferenceId"]
+    )
+    return _page(request, "recordings", [(r.id, recording_view(r)) for r in recs], _cursor(params))
+
+
+async def _recording(request: web.Request, principal: Principal) -> Recording:
+    return await media.get_recording(
+        c.services(request),
+        _account(request, principal),
+        request.match_info["conferenceId"],
+        request.match_info["recordingId"],
+    )
+
+
+@facade
+async def freeclimb_get_recording(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    return c.reply(recording_view(await _recording(request, principal)))
+
+
+@facade
+async def freeclimb_download_recording(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    path = media.recording_file(c.services(request), await _recording(request, principal))
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+
 OPS: tuple[Op, ...] = (
     Op(
         "POST",
@@ -390,5 +448,23 @@ OPS: tuple[Op, ...] = (
         TAG,
         auth="public",
         status=204,
+    ),
+    Op(
+        "GET",
+        RECS,
+        freeclimb_list_recordings,
+        "FreeClimb: list a Conference's Recordings",
+        TAG,
+        auth="public",
+    ),
+    Op("GET", REC, freeclimb_get_recording, "FreeClimb: get a Recording", TAG, auth="public"),
+    Op(
+        "GET",
+        REC + "/Download",
+        freeclimb_download_recording,
+        "FreeClimb: download a Recording's audio (audio/wav)",
+        TAG,
+        auth="public",
+        content_type="audio/wav",
     ),
 )
