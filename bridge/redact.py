@@ -17,6 +17,9 @@ from typing import Final
 # cbk_<key id>_<secret>: an API key; whsec_<hex>: a webhook signing secret
 SECRET_SHAPES: Final = re.compile(r"\bcbk_[A-Za-z0-9_]+_[A-Za-z0-9]{20,}\b|\bwhsec_[0-9a-f]{16,}\b")
 REDACTED: Final = "[redacted]"
+# an API key carried in a URL (VoIPbin's ?accesskey= / ?token=), whatever its shape: a
+# mistyped key is still someone's secret
+URL_KEYS: Final = re.compile(r"([?&](?:accesskey|token)=)[^&\s\"']*", re.IGNORECASE)
 
 
 class SecretRedactor(logging.Filter):
@@ -28,6 +31,7 @@ class SecretRedactor(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self._literals:
             text = text.replace(secret, REDACTED)
+        text = URL_KEYS.sub(rf"\g<1>{REDACTED}", text)
         return SECRET_SHAPES.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

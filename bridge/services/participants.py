@@ -18,6 +18,7 @@ from bridge.core.models import (
     LeaveReason,
     Participant,
     ParticipantStatus,
+    ReservationStatus,
 )
 from bridge.core.options import parse_call_options, parse_media, parse_participant_options
 from bridge.services.context import Services, Unit
@@ -181,6 +182,19 @@ async def find(s: Services, account_id: str, participant_id: str) -> Participant
     return await get(s, account_id, p.conference_id, participant_id)
 
 
+def _check_changeable(u: Unit) -> None:
+    """A reserved conference's participants are changed (options, eject) only while it is
+    ACTIVE: Aculab's rule, the same through every API."""
+    r = u.reservation
+    if r is not None and r.status != ReservationStatus.ACTIVE:
+        raise Conflict(
+            "conference_not_active",
+            f"participants of a reserved conference can be changed only when it is active; "
+            f"it is {r.status.value}",
+            status=r.status.value,
+        )
+
+
 async def _load(u: Unit, participant_id: str) -> Participant:
     p = u.participant(participant_id)
     if p is None:
@@ -206,6 +220,7 @@ async def update(
     hold_media = parse_media(body["hold_media"], "hold_media") if body.get("hold_media") else None
 
     async def work(u: Unit) -> Participant:
+        _check_changeable(u)
         p = await _load(u, participant_id)
         if p.status != ParticipantStatus.JOINED:
             raise Conflict(
@@ -238,6 +253,7 @@ async def eject(
     s: Services, account_id: str, conference_id: str, participant_id: str
 ) -> Participant:
     async def work(u: Unit) -> Participant:
+        _check_changeable(u)
         p = await _load(u, participant_id)
         moved = psm.leaving(p, LeaveReason.KICKED, u.now)
         if moved is None:

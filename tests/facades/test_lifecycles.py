@@ -19,6 +19,7 @@ from embedded_rig import new_phone
 from phone import SipPhone, wait_until
 from receiver import WebhookReceiver
 
+from bridge.api.facades import freeclimb
 from bridge.protocols.sip import build_response
 
 pytestmark = pytest.mark.embedded
@@ -36,12 +37,13 @@ async def until(probe: Callable[[], Awaitable[Any]], wanted: Any, what: str) -> 
 
 
 async def test_freeclimb_conference_lifecycle(
-    live: Live, phones: list[SipPhone], receiver: WebhookReceiver
+    live: Live, phones: list[SipPhone], receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t = live.tenant
     base = f"/apiserver/Accounts/{t.account_id}/Conferences"
     conf = await live.ok("POST", base, t.freeclimb, json={
-        "alias": "Standup", "playBeep": "never", "statusCallbackUrl": receiver.url})  # fmt: skip
+        "alias": "Standup", "playBeep": "never", "record": True,
+        "statusCallbackUrl": receiver.url})  # fmt: skip
     cid = conf["conferenceId"]
     assert conf["status"] == "empty"
     # callers reach it by an access code (set through /v1: the same conference)
@@ -80,6 +82,15 @@ async def test_freeclimb_conference_lifecycle(
     talking = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb,
                             params={"talk": "false"})  # fmt: skip
     assert [p["callId"] for p in talking["participants"]] == [guest_p["callId"]]
+    # the participants, one a page: nextPageUri (relative to /apiserver) leads to the second
+    monkeypatch.setattr(freeclimb, "PAGE_SIZE", 1)
+    first = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb)
+    assert (first["total"], first["numPages"], first["page"]) == (2, 2, 0)
+    second = await live.ok("GET", "/apiserver" + first["nextPageUri"], t.freeclimb)
+    assert (second["page"], second["start"], second["nextPageUri"]) == (1, 1, None)
+    paged = [p["callId"] for p in first["participants"] + second["participants"]]
+    assert sorted(paged) == sorted(p["callId"] for p in page["participants"])
+    monkeypatch.undo()
 
     await host.hangup()
     resp = await live.client.delete(part, headers=t.freeclimb)
@@ -96,6 +107,24 @@ async def test_freeclimb_conference_lifecycle(
     created = [r.json for r in got if r.json.get("requestType") == "createConference"]
     assert created and created[0]["conferenceId"] == cid and created[0]["status"] == "empty"
     assert created[0]["accountId"] == t.account_id
+
+    # the recording made while inProgress, through the advertised subresource URI
+    recs_uri = "/apiserver" + done["subresourceUris"]["recordings"]
+
+    async def recordings() -> int:
+        return len((await live.ok("GET", recs_uri, t.freeclimb))["recordings"])
+
+    await until(recordings, 1, "the recording listed")
+    [rec] = (await live.ok("GET", recs_uri, t.freeclimb))["recordings"]
+    assert rec["conferenceId"] == cid and rec["uri"].endswith(f"/Recordings/{rec['recordingId']}")
+    assert isinstance(rec["durationSec"], int)
+    one = await live.ok("GET", "/apiserver" + rec["uri"], t.freeclimb)
+    assert one["recordingId"] == rec["recordingId"]
+    audio = await live.client.get("/apiserver" + rec["uri"] + "/Download", headers=t.freeclimb)
+    assert audio.status == 200 and audio.content_type == "audio/wav"
+    assert (await audio.read())[:4] == b"RIFF"
+    status_code, body = await live.call("GET", f"{recs_uri}/rec_x", t.freeclimb)
+    assert status_code == 404 and body["details"]["code"] == "recording_not_found"
 
 
 @dataclass

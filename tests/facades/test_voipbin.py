@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 from conftest import Tenant
 from harness import Bridge
 from replay import Replay, load
 
+from bridge import redact
 from bridge.redact import SecretRedactor
 
 
@@ -36,3 +38,31 @@ async def test_access_key_in_the_query(bridge: Bridge, tenant: Tenant) -> None:
         "/v1.0/conferences", params={"page_size": "0"}, headers=tenant.voipbin
     )
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_field"
+
+
+async def test_a_key_in_the_url_is_never_logged(bridge: Bridge, tenant: Tenant) -> None:
+    """The access log and the error log, as `bridge serve` installs the redactor, hold no
+    key sent as ?accesskey= or ?token= (valid or not, on success or failure)."""
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+    root.addHandler(handler)
+    old_level = access.level
+    access.setLevel(logging.INFO)
+    mistyped = "cbk-mistyped-" + "x" * 24
+    redactor = redact.install([])  # what the CLI does, on every root handler (ours included)
+    try:
+        for name in ("accesskey", "token"):
+            for key in (tenant.key, mistyped):
+                for path in ("/v1.0/conferences", "/v1.0/conferences/cnf_missing"):
+                    await bridge.client.get(path, params={name: key, "page_size": "1"})
+    finally:
+        for h in root.handlers:
+            h.removeFilter(redactor)
+        root.removeHandler(handler)
+        access.setLevel(old_level)
+    logged = sink.getvalue()
+    assert "/v1.0/conferences" in logged, "the access log was captured"
+    assert tenant.key not in logged and mistyped not in logged, logged
+    assert "accesskey=[redacted]" in logged and "token=[redacted]" in logged

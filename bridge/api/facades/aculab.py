@@ -19,9 +19,8 @@ from aiohttp import web
 from bridge.api.facades import common as c
 from bridge.api.ops import Op
 from bridge.core.clock import utc
-from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.errors import InvalidInput, NotFound
 from bridge.core.models import (
-    LIVE_CONFERENCE,
     Conference,
     ConferenceStatus,
     Participant,
@@ -29,7 +28,7 @@ from bridge.core.models import (
     Reservation,
     ReservationStatus,
 )
-from bridge.services import conferences, participants, reservations
+from bridge.services import conferences, connect, participants, reservations
 from bridge.services.accounts import Principal
 from bridge.services.context import Services
 
@@ -45,11 +44,6 @@ STATUS = {
     ConferenceStatus.TERMINATED: "COMPLETED",
 }
 LISTED = [s.value for s in ReservationStatus if s != ReservationStatus.CANCELLED]
-OPEN = [
-    ReservationStatus.RESERVED.value,
-    ReservationStatus.HOLDING.value,
-    ReservationStatus.ACTIVE.value,
-]
 PRESENT = [ParticipantStatus.JOINING.value, ParticipantStatus.JOINED.value]
 PARTICIPANT_FIELDS = frozenset(
     {
@@ -96,7 +90,7 @@ def aculab_time(dt: datetime) -> str:
 def render_error(request: web.Request, exc: Exception) -> web.Response:
     status, code, message, _ = c.status_of(exc)
     if status == 400:
-        number = "0001" if code == "missing_parameter" else "0002"
+        number = "0001" if code in ("missing_parameter", "empty_update") else "0002"
     else:
         number = f"HTTP {status}"
     now = aculab_time(datetime.now().astimezone())
@@ -159,37 +153,16 @@ def participant_entry(p: Participant) -> dict[str, Any]:
     return {"participant_id": p.id, "muted": p.muted, "dtmf_enabled": p.dtmf_enabled}
 
 
-async def _by_name(s: Services, account: str, name: str) -> Conference | None:
-    """The open conference called `name`: a reservation's, else a live unreserved one."""
-    for r in await reservations.list_(s, account, status=OPEN, after=None, limit=200):
-        if r.conference_name == name:
-            return await conferences.get(s, account, r.conference_id)
-    live = [x.value for x in LIVE_CONFERENCE]
-    found = await conferences.list_(s, account, status=live, name=name, after=None, limit=1)
-    return found[0] if found else None
-
-
 async def _target(s: Services, account: str, params: dict[str, Any]) -> Conference:
     token = params.get("reservation_token")
     if token:
         r = await reservations.get(s, account, c.text(token, "reservation_token"))
         return await conferences.get(s, account, r.conference_id)
     name = c.text(_required(params, "conference_name"), "conference_name")
-    conf = await _by_name(s, account, name)
+    conf = await connect.open_by_name(s, account, name)
     if conf is None:
         raise NotFound("conference_not_found", f"no open conference called {name!r}")
     return conf
-
-
-def _active(conf: Conference) -> None:
-    """Aculab changes participants only in an ACTIVE conference."""
-    if STATUS[conf.status] != "ACTIVE":
-        raise Conflict(
-            "conference_not_active",
-            f"participants can be changed only when the conference is ACTIVE; it is "
-            f"{STATUS[conf.status]}",
-            status=STATUS[conf.status],
-        )
 
 
 # --- web services --------------------------------------------------------------------
@@ -243,11 +216,14 @@ async def conference_list(
 ) -> web.StreamResponse:
     c.reject_unknown(params, frozenset(), "conference_list")
     s = c.services(request)
-    booked = await reservations.list_(s, principal.account_id, status=LISTED, after=None, limit=200)
+    account = principal.account_id
+    booked = await c.every(
+        lambda after, n: reservations.list_(s, account, status=LISTED, after=after, limit=n)
+    )
     entries = [conference_entry(r) for r in booked]
     live = [ConferenceStatus.POPULATED.value, ConferenceStatus.IN_PROGRESS.value]
-    for conf in await conferences.list_(
-        s, principal.account_id, status=live, name=None, after=None, limit=200
+    for conf in await c.every(
+        lambda after, n: conferences.list_(s, account, status=live, name=None, after=after, limit=n)
     ):
         if conf.reservation_id is None:
             entries.append(unreserved_entry(conf, s.limits.unreserved_max_participants))
@@ -262,8 +238,10 @@ async def participant_list(
     )
     s = c.services(request)
     conf = await _target(s, principal.account_id, params)
-    found = await participants.list_(
-        s, principal.account_id, conf.id, status=PRESENT, after=None, limit=200
+    found = await c.every(
+        lambda after, n: participants.list_(
+            s, principal.account_id, conf.id, status=PRESENT, after=after, limit=n
+        )
     )
     return c.reply(
         {"status": STATUS[conf.status], "participants": [participant_entry(p) for p in found]}
@@ -286,9 +264,6 @@ async def participant_set_options(
     body: dict[str, Any] = {
         k: c.flag(params[k], k) for k in ("muted", "dtmf_enabled") if k in params
     }
-    if not body:
-        raise InvalidInput("missing_parameter", "send muted and/or dtmf_enabled", field="muted")
-    _active(conf)
     await participants.update(s, principal.account_id, conf.id, pid, body)
     return c.reply({"options_set": True})
 
@@ -304,7 +279,6 @@ async def participant_eject(
     s = c.services(request)
     conf = await _target(s, principal.account_id, params)
     pid = c.text(_required(params, "participant_id"), "participant_id")
-    _active(conf)
     await participants.eject(s, principal.account_id, conf.id, pid)
     return c.reply({"ejected": True})
 
@@ -394,12 +368,7 @@ async def connect_to_conference(
     body["to"] = _required(params, "call_to")
     if params.get("call_from") is not None:
         body["from"] = params["call_from"]
-    s = c.services(request)
-    participants.check_dial_out(s, body)  # a refused request opens no conference
-    conf = await _by_name(s, principal.account_id, name)
-    if conf is None:
-        conf = await conferences.create(s, principal.account_id, {"name": name})
-    p = await participants.dial_out(s, principal.account_id, conf.id, body)
+    conf, p = await connect.connect(c.services(request), principal.account_id, name, body)
     return c.reply({"participant_id": p.id, "conference_name": name, "status": STATUS[conf.status]})
 
 

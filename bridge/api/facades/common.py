@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -33,6 +33,17 @@ ErrorRenderer = Callable[[web.Request, Exception], web.Response]
 FacadeHandler = Callable[[web.Request, Principal, dict[str, Any]], Awaitable[web.StreamResponse]]
 # what the vendor's user name part of Basic auth must say: (user, principal) -> ok
 UserCheck = Callable[[str, Principal], bool]
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+# one page of a use case's list: (after this id, at most n rows) -> rows in id order
+Fetch = Callable[[str | None, int], Awaitable[list[R]]]
+BATCH = 500  # rows per query while reading every row of a list
 
 MAX_PARAMS = 64  # more parameters than any vendor operation has: refused, not parsed
 
@@ -136,6 +147,19 @@ def status_of(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
         return 400, "invalid_json", f"the body is not valid JSON: {exc.msg}", {}
     log.error("unhandled error in a facade", exc_info=exc)
     return 500, "internal_error", "an internal error occurred; it was logged", {}
+
+
+async def every(fetch: Fetch[R]) -> list[R]:
+    """Every row of a keyset-paged list, read in batches (a vendor list with no paging of its
+    own, or one whose page numbers and totals count every row)."""
+    rows: list[R] = []
+    after: str | None = None
+    while True:
+        batch = await fetch(after, BATCH)
+        rows.extend(batch)
+        if len(batch) < BATCH:
+            return rows
+        after = batch[-1].id
 
 
 def reply(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

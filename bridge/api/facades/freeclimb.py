@@ -11,19 +11,29 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from bridge.api.facades import common as c
 from bridge.api.ops import Op
 from bridge.core.clock import utc
 from bridge.core.errors import InvalidInput, Unauthorized
-from bridge.core.models import Conference, ConferenceStatus, Participant, ParticipantStatus
-from bridge.services import conferences, participants
+from bridge.core.models import (
+    Conference,
+    ConferenceStatus,
+    Participant,
+    ParticipantStatus,
+    Recording,
+)
+from bridge.services import conferences, media, participants
 from bridge.services.accounts import Principal
 
-BASE = "/apiserver/Accounts/{accountId}/Conferences"
+API_BASE = "/apiserver"
+BASE = API_BASE + "/Accounts/{accountId}/Conferences"
 ONE = BASE + "/{conferenceId}"
 PARTS = ONE + "/Participants"
 PART = PARTS + "/{callId}"
+RECS = ONE + "/Recordings"
+REC = RECS + "/{recordingId}"
 TAG = "freeclimb"
 PAGE_SIZE = 100
 ERRORS_DOC = "/docs#tag-freeclimb"
@@ -104,6 +114,20 @@ def participant_view(p: Participant) -> dict[str, Any]:
     }
 
 
+def recording_view(r: Recording) -> dict[str, Any]:
+    return {
+        "uri": f"{conference_uri(r.account_id, r.conference_id)}/Recordings/{r.id}",
+        "dateCreated": rfc1123(r.created_at),
+        "dateUpdated": rfc1123(r.updated_at),
+        "revision": r.revision,
+        "recordingId": r.id,
+        "accountId": r.account_id,
+        "callId": None,  # a conference recording belongs to no single call
+        "durationSec": int(r.duration_seconds),
+        "conferenceId": r.conference_id,
+    }
+
+
 def render_error(request: web.Request, exc: Exception) -> web.Response:
     """FreeClimb's error body: a numeric code, info, a documentation url and details; our
     stable code is in details.code."""
@@ -165,19 +189,30 @@ def _translate(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any
 
 
 def _page(
-    request: web.Request, key: str, items: list[dict[str, Any]], next_cursor: str | None
+    request: web.Request,
+    key: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    cursor: str | None,
 ) -> web.Response:
-    total = len(items)
+    """One page of FreeClimb's list over every matching (id, view) row, in id order: the
+    cursor is the last id of the previous page, so a page stays put while rows are added;
+    nextPageUri is relative to the API base, like every `uri`."""
+    total = len(rows)
+    start = sum(1 for rid, _ in rows if cursor is not None and rid <= cursor)
+    items = [view for _, view in rows[start : start + PAGE_SIZE]]
+    end = start + len(items)
     next_uri = None
-    if next_cursor is not None:
-        next_uri = str(request.rel_url.with_query({**request.query, "cursor": next_cursor}))
+    if end < total:
+        query = {**request.query, "cursor": rows[end - 1][0]}
+        path = request.rel_url.path.removeprefix(API_BASE)
+        next_uri = str(URL(path).with_query(query))
     return c.reply(
         {
             "total": total,
-            "start": 0,
-            "end": max(total - 1, 0),
-            "page": 0,
-            "numPages": 1 if next_cursor is None else 2,
+            "start": start,
+            "end": max(end - 1, start),
+            "page": start // PAGE_SIZE,
+            "numPages": max(1, -(-total // PAGE_SIZE)),
             "pageSize": PAGE_SIZE,
             "nextPageUri": next_uri,
             key: items,
@@ -187,7 +222,9 @@ def _page(
 
 def _cursor(params: dict[str, Any]) -> str | None:
     raw = params.get("cursor")
-    if raw is not None and (not isinstance(raw, str) or not raw.replace("_", "").isalnum()):
+    if raw is not None and (
+        not isinstance(raw, str) or len(raw) > 64 or not raw.replace("_", "").isalnum()
+    ):
         raise InvalidInput("invalid_field", "cursor: must come from nextPageUri", field="cursor")
     return raw
 
@@ -213,25 +250,23 @@ async def freeclimb_list_conferences(
         if wanted not in STATUS_IN:
             raise InvalidInput("invalid_field", f"status: unknown {wanted!r}", field="status")
         if not STATUS_IN[wanted]:  # internalError: a status the bridge never reaches
-            return _page(request, "conferences", [], None)
+            return _page(request, "conferences", [], _cursor(params))
         statuses = STATUS_IN[wanted]
-    confs = await conferences.list_(
-        c.services(request),
-        account,
-        status=statuses,
-        name=None,
-        after=_cursor(params),
-        limit=PAGE_SIZE,
+    s = c.services(request)
+    confs = await c.every(
+        lambda after, n: conferences.list_(
+            s, account, status=statuses, name=None, after=after, limit=n
+        )
     )
-    next_cursor = confs[-1].id if len(confs) == PAGE_SIZE else None
-    views = [conference_view(x) for x in confs]
+    rows = [(x.id, conference_view(x)) for x in confs]
     alias = params.get("alias")
     if alias is not None:
-        views = [x for x in views if x["alias"] == alias]
+        rows = [(i, x) for i, x in rows if x["alias"] == alias]
     for field in ("dateCreated", "dateUpdated"):
         if field in params:  # a day (YYYY-MM-DD) or the exact RFC 1123 value
-            views = [x for x in views if _same_day(x[field], c.text(params[field], field))]
-    return _page(request, "conferences", views, next_cursor)
+            wanted = c.text(params[field], field)
+            rows = [(i, x) for i, x in rows if _same_day(x[field], wanted)]
+    return _page(request, "conferences", rows, _cursor(params))
 
 
 def _same_day(rfc: str | None, wanted: str) -> bool:
@@ -269,21 +304,16 @@ async def freeclimb_list_participants(
     account = _account(request, principal)
     c.reject_unknown(params, PART_LIST, "participant list")
     present = [s.value for s in (ParticipantStatus.JOINING, ParticipantStatus.JOINED)]
-    found = await participants.list_(
-        c.services(request),
-        account,
-        request.match_info["conferenceId"],
-        status=present,
-        after=_cursor(params),
-        limit=PAGE_SIZE,
+    s, cid = c.services(request), request.match_info["conferenceId"]
+    found = await c.every(
+        lambda after, n: participants.list_(s, account, cid, status=present, after=after, limit=n)
     )
-    next_cursor = found[-1].id if len(found) == PAGE_SIZE else None
-    views = [participant_view(p) for p in found]
+    rows = [(p.id, participant_view(p)) for p in found]
     for field in ("talk", "listen"):
         if field in params:
             wanted = c.flag(params[field], field)
-            views = [x for x in views if x[field] is wanted]
-    return _page(request, "participants", views, next_cursor)
+            rows = [(i, x) for i, x in rows if x[field] is wanted]
+    return _page(request, "participants", rows, _cursor(params))
 
 
 @facade
@@ -329,6 +359,42 @@ async def freeclimb_remove_participant(
     cid, pid = request.match_info["conferenceId"], request.match_info["callId"]
     await participants.eject(c.services(request), account, cid, pid)
     return web.Response(status=204)
+
+
+@facade
+async def freeclimb_list_recordings(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    account = _account(request, principal)
+    c.reject_unknown(params, frozenset({"cursor"}), "recording list")
+    recs = await media.list_recordings(
+        c.services(request), account, request.match_info["conferenceId"]
+    )
+    return _page(request, "recordings", [(r.id, recording_view(r)) for r in recs], _cursor(params))
+
+
+async def _recording(request: web.Request, principal: Principal) -> Recording:
+    return await media.get_recording(
+        c.services(request),
+        _account(request, principal),
+        request.match_info["conferenceId"],
+        request.match_info["recordingId"],
+    )
+
+
+@facade
+async def freeclimb_get_recording(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    return c.reply(recording_view(await _recording(request, principal)))
+
+
+@facade
+async def freeclimb_download_recording(
+    request: web.Request, principal: Principal, params: dict[str, Any]
+) -> web.StreamResponse:
+    path = media.recording_file(c.services(request), await _recording(request, principal))
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
 OPS: tuple[Op, ...] = (
@@ -382,5 +448,23 @@ OPS: tuple[Op, ...] = (
         TAG,
         auth="public",
         status=204,
+    ),
+    Op(
+        "GET",
+        RECS,
+        freeclimb_list_recordings,
+        "FreeClimb: list a Conference's Recordings",
+        TAG,
+        auth="public",
+    ),
+    Op("GET", REC, freeclimb_get_recording, "FreeClimb: get a Recording", TAG, auth="public"),
+    Op(
+        "GET",
+        REC + "/Download",
+        freeclimb_download_recording,
+        "FreeClimb: download a Recording's audio (audio/wav)",
+        TAG,
+        auth="public",
+        content_type="audio/wav",
     ),
 )

@@ -8,7 +8,7 @@ VoIPbin documents no error body, so errors have our JSON error shape.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -54,6 +54,7 @@ CREATE = frozenset({"type", "name", "detail", "data", "timeout", "pre_actions", 
 UPDATE = frozenset({"name", "detail", "data", "timeout", "pre_actions", "post_actions"})
 PAGING = frozenset({"page_size", "page_token"})
 MAX_PAGE = 100
+R = TypeVar("R", Conference, Participant)
 
 
 def tm(dt: datetime | None) -> str:
@@ -117,8 +118,10 @@ def _body(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
 
 async def conference_view(s: Services, conf: Conference) -> dict[str, Any]:
     present = [x.value for x in PRESENT_PARTICIPANT]
-    calls = await participants.list_(
-        s, conf.account_id, conf.id, status=present, after=None, limit=200
+    calls = await c.every(
+        lambda after, n: participants.list_(
+            s, conf.account_id, conf.id, status=present, after=after, limit=n
+        )
     )
     recordings = await media.list_recordings(s, conf.account_id, conf.id)
     return {
@@ -171,6 +174,12 @@ def _paging(params: dict[str, Any]) -> tuple[int, str | None]:
     return size, token
 
 
+def _split(found: list[R], size: int) -> tuple[list[R], str]:
+    """A page read one row long: its rows, and the next page's token ("" = the last page)."""
+    page = found[:size]
+    return page, page[-1].id if len(found) > size else ""
+
+
 @facade
 async def voipbin_create_conference(
     request: web.Request, principal: Principal, params: dict[str, Any]
@@ -187,10 +196,10 @@ async def voipbin_list_conferences(
     s = c.services(request)
     size, token = _paging(params)
     found = await conferences.list_(
-        s, principal.account_id, status=[], name=None, after=token, limit=size
+        s, principal.account_id, status=[], name=None, after=token, limit=size + 1
     )
-    result = [await conference_view(s, x) for x in found]
-    next_token = found[-1].id if len(found) == size else ""
+    page, next_token = _split(found, size)
+    result = [await conference_view(s, x) for x in page]
     return c.reply({"result": result, "next_page_token": next_token})
 
 
@@ -231,9 +240,11 @@ async def voipbin_list_conferencecalls(
 ) -> web.StreamResponse:
     s = c.services(request)
     size, token = _paging(params)
-    found = await participants.list_for_account(s, principal.account_id, after=token, limit=size)
-    next_token = found[-1].id if len(found) == size else ""
-    return c.reply({"result": [call_view(p) for p in found], "next_page_token": next_token})
+    found = await participants.list_for_account(
+        s, principal.account_id, after=token, limit=size + 1
+    )
+    page, next_token = _split(found, size)
+    return c.reply({"result": [call_view(p) for p in page], "next_page_token": next_token})
 
 
 @facade
