@@ -154,8 +154,10 @@ async def test_hostile_names_are_text_and_each_page_renders(
         "conference_name": "boardmeeting", "start_time": start, "duration": 30,
         "max_participants": 40})  # fmt: skip
     caller = await new_phone(phones, "mallory")
+    caller.display_name = HOSTILE  # the SIP From display name: "<img src=x onerror=alert(1)>"
     assert await caller.call(engine.sip, "4402") == 200
-    await joined_id(engine, cid, caller)
+    pid = await joined_id(engine, cid, caller)
+    assert (await api_participant(engine, cid, pid))["name"] == HOSTILE
 
     page, dialogs = await signed_in(browser, engine)
     await page.wait_for_selector(f"tr[data-conference-id='{cid}']")
@@ -167,7 +169,10 @@ async def test_hostile_names_are_text_and_each_page_renders(
     await page.wait_for_selector("#conference-name")  # a new tab load: still signed in
     assert await page.locator("#conference-name").inner_text() == HOSTILE
     assert await page.locator("#conference-alias").inner_text() == HOSTILE
-    await page.wait_for_selector("tr[data-participant-id]")
+    row = page.locator(f"tr[data-participant-id='{pid}']")
+    await row.wait_for()
+    assert await row.locator(".pname").inner_text() == HOSTILE  # name, as text
+    assert await row.locator(".caller-id").inner_text() == "mallory"  # and caller id
     await page.screenshot(path=str(artifacts / "conference.png"), full_page=True)
 
     await page.click("a[href='#/webhooks']")

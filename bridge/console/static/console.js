@@ -304,7 +304,8 @@
     function participantRow(p) {
       const gone = p.status === "left" || p.status === "failed";
       return el("tr", { "data-participant-id": p.id },
-        cell("Name / caller id", p.from || p.to || "unknown",
+        cell("Name / caller id", el("span", { class: "pname" }, p.name || "—"),
+          el("div", { class: "caller-id" }, p.direction === "outbound" ? p.to : p.from || "unknown"),
           el("div", { class: "muted-text" }, p.direction, p.moderator ? " · moderator" : "")),
         cell("Status", el("span", { class: "status" }, p.status)),
         cell("Talking", el("span", { class: "talking" + (p.talking ? " on" : ""),
