@@ -252,6 +252,7 @@ SCHEMAS: dict[str, S] = {
         {
             "to": _dial_target(),
             "from": _nullable({"type": "string", "pattern": _pattern(v.CALLER_ID)}),
+            "name": _nullable(_text(v.TEXT_LEN, 0)),  # display name
             "seconds_answer_timeout": _range(v.ANSWER_TIMEOUT),
             "hold_media": _nullable(_ref("Media")),
             "participant": _ref("ParticipantOptions"),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import Counter
 
-from bridge.api import errors, facades, stream
+from bridge.api import admin_view, errors, facades, stream
 from bridge.api import handlers as h
 from bridge.api.ops import Op
 from bridge.api.state import STATE
@@ -176,6 +176,7 @@ def _endpoint(op: Op) -> Callable[[web.Request], object]:
                     )
                     if admin_only and not principal.is_admin:
                         raise Forbidden("admin_only", "this operation needs an admin API key")
+                    principal = await admin_view.acting_as(state.services, request, principal)
                 response: web.StreamResponse = await handler(request, principal)
             except Exception as exc:
                 status = getattr(exc, "status", 500)  # kept if a redirect is raised again

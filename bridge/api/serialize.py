@@ -131,6 +131,7 @@ def participant(p: Participant) -> dict[str, Any]:
         "vendor_status": {"voipbin": VOIPBIN_CALL[p.status]},
         "from": p.from_,
         "to": p.to,
+        "name": p.name,
         "moderator": p.moderator,
         "muted": p.muted,
         "deaf": p.deaf,

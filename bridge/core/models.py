@@ -219,6 +219,7 @@ class Participant:
     call_options: CallOptions | None = None
     from_: str | None = None
     to: str | None = None
+    name: str | None = None  # display name (SIP From display name, or set at dial-out)
     call_ref: str | None = None
     moderator: bool = False
     muted: bool = False

@@ -110,6 +110,16 @@ def text(value: Any, field: str, *, max_len: int = TEXT_LEN, min_len: int = 1) -
     return value
 
 
+def display_name(raw: str | None) -> str | None:
+    """A caller's display name as a PBX reports it (SIP From display name, CALLERID(name),
+    caller_id_name): kept only as free text would be accepted from the API, cut to length;
+    anything else (control characters, empty) is no name."""
+    if raw is None:
+        return None
+    name = raw.strip()[:TEXT_LEN]
+    return name if name and not _CONTROL.search(name) else None
+
+
 def optional_text(value: Any, field: str, *, max_len: int = TEXT_LEN) -> str | None:
     return None if value is None else text(value, field, max_len=max_len, min_len=0)
 

@@ -26,6 +26,7 @@ class InboundCall:
     caller_id: str | None
     call_ref: str
     pin: str | None = None
+    caller_name: str | None = None  # display name, if the caller sent one
 
 
 @dataclass(frozen=True, slots=True)

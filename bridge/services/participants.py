@@ -29,6 +29,7 @@ DIAL_FIELDS = frozenset(
     {
         "to",
         "from",
+        "name",
         "seconds_answer_timeout",
         "hold_media",
         "participant",
@@ -65,13 +66,14 @@ def _parse_dial(s: Services, body: Mapping[str, Any]) -> tuple[Any, ...]:
             "participant_not_talker", "a participant with talker=false cannot start unmuted"
         )
     dtmf = v.boolean(body.get("dtmf_enabled", options.dtmf_enabled), "dtmf_enabled")
-    return to, from_, timeout, hold_media, options, call_options, muted, dtmf
+    name = v.optional_text(body.get("name"), "name", max_len=v.TEXT_LEN) or None
+    return to, from_, name, timeout, hold_media, options, call_options, muted, dtmf
 
 
 async def dial_out(
     s: Services, account_id: str, conference_id: str, body: Mapping[str, Any]
 ) -> Participant:
-    to, from_, timeout, hold_media, options, call_options, muted, dtmf = _parse_dial(s, body)
+    to, from_, name, timeout, hold_media, options, call_options, muted, dtmf = _parse_dial(s, body)
 
     async def work(u: Unit) -> Participant:
         conf = u.conference
@@ -95,6 +97,7 @@ async def dial_out(
             call_options=call_options,
             from_=from_,
             to=to,
+            name=name,
             muted=muted,
             deaf=not options.listen,
             dtmf_enabled=dtmf,

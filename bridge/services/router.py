@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bridge.core import admission as adm
+from bridge.core import validate as v
 from bridge.core.ids import new_id
 from bridge.core.models import Direction, EventDraft, Participant
 from bridge.pbx.backend import InboundCall, Route
@@ -50,6 +51,7 @@ class Router:
                 options=opts,
                 from_=call.caller_id,
                 to=call.access_code,
+                name=v.display_name(call.caller_name),
                 call_ref=call.call_ref,
                 moderator=decision.moderator,
                 muted=opts.start_muted or not opts.talker,

@@ -114,6 +114,7 @@ participants = Table(
     Column("call_options", JSON),
     Column("from_", String(200)),
     Column("to", String(200)),
+    Column("name", String(200)),  # display name
     Column("call_ref", String(200)),
     Column("moderator", Boolean, nullable=False),
     Column("muted", Boolean, nullable=False),

@@ -154,8 +154,10 @@ async def test_hostile_names_are_text_and_each_page_renders(
         "conference_name": "boardmeeting", "start_time": start, "duration": 30,
         "max_participants": 40})  # fmt: skip
     caller = await new_phone(phones, "mallory")
+    caller.display_name = HOSTILE  # the SIP From display name: "<img src=x onerror=alert(1)>"
     assert await caller.call(engine.sip, "4402") == 200
-    await joined_id(engine, cid, caller)
+    pid = await joined_id(engine, cid, caller)
+    assert (await api_participant(engine, cid, pid))["name"] == HOSTILE
 
     page, dialogs = await signed_in(browser, engine)
     await page.wait_for_selector(f"tr[data-conference-id='{cid}']")
@@ -167,7 +169,10 @@ async def test_hostile_names_are_text_and_each_page_renders(
     await page.wait_for_selector("#conference-name")  # a new tab load: still signed in
     assert await page.locator("#conference-name").inner_text() == HOSTILE
     assert await page.locator("#conference-alias").inner_text() == HOSTILE
-    await page.wait_for_selector("tr[data-participant-id]")
+    row = page.locator(f"tr[data-participant-id='{pid}']")
+    await row.wait_for()
+    assert await row.locator(".pname").inner_text() == HOSTILE  # name, as text
+    assert await row.locator(".caller-id").inner_text() == "mallory"  # and caller id
     await page.screenshot(path=str(artifacts / "conference.png"), full_page=True)
 
     await page.click("a[href='#/webhooks']")
@@ -289,3 +294,54 @@ async def delivery(engine: Engine, delivery_id: str | None) -> dict[str, Any]:
     page = await engine.ok("GET", "/v1/deliveries?limit=100")
     found: dict[str, Any] = next(d for d in page["items"] if d["id"] == delivery_id)
     return found
+
+
+async def test_admin_sees_and_acts_on_another_account(
+    engine: Engine, phones: list[SipPhone], browser: Browser, artifacts: Path
+) -> None:
+    other = await engine.ok("POST", "/v1/accounts", 201, json={"name": "tenant two"})
+    key = (await engine.ok("POST", f"/v1/accounts/{other['id']}/keys", 201, json={}))["key"]
+    tenant = {"Authorization": f"Bearer {key}"}
+    resp = await engine.client.post(
+        "/v1/conferences", headers=tenant,
+        json={"name": "theirs", "dial_in": {"access_code": "4405"}, "play_beep": "never"},
+    )  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    cid = (await resp.json())["id"]
+    caller = await new_phone(phones, "erin")
+    assert await caller.call(engine.sip, "4405") == 200
+    base = f"/v1/conferences/{cid}/participants"
+    deadline = time.monotonic() + 10
+    while True:
+        items = (await (await engine.client.get(base, headers=tenant)).json())["items"]
+        if items and items[0]["status"] == "joined":
+            break
+        assert time.monotonic() < deadline, items
+        await wait_until(lambda: True)
+    pid = items[0]["id"]
+    # tenant isolation is unchanged: a tenant key cannot act as another account
+    admin_account = (await engine.ok("GET", "/v1/account"))["id"]
+    resp = await engine.client.get(
+        "/v1/conferences", headers={**tenant, "X-Bridge-Account": admin_account}
+    )
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "admin_only"
+
+    page, _ = await signed_in(browser, engine)
+    assert await page.locator(f"tr[data-conference-id='{cid}']").count() == 0  # own account
+    await page.select_option("#acting", other["id"])
+    link = page.locator(f"tr[data-conference-id='{cid}'] a")
+    await link.wait_for()
+    await page.screenshot(path=str(artifacts / "conferences-other-account.png"), full_page=True)
+    await link.click()
+    row = page.locator(f"tr[data-participant-id='{pid}']")
+    await row.wait_for()
+    await page.wait_for_selector("#live.on")  # the stream of the chosen account
+    await row.locator("button[data-action='muted']").click()
+    deadline = time.monotonic() + 10
+    while not (await (await engine.client.get(f"{base}/{pid}", headers=tenant)).json())["muted"]:
+        assert time.monotonic() < deadline, "the admin's Mute did not reach the other account"
+        await wait_until(lambda: True)
+    # the event came through the chosen account's live stream
+    await page.wait_for_selector(f"tr[data-participant-id='{pid}'] button[aria-pressed='true']")
+    await page.wait_for_selector("ol.log li:has-text('participant.updated')", timeout=5_000)
+    await page.screenshot(path=str(artifacts / "conference-other-account.png"), full_page=True)

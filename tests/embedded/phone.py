@@ -95,6 +95,7 @@ class SipPhone:
     dialog: Dialog | None = None
     remote_media: Address | None = None
     unanswered: tuple[SipRequest, Address] | None = None  # the last INVITE a silent phone got
+    display_name: str | None = None  # the From display name of its calls
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -154,7 +155,9 @@ class SipPhone:
             "INVITE",
             parse_uri(f"sip:{user}@{server[0]}:{server[1]}"),
             via=local_via("UDP", HOST, self.sip_port),
-            from_addr=NameAddr(parse_uri(f"sip:{self.name}@{HOST}")).with_tag(new_tag()),
+            from_addr=NameAddr(parse_uri(f"sip:{self.name}@{HOST}"), self.display_name).with_tag(
+                new_tag()
+            ),
             to_addr=NameAddr(parse_uri(f"sip:{user}@{server[0]}")),
             call_id=new_call_id(HOST),
             cseq=1,

@@ -7,8 +7,15 @@
 
 (function () {
   const KEY = "bridge.api_key";
+  const ACTING = "bridge.acting"; // an admin's chosen account (X-Bridge-Account)
   const LOG_SIZE = 200;
-  const state = { account: null, view: null, log: [], stream: null };
+  const state = { account: null, view: null, log: [], stream: null, acting: null };
+
+  function authHeaders() {
+    const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
+    if (state.acting) headers["X-Bridge-Account"] = state.acting;
+    return headers;
+  }
 
   // --- DOM helpers -----------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
@@ -65,7 +72,7 @@
   }
 
   async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
+    const headers = authHeaders();
     const init = { method, headers, cache: "no-store" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -100,7 +107,7 @@
       while (!s.stopped) {
         s.ctrl = new AbortController();
         try {
-          const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
+          const headers = authHeaders();
           if (s.lastId) headers["Last-Event-ID"] = s.lastId; // resume: nothing lost, nothing twice
           const resp = await fetch("/v1/events/stream", { headers, signal: s.ctrl.signal,
             cache: "no-store" });
@@ -167,6 +174,7 @@
   // --- sign in / out ---------------------------------------------------------------
   async function signIn(key) {
     sessionStorage.setItem(KEY, key);
+    state.acting = null;
     try {
       state.account = await api("GET", "/v1/account");
     } catch (e) {
@@ -176,12 +184,35 @@
     $("sign-in").hidden = true;
     $("nav").hidden = false;
     $("nav-accounts").hidden = !state.account.is_admin;
+    $("acting-box").hidden = !state.account.is_admin;
+    if (state.account.is_admin) await loadAccounts();
+    state.stream = openStream();
+    route();
+  }
+
+  // an admin key sees every account: the chosen one's conferences, events and actions
+  async function loadAccounts() {
+    const page = await api("GET", "/v1/accounts?limit=200");
+    const saved = sessionStorage.getItem(ACTING);
+    const pick = $("acting");
+    fill(pick, page.items.map((a) => el("option", { value: a.id,
+      selected: a.id === (saved || state.account.id) }, (a.name || a.id) + " (" + a.id + ")")));
+    state.acting = page.items.some((a) => a.id === saved) ? saved : null;
+  }
+
+  function chooseAccount(id) {
+    state.acting = id === state.account.id ? null : id;
+    if (state.acting) sessionStorage.setItem(ACTING, id); else sessionStorage.removeItem(ACTING);
+    if (state.stream) state.stream.stop();
+    state.log = [];
     state.stream = openStream();
     route();
   }
 
   function signOut(reason) {
     sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(ACTING);
+    state.acting = null;
     if (state.stream) state.stream.stop();
     state.stream = null;
     state.account = null;
@@ -304,7 +335,8 @@
     function participantRow(p) {
       const gone = p.status === "left" || p.status === "failed";
       return el("tr", { "data-participant-id": p.id },
-        cell("Name / caller id", p.from || p.to || "unknown",
+        cell("Name / caller id", el("span", { class: "pname" }, p.name || "—"),
+          el("div", { class: "caller-id" }, p.direction === "outbound" ? p.to : p.from || "unknown"),
           el("div", { class: "muted-text" }, p.direction, p.moderator ? " · moderator" : "")),
         cell("Status", el("span", { class: "status" }, p.status)),
         cell("Talking", el("span", { class: "talking" + (p.talking ? " on" : ""),
@@ -430,6 +462,7 @@
       });
     });
     $("sign-out").addEventListener("click", () => signOut(""));
+    $("acting").addEventListener("change", (e) => chooseAccount(e.target.value));
     window.addEventListener("hashchange", route);
     const saved = sessionStorage.getItem(KEY);
     if (saved) signIn(saved).catch(() => signOut(""));

@@ -140,7 +140,7 @@ class DialIn:
             await reject(session, Outcome.UNKNOWN)
             return
         caller = env.caller_id if is_safe(env.caller_id, "caller_id") else None
-        call = InboundCall(code, caller, env.uniqueid)
+        call = InboundCall(code, caller, env.uniqueid, caller_name=caller_name(env))
         route = await self._router.route(call)
         attempt = 0
         answered = False
@@ -179,3 +179,9 @@ class DialIn:
             await session.set_variable("BRIDGE_ACTION", "divert", "name")
         else:
             await reject(session, outcome)
+
+
+def caller_name(env: agi.AgiEnvironment) -> str | None:
+    """CALLERID(name) as AGI reports it; Asterisk says 'unknown' when there is none."""
+    name = env.get("calleridname")
+    return None if name in ("", "unknown") else name

@@ -208,7 +208,8 @@ class EmbeddedBackend:
 
     async def _admit(self, call: Call) -> None:
         assert self._router is not None
-        request = InboundCall(call.access_code, call.caller_id, call.ref)
+        name = call.invite.from_addr.display_name  # the router keeps it only if it is text
+        request = InboundCall(call.access_code, call.caller_id, call.ref, caller_name=name)
         try:
             route = await self._router.route(request)
             if route.admission.outcome == Outcome.NEED_PIN:

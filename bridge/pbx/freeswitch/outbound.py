@@ -209,7 +209,10 @@ class CallSession:
         if not is_safe(code, "digits"):
             await self._refuse(Outcome.UNKNOWN, None)
             return
-        call = InboundCall(code, caller if is_safe(caller, "caller_id") else None, uuid)
+        name = channel.get("Caller-Caller-ID-Name")
+        call = InboundCall(
+            code, caller if is_safe(caller, "caller_id") else None, uuid, caller_name=name
+        )
         route = await self._router.route(call)
         tries = 0
         while route.admission.outcome in (Outcome.NEED_PIN, Outcome.WRONG_PIN):
@@ -224,7 +227,7 @@ class CallSession:
             if pin is None:
                 break
             route = await self._router.route(
-                InboundCall(call.access_code, call.caller_id, uuid, pin)
+                InboundCall(call.access_code, call.caller_id, uuid, pin, call.caller_name)
             )
         outcome = route.admission.outcome
         if outcome == Outcome.ADMIT and route.conference and route.participant:
