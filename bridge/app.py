@@ -175,26 +175,55 @@ def build_app(
     app.on_shutdown.append(lambda _app: stream.close(feed))
     routes.register(app)
 
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await db.migrate()
-        parts.admin_key = await accounts.ensure_admin(services)
-        if parts.admin_key is not None:
-            _write_admin_key(config.data_dir, parts.admin_key)
-        _tune_gc()
-        observer.start()
-        await services.backend.start(observer, Router(services))
+    # One cleanup context per resource, in start order: when one fails to start (the SIP
+    # port is taken), aiohttp tears down exactly those that started, in reverse order.
+    async def database(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await db.migrate()
+            parts.admin_key = await accounts.ensure_admin(services)
+            if parts.admin_key is not None:
+                _write_admin_key(config.data_dir, parts.admin_key)
+            _tune_gc()
+            yield
+        finally:
+            await db.dispose()
+
+    async def webhooks(_app: web.Application) -> AsyncIterator[None]:
         await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+
+    async def group_commit(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await committer.stop()
+
+    async def observation(_app: web.Application) -> AsyncIterator[None]:
+        observer.start()
+        try:
+            yield
+        finally:
+            await observer.stop()
+
+    async def engine(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await services.backend.start(observer, Router(services))
+            yield
+        finally:  # a half-started engine (one port bound, the next taken) lets go too
+            await services.backend.stop()
+
+    async def schedule(_app: web.Application) -> AsyncIterator[None]:
         if run_scheduler:
             scheduler.start()
-        yield
-        await scheduler.stop()
-        await services.backend.stop()
-        await observer.stop()
-        await committer.stop()
-        await dispatcher.stop()
-        await db.dispose()
+        try:
+            yield
+        finally:
+            await scheduler.stop()
 
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.extend((database, webhooks, group_commit, observation, engine, schedule))
     return app
 
 

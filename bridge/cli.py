@@ -88,8 +88,9 @@ async def _run(cfg: Config) -> None:
     access_log = logging.getLogger("aiohttp.access")  # quiet unless log_level is debug
     # its protocol answers aiohttp's own refusals (a header too large, ...) as JSON errors
     runner = server.AppRunner(app, access_log=access_log)
-    await runner.setup()  # runs migrations, starts the engine
     try:
+        # inside: a start that fails halfway (the SIP port taken) tears down what started
+        await runner.setup()  # runs migrations, starts the engine
         await web.TCPSite(runner, cfg.host, cfg.port).start()
         for line in logs.summary(cfg, cfg.data_dir / ADMIN_KEY_FILE):
             logs.log.info("%s", line)

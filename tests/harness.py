@@ -12,6 +12,7 @@ from fakes import FakeBackend
 from bridge.app import Parts
 from bridge.config import Config
 from bridge.core.clock import OffsetClock
+from bridge.core.errors import CATALOGUE
 
 # the tests' webhook receivers are on loopback, which the outbound policy refuses by default
 LOOPBACK_CIDRS = ("127.0.0.1/32", "::1/128")
@@ -42,6 +43,15 @@ async def reset_postgres(url: str) -> None:
         await conn.close()
 
 
+def check_error_code(status: int, body: Any) -> None:
+    """Every error the API answers is in the catalogue, with the catalogue's status."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict) and set(err) == {"code", "message", "details"}:
+        entry = CATALOGUE.get(err["code"])
+        assert entry is not None, f"{err['code']!r} is not in bridge.core.errors.CATALOGUE"
+        assert err["code"] == "http_error" or entry.status == status, (status, err)
+
+
 @dataclass
 class Bridge:
     """The running application as a test sees it."""
@@ -60,6 +70,7 @@ class Bridge:
         headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
         resp = await self.client.request(method, path, headers=headers, **kw)
         body = await resp.json() if resp.content_type == "application/json" else await resp.read()
+        check_error_code(resp.status, body)
         return resp.status, body
 
     async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:

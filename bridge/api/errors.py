@@ -10,35 +10,27 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import jsonbody
-from bridge.core.errors import BridgeError
+from bridge.core.errors import CATALOGUE, KIND_STATUS, BridgeError, ErrorCode
 
 log = logging.getLogger(__name__)
 
-STATUS = {
-    "invalid": 400,
-    "not_found": 404,
-    "conflict": 409,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "unavailable": 503,
-    "too_large": 413,
-}
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
+STATUS = KIND_STATUS
+# The code for an HTTP error aiohttp raises itself (unknown route, method, a body too large).
+_HTTP_ERRORS: tuple[ErrorCode, ...] = (
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+)
+HTTP_CODES: dict[int, ErrorCode] = {CATALOGUE[c].status: c for c in _HTTP_ERRORS}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
+    status: int, code: ErrorCode, message: str, details: dict[str, Any] | None = None
 ) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     headers = {"WWW-Authenticate": 'Bearer realm="bridge"'} if status == 401 else None
@@ -50,7 +42,7 @@ def response_for(request: web.Request, exc: Exception) -> web.Response:
     it, so a route's metrics see the status the client gets). An HTTP exception below 400 is
     not an error: it is raised again for aiohttp to answer."""
     if isinstance(exc, BridgeError):
-        return error_response(STATUS[exc.kind], exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

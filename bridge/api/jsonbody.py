@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.core.errors import ErrorCode
+
 CONTENT_TYPE = "application/json"
 CHARSET = "utf-8"  # what aiohttp's json_response says; json.dumps writes ASCII anyway
 
@@ -34,7 +36,7 @@ MAX_DEPTH = 32  # arrays and objects inside each other; the deepest schema needs
 class BadBody(ValueError):
     """A body the API refuses before any validator sees it: `code` is the error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

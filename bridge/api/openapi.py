@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
 from typing import Any
 
 from bridge import __version__
@@ -10,6 +12,11 @@ from bridge.api import facades
 from bridge.api.ops import Op
 from bridge.core import reservation as rsm
 from bridge.core import validate as v
+from bridge.core.errors import CATALOGUE
+from bridge.core.events import PAYLOADS, EventType
+from bridge.core.models import ConferenceStatus, ConferenceType, PlayBeep
+from bridge.core.options import GENDERS
+from bridge.services.media import RECORDING_TARGETS
 from bridge.webhooks.outbound import ERROR_CODES
 
 S = dict[str, Any]
@@ -58,6 +65,51 @@ def _dial_target() -> S:
 
 def _nullable(schema: S) -> S:
     return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _enum(values: Any) -> S:
+    """An enum from the model's own StrEnum or tuple, never a copy."""
+    return {"enum": [str(x) for x in values]}
+
+
+_JSON_TYPES: dict[Any, S] = {
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    type(None): {"type": "null"},
+}
+
+
+def _json_type(hint: Any) -> S:
+    """The JSON Schema of one payload field's type (str, bool, int, float, None, list, dict)."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [_json_type(a) for a in args]}
+    if origin is typing.NotRequired:
+        return _json_type(args[0])
+    if origin is list:
+        return {"type": "array", "items": _json_type(args[0])}
+    if origin is dict or hint is Any:
+        return {"type": "object"} if origin is dict else {}
+    return _JSON_TYPES[hint]
+
+
+def _event_schema(t: EventType) -> S:
+    """One event type's schema: its `type` and the schema of its `data`, from its payload
+    type in bridge/core/events.py."""
+    td = PAYLOADS[t]
+    hints = typing.get_type_hints(td, include_extras=False)
+    data = _obj(
+        {k: _json_type(h) for k, h in hints.items()},
+        tuple(sorted(td.__required_keys__)),  # type: ignore[attr-defined]
+    )
+    return {
+        "type": "object",
+        "required": ["id", "type", "sequence", "conference_id"],
+        "properties": {"type": {"const": t.value}, "data": data},
+    }
 
 
 def _page(item: str) -> S:
@@ -117,7 +169,7 @@ MEDIA: S = {
                             "description": "letters and digits of any script, spaces and "
                             ". , ? ! : ; - only",
                         },
-                        "gender": {"enum": ["male", "female", "neutral"]},
+                        "gender": _enum(GENDERS),
                         "language": {"type": "string", "pattern": _pattern(v.LANGUAGE)},
                     },
                     ("text",),
@@ -174,8 +226,8 @@ CONFERENCE_FIELDS: S = {
     "name": _text(v.NAME_LEN),
     "alias": _nullable(_text(v.TEXT_LEN, 0)),
     "detail": _nullable(_text(v.DETAIL_LEN, 0)),
-    "type": {"enum": ["conference", "connect"]},
-    "play_beep": {"enum": ["always", "never", "entry_only", "exit_only"]},
+    "type": _enum(ConferenceType),
+    "play_beep": _enum(PlayBeep),
     "record": {"type": "boolean"},
     "max_participants": _nullable(
         {
@@ -205,7 +257,7 @@ SCHEMAS: dict[str, S] = {
         {
             "error": _obj(
                 {
-                    "code": {"type": "string"},
+                    "code": _enum(CATALOGUE),
                     "message": {"type": "string"},
                     "details": {"type": "object"},
                 },
@@ -234,12 +286,15 @@ SCHEMAS: dict[str, S] = {
                     "dial_in",
                 )
             },
-            "status": {"enum": ["terminated"]},
+            "status": _enum([ConferenceStatus.TERMINATED]),
         },
     ),
     "Conference": {"type": "object", "required": ["id", "status", "revision"]},
     "ConferencePage": _page("Conference"),
-    "Event": {"type": "object", "required": ["id", "type", "sequence", "conference_id"]},
+    "Event": {
+        "oneOf": [_event_schema(t) for t in EventType],
+        "discriminator": {"propertyName": "type"},
+    },
     "EventPage": _obj(
         {
             "items": {"type": "array", "items": _ref("Event")},
@@ -299,9 +354,7 @@ SCHEMAS: dict[str, S] = {
     "Announcement": ANY_OBJECT,
     "Recording": {"type": "object", "required": ["id", "status"]},
     "RecordingPage": _page("Recording"),
-    "RecordingUpdate": _obj(
-        {"status": {"enum": ["paused", "in_progress", "stopped"]}}, ("status",)
-    ),
+    "RecordingUpdate": _obj({"status": _enum(RECORDING_TARGETS)}, ("status",)),
     "ReservationCreate": _obj(
         {
             "conference_name": {"type": "string", "pattern": _pattern(v.RESERVATION_NAME)},
@@ -328,7 +381,7 @@ SCHEMAS: dict[str, S] = {
             "url": URL,
             "event_types": {
                 "type": "array",
-                "items": {"type": "string", "pattern": _pattern(v.EVENT_TYPE)},
+                "items": _enum(sorted({*EventType, *{t.family for t in EventType}})),
                 "maxItems": v.EVENT_TYPES,
             },
             "secret": {
@@ -375,12 +428,19 @@ QUERY: dict[str, S] = {
     "types": {"type": "string", "pattern": "^[a-z_.*,]{0,2000}$"},  # the event stream's filter
     "last_event_id": {"type": "string", "pattern": "^[0-9]{1,19}-ev_[0-9a-z]{26}$"},
 }
-ERRORS = {
+_ERROR_TEXT = {
     "400": "Invalid input: nothing was changed",
     "401": "Missing or invalid API key",
     "403": "Not allowed for this key",
     "404": "No such resource",
     "409": "Not possible in the resource's current state",
+}
+# Each status's description lists its codes, read from the error catalogue.
+ERRORS = {
+    status: text
+    + ". Codes: "
+    + "; ".join(f"{code} ({e.message})" for code, e in CATALOGUE.items() if str(e.status) == status)
+    for status, text in _ERROR_TEXT.items()
 }
 
 

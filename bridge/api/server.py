@@ -13,6 +13,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from bridge.api import errors
+from bridge.core.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class _Protocol(RequestHandler):
             )
             if request.writer.output_size > 0:
                 raise ConnectionError("the response had begun; the connection is closed")
+            code: ErrorCode
             if isinstance(exc, LineTooLong):
                 code, text = "header_too_large", "a request line or header is too long"
             elif isinstance(exc, BadHttpMethod):

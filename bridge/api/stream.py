@@ -22,6 +22,7 @@ import socket
 from aiohttp import web
 
 from bridge.api.state import STATE
+from bridge.core import validate as v
 from bridge.core.errors import InvalidInput
 from bridge.core.models import Event
 from bridge.services import conferences
@@ -61,6 +62,7 @@ def _types(raw: str | None) -> frozenset[str]:
             "types: comma-separated event types (participant.joined) or families (participant.*)",
             field="types",
         )
+    v.known_event_types(sorted(types), "types")
     return types
 
 

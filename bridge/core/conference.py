@@ -14,6 +14,7 @@ from typing import Final
 
 from bridge.core import engine as cmd
 from bridge.core.errors import Conflict
+from bridge.core.events import EventType
 from bridge.core.models import (
     LIVE_CONFERENCE,
     Conference,
@@ -97,7 +98,7 @@ def fire(conf: Conference, trigger: Trigger, now: datetime, **data: object) -> D
     if target == S.TERMINATED:
         new = replace(new, ended_at=now, participant_count=0)
     event = EventDraft(
-        "conference.status_changed",
+        EventType.CONFERENCE_STATUS_CHANGED,
         data={"from": conf.status.value, "to": target.value, "trigger": trigger.value, **data},
     )
     return Decision(new, [event])

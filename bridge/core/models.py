@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bridge.core.events import EventType, payload_problem
+
 
 class ConferenceStatus(StrEnum):
     RESERVED = "reserved"
@@ -301,6 +303,12 @@ class Event:
 class EventDraft:
     """An event decided by a state machine, before it gets its id and sequence."""
 
-    type: str
+    type: EventType
     participant_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A payload that drifts from its declared type fails where it is made, in every test.
+        problem = payload_problem(self.type, self.data)
+        if problem is not None:
+            raise ValueError(f"event payload does not match its type: {problem}")

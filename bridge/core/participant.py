@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
+from bridge.core.events import EventType
 from bridge.core.models import (
     EventDraft,
     FailureReason,
@@ -54,7 +55,9 @@ def joined(p: Participant, now: datetime) -> tuple[Participant, EventDraft] | No
     if not can_move(p.status, P.JOINED):
         return None
     new = _move(p, P.JOINED, now, joined_at=now)
-    return new, EventDraft("participant.joined", p.id, {"muted": new.muted, "deaf": new.deaf})
+    return new, EventDraft(
+        EventType.PARTICIPANT_JOINED, p.id, {"muted": new.muted, "deaf": new.deaf}
+    )
 
 
 def leaving(
@@ -63,7 +66,7 @@ def leaving(
     if not can_move(p.status, P.LEAVING):
         return None
     new = _move(p, P.LEAVING, now, leave_reason=reason)
-    return new, EventDraft("participant.leaving", p.id, {"reason": reason.value})
+    return new, EventDraft(EventType.PARTICIPANT_LEAVING, p.id, {"reason": reason.value})
 
 
 def left(
@@ -81,7 +84,7 @@ def left(
         "reason": final_reason.value,
         "seconds_connected_duration": new.seconds_connected(now),
     }
-    return new, EventDraft("participant.left", p.id, data)
+    return new, EventDraft(EventType.PARTICIPANT_LEFT, p.id, data)
 
 
 def failed(
@@ -95,7 +98,7 @@ def failed(
         "leave_reason": LeaveReason.FAILED.value,
         "seconds_connected_duration": 0.0,
     }
-    return new, EventDraft("participant.failed", p.id, data)
+    return new, EventDraft(EventType.PARTICIPANT_FAILED, p.id, data)
 
 
 def set_flags(
@@ -106,5 +109,9 @@ def set_flags(
     if not changed:
         return None
     new = replace(p, revision=p.revision + 1, updated_at=now, **changed)  # type: ignore[arg-type]
-    kind = "participant.talking" if set(changed) == {"talking"} else "participant.updated"
+    kind = (
+        EventType.PARTICIPANT_TALKING
+        if set(changed) == {"talking"}
+        else EventType.PARTICIPANT_UPDATED
+    )
     return new, EventDraft(kind, p.id, dict(changed))

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from bridge.core.dialing import parse_dial_target
 from bridge.core.errors import InvalidInput, invalid_field
+from bridge.core.events import known_filter
 from bridge.core.netpolicy import NotAllowed, OutboundPolicy
 
 # --- limits ------------------------------------------------------------------------------
@@ -300,7 +301,21 @@ def event_types(value: Any, field: str = "event_types") -> list[str]:
             f"must be a list of at most {EVENT_TYPES} event types such as participant.left "
             "or participant.*",
         )
-    return value
+    return known_event_types(value, field)
+
+
+def known_event_types(names: list[str], field: str) -> list[str]:
+    """Every entry names an event type the bridge emits, or a family of them: a misspelt
+    one (participant.joind) would be stored and never match."""
+    unknown = [x for x in names if not known_filter(x)]
+    if unknown:
+        raise InvalidInput(
+            "unknown_event_type",
+            f"{field}: no such event type {', '.join(unknown)}; see the Event schema's type enum",
+            field=field,
+            unknown=unknown,
+        )
+    return names
 
 
 def secret(value: Any, field: str = "secret") -> str:

@@ -11,6 +11,7 @@ from bridge.core import conference as csm
 from bridge.core import validate as v
 from bridge.core.clock import rfc3339
 from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import (
     Conference,
@@ -151,12 +152,12 @@ async def commit_new(s: Services, conf: Conference, reservation: Reservation | N
         s, conf.dial_in.access_code, except_id=None
     ):
         raise _code_in_use()
-    drafts = [EventDraft("conference.created", data={"status": conf.status.value})]
+    drafts = [EventDraft(EventType.CONFERENCE_CREATED, data={"status": conf.status.value})]
     cs = ChangeSet(conference=conf, version=None)
     if reservation is not None:
         cs.reservations_new.append(reservation)
         data = {"reservation_token": reservation.id, "start_time": rfc3339(reservation.start_time)}
-        drafts.append(EventDraft("reservation.created", data=data))
+        drafts.append(EventDraft(EventType.RESERVATION_CREATED, data=data))
     for draft in drafts:
         add_event(cs, draft, None, conf.created_at)
     try:
@@ -254,7 +255,7 @@ async def update(
             changed = {k: val for k, val in changes.items() if getattr(conf, k) != val}
             if changed:
                 u.set_conference(csm.touch(conf, u.now, **changed))
-                u.event(EventDraft("conference.updated", data={"fields": sorted(changed)}))
+                u.event(EventDraft(EventType.CONFERENCE_UPDATED, data={"fields": sorted(changed)}))
             if (
                 changed.get("record") is True
                 and u.conference.status == ConferenceStatus.IN_PROGRESS

@@ -21,6 +21,7 @@ from bridge.core import participant as psm
 from bridge.core import reservation as rsm
 from bridge.core.callbacks import callback_urls
 from bridge.core.clock import Clock
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import (
     PRESENT_PARTICIPANT,
@@ -234,7 +235,7 @@ class Unit:
         )
         self.set_recording(rec, new=True)
         self.set_conference(replace(conf, recording_id=rec_id))
-        self.event(EventDraft("recording.started", data={"recording_id": rec_id}))
+        self.event(EventDraft(EventType.RECORDING_STARTED, data={"recording_id": rec_id}))
         self.commands.append(cmd.StartRecording(self.conference, rec_id, path))
         return rec
 
@@ -256,7 +257,7 @@ class Unit:
             revision=rec.revision + 1,
         )
         self.set_recording(rec)
-        self.event(EventDraft("recording.stopped", data={"recording_id": rec.id}))
+        self.event(EventDraft(EventType.RECORDING_STOPPED, data={"recording_id": rec.id}))
         self.commands.append(cmd.StopRecording(self.conference, rec.id))
         return rec
 
@@ -299,7 +300,7 @@ class Unit:
             self.set_reservation(moved)
             self.event(
                 EventDraft(
-                    "reservation.status_changed",
+                    EventType.RESERVATION_STATUS_CHANGED,
                     data={
                         "reservation_token": r.id,
                         "from": r.status.value,

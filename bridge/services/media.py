@@ -10,6 +10,7 @@ from typing import Any
 from bridge.core import engine as cmd
 from bridge.core import validate as v
 from bridge.core.errors import Conflict, NotFound, invalid_field
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import (
     ConferenceStatus,
@@ -56,7 +57,7 @@ async def announce(
                 raise NotFound("participant_not_found", f"no joined participant {target!r}")
         ann_id = new_id("announcement")
         data = {"announcement_id": ann_id, "media": [m.to_dict() for m in media]}
-        u.event(EventDraft("announcement.started", target, data), participant)
+        u.event(EventDraft(EventType.ANNOUNCEMENT_STARTED, target, data), participant)
         u.commands.append(cmd.Play(conf, media, participant, ann_id))
         return {"id": ann_id, "conference_id": conf.id, "participant_id": target, **data}
 
@@ -79,11 +80,17 @@ async def start_recording(s: Services, account_id: str, conference_id: str) -> R
     return await in_conference(s, conference_id, work, account_id=account_id)
 
 
+# What a recording's status can be set to (PATCH); the OpenAPI enum reads it.
+RECORDING_TARGETS = tuple(
+    str(x) for x in (RecordingStatus.PAUSED, RecordingStatus.IN_PROGRESS, RecordingStatus.STOPPED)
+)
+
+
 async def change_recording(
     s: Services, account_id: str, conference_id: str, recording_id: str, body: Mapping[str, Any]
 ) -> Recording:
     v.reject_unknown(body, {"status"}, "recording")
-    target = v.choice(body.get("status"), "status", ("paused", "in_progress", "stopped"))
+    target = v.choice(body.get("status"), "status", RECORDING_TARGETS)
 
     async def work(u: Unit) -> Recording:
         rec = u.recording(recording_id)
@@ -104,7 +111,7 @@ async def change_recording(
             revision=rec.revision + 1,
         )
         u.set_recording(rec)
-        kind = "recording.paused" if paused else "recording.resumed"
+        kind = EventType.RECORDING_PAUSED if paused else EventType.RECORDING_RESUMED
         u.event(EventDraft(kind, data={"recording_id": rec.id}))
         u.commands.append(cmd.PauseRecording(u.conference, rec.id, paused))
         return rec

@@ -22,6 +22,7 @@ from bridge.core import engine as cmd
 from bridge.core import engine as obs
 from bridge.core import participant as psm
 from bridge.core.dtmf import DigitAction, decide_digit, remember_digit
+from bridge.core.events import EventType
 from bridge.core.models import (
     EventDraft,
     LeaveReason,
@@ -127,7 +128,7 @@ class Observer:
         if p is None:
             return
         if isinstance(o, obs.CallAnswered):
-            u.event(EventDraft("participant.answered", p.id), p)
+            u.event(EventDraft(EventType.PARTICIPANT_ANSWERED, p.id), p)
         elif isinstance(o, obs.MemberJoined):
             await self._joined(u, p, o)
         elif isinstance(o, obs.MemberLeft):
@@ -179,7 +180,7 @@ class Observer:
             return
         new, draft = moved
         if p.talking:  # engines may not report a final talk-off; synthesise it
-            u.event(EventDraft("participant.talking", p.id, {"talking": False}), new)
+            u.event(EventDraft(EventType.PARTICIPANT_TALKING, p.id, {"talking": False}), new)
         u.set_participant(new, draft)
         final_reason = new.leave_reason or LeaveReason.FAILED
         await u.apply(
@@ -193,7 +194,10 @@ class Observer:
         )
         p = replace(p, recent_digits=recent)
         u.set_participant(p)
-        u.event(EventDraft("participant.digit", p.id, {"digit": digit, "action": action.value}), p)
+        u.event(
+            EventDraft(EventType.PARTICIPANT_DIGIT, p.id, {"digit": digit, "action": action.value}),
+            p,
+        )
         conf = u.conference
         if action in (DigitAction.MUTE, DigitAction.UNMUTE):
             moved = psm.set_flags(p, u.now, muted=action == DigitAction.MUTE)
@@ -207,7 +211,7 @@ class Observer:
                 u.commands.append(cmd.Kick(conf, moved[0], LeaveReason.EXIT_DIGIT))
         elif action == DigitAction.CALL_CONTROL:
             seq = p.options.call_control_sequence
-            u.event(EventDraft("participant.call_control", p.id, {"sequence": seq}), p)
+            u.event(EventDraft(EventType.PARTICIPANT_CALL_CONTROL, p.id, {"sequence": seq}), p)
 
     async def _conference_level(
         self, u: Unit, o: obs.RecordingEnded | obs.AnnouncementFinished
@@ -216,7 +220,7 @@ class Observer:
             data: dict[str, Any] = {"announcement_id": o.announcement_id}
             if o.failed:
                 data["failed"] = True
-            u.event(EventDraft("announcement.finished", data=data))
+            u.event(EventDraft(EventType.ANNOUNCEMENT_FINISHED, data=data))
             return
         rec = u.recording(o.recording_id)
         if rec is None:
@@ -232,7 +236,7 @@ class Observer:
             revision=rec.revision + 1,
         )
         u.set_recording(rec)
-        kind = "recording.failed" if o.failed else "recording.completed"
+        kind = EventType.RECORDING_FAILED if o.failed else EventType.RECORDING_COMPLETED
         u.event(EventDraft(kind, data={"recording_id": rec.id, "size_bytes": rec.size_bytes}))
 
     async def _resync(self, snap: obs.Snapshot) -> None:

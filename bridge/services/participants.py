@@ -10,6 +10,7 @@ from bridge.core import engine as cmd
 from bridge.core import participant as psm
 from bridge.core import validate as v
 from bridge.core.errors import Conflict, InvalidInput, NotFound
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import (
     LIVE_CONFERENCE,
@@ -63,7 +64,7 @@ def _parse_dial(s: Services, body: Mapping[str, Any]) -> tuple[Any, ...]:
     muted = v.boolean(body.get("muted", options.start_muted or not options.talker), "muted")
     if muted is False and not options.talker:
         raise InvalidInput(
-            "participant_not_talker", "a participant with talker=false cannot start unmuted"
+            "listener_unmuted", "a participant with talker=false cannot start unmuted"
         )
     dtmf = v.boolean(body.get("dtmf_enabled", options.dtmf_enabled), "dtmf_enabled")
     name = v.optional_text(body.get("name"), "name", max_len=v.TEXT_LEN) or None
@@ -105,7 +106,7 @@ async def dial_out(
             hold_media=hold_media,
         )
         u.add_participant(
-            p, EventDraft("participant.joining", p.id, {"direction": "outbound", "to": to})
+            p, EventDraft(EventType.PARTICIPANT_JOINING, p.id, {"direction": "outbound", "to": to})
         )
         u.commands.append(cmd.Originate(conf, p))
         return p

@@ -10,6 +10,7 @@ from bridge.core import conference as csm
 from bridge.core import reservation as rsm
 from bridge.core import validate as v
 from bridge.core.errors import Conflict, NotFound
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import Conference, EventDraft, Reservation, ReservationStatus
 from bridge.services import conferences
@@ -101,7 +102,7 @@ async def extend(s: Services, account_id: str, token: str, body: Mapping[str, An
         u.set_reservation(extended)
         u.event(
             EventDraft(
-                "reservation.extended",
+                EventType.RESERVATION_EXTENDED,
                 data={"reservation_token": r.id, "duration": extended.duration_minutes},
             )
         )
@@ -121,7 +122,7 @@ async def remove(s: Services, account_id: str, token: str) -> Reservation:
             r, status=ReservationStatus.CANCELLED, revision=r.revision + 1, updated_at=u.now
         )
         u.set_reservation(cancelled)
-        u.event(EventDraft("reservation.cancelled", data={"reservation_token": r.id}))
+        u.event(EventDraft(EventType.RESERVATION_CANCELLED, data={"reservation_token": r.id}))
         await u.apply(csm.terminate(u.conference, csm.EndReason.API, u.now, present=0))
         return cancelled
 

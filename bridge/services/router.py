@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge.core import admission as adm
 from bridge.core import validate as v
+from bridge.core.events import EventType
 from bridge.core.ids import new_id
 from bridge.core.models import Direction, EventDraft, Participant
 from bridge.pbx.backend import InboundCall, Route
@@ -35,7 +36,7 @@ class Router:
                 if decision.outcome in (adm.Outcome.FULL, adm.Outcome.BUSY, adm.Outcome.DIVERT):
                     u.event(
                         EventDraft(
-                            "conference.caller_refused",
+                            EventType.CONFERENCE_CALLER_REFUSED,
                             data={"outcome": decision.outcome.value, "caller_id": call.caller_id},
                         )
                     )
@@ -59,7 +60,7 @@ class Router:
                 dtmf_enabled=opts.dtmf_enabled,
             )
             data = {"direction": "inbound", "from": call.caller_id, "moderator": p.moderator}
-            u.add_participant(p, EventDraft("participant.joining", p.id, data))
+            u.add_participant(p, EventDraft(EventType.PARTICIPANT_JOINING, p.id, data))
             return Route(decision, conf, p)
 
         return await in_conference(self.s, conf.id, work)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.core.events import EventType
 from bridge.core.models import Event
 
 # canonical status -> FreeClimb's (as bridge.api.facades.freeclimb shows them)
@@ -21,12 +22,12 @@ FREECLIMB_STATUS = {
 
 
 def vendor_fields(ev: Event) -> dict[str, Any]:
-    if ev.type == "conference.created":
+    if ev.type == EventType.CONFERENCE_CREATED:
         status = FREECLIMB_STATUS.get(str(ev.data.get("status")), "empty")
         return _freeclimb(ev, "createConference", status)
-    if ev.type == "conference.status_changed":
+    if ev.type == EventType.CONFERENCE_STATUS_CHANGED:
         return _freeclimb(ev, "conferenceStatus", FREECLIMB_STATUS.get(str(ev.data.get("to")), ""))
-    if ev.type == "participant.left" and "seconds_connected_duration" in ev.data:
+    if ev.type == EventType.PARTICIPANT_LEFT and "seconds_connected_duration" in ev.data:
         seconds = float(ev.data["seconds_connected_duration"])
         return {
             "action_result": {

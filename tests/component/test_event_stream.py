@@ -193,6 +193,7 @@ async def test_filters_and_tenant_isolation(bridge: Bridge) -> None:
         ("", {"Last-Event-ID": "1-ev_x<script>"}, "invalid_last_event_id"),
         ("?last_event_id=abc", {}, "invalid_last_event_id"),
         ("?types=<script>", {}, "invalid_field"),
+        ("?types=participant.joined,participant.joind", {}, "unknown_event_type"),
         ("?after_sequence=3", {}, "invalid_field"),
     ],
 )

@@ -69,6 +69,18 @@ async def test_retry_after_the_receiver_was_down_keeps_order(
     assert len(set(ids)) == len(ids)
 
 
+async def test_a_subscription_to_an_unknown_event_type_is_refused(
+    bridge: Bridge, receiver: WebhookReceiver
+) -> None:
+    for types in (["participant.joind"], ["participant.joined", "conferences.*"]):
+        status, body = await bridge.call(
+            "POST", "/v1/webhooks", json={"url": receiver.url, "event_types": types}
+        )
+        assert (status, body["error"]["code"]) == (400, "unknown_event_type"), body
+        assert body["error"]["details"]["unknown"] == types[-1:]
+    assert (await bridge.ok("GET", "/v1/webhooks"))["items"] == []  # nothing was stored
+
+
 async def test_subscriptions_and_dead_letters(bridge: Bridge, receiver: WebhookReceiver) -> None:
     sub = await bridge.ok(
         "POST", "/v1/webhooks", 201, json={"url": receiver.url, "event_types": ["conference.*"]}

@@ -10,7 +10,7 @@ from embedded_rig import Engine, new_phone
 from phone import SipPhone, burst_amplitude, wait_until
 from test_embedded_media import joined
 
-from bridge.pbx.embedded import pin
+from bridge.core import pin
 
 pytestmark = pytest.mark.embedded
 
@@ -80,7 +80,7 @@ async def test_silence_uses_up_the_attempts_too(
     engine: Engine, phones: list[SipPhone], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A caller who types nothing is not left in silence forever: each pause is an attempt."""
-    monkeypatch.setattr(pin, "PIN_DIGIT_TIMEOUT", 0.3)
+    monkeypatch.setattr(pin, "POLICY", pin.PinPolicy(digit_timeout=0.3))
     await engine.conference("7103", dial_in={"pin": "4321"})
     phone = await new_phone(phones, "silent")
     mark = time.monotonic()

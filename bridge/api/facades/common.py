@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 
 from bridge.api import jsonbody
-from bridge.api.errors import HTTP_CODES, STATUS, response_for
+from bridge.api.errors import HTTP_CODES, response_for
 from bridge.api.ops import OpHandler
 from bridge.api.state import STATE
 from bridge.core.errors import BridgeError, InvalidInput, Unauthorized
@@ -140,7 +140,7 @@ def our_error(request: web.Request, exc: Exception) -> web.Response:
 def status_of(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
     """(HTTP status, stable code, message, details) of a failure, as /v1 would answer it."""
     if isinstance(exc, BridgeError):
-        return STATUS[exc.kind], exc.code, exc.message, exc.details
+        return exc.status, exc.code, exc.message, exc.details
     if isinstance(exc, web.HTTPException):
         return exc.status, HTTP_CODES.get(exc.status, "http_error"), exc.reason, {}
     if isinstance(exc, json.JSONDecodeError):

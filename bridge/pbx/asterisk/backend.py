@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
 from bridge.core import engine as e
 from bridge.core.admission import Outcome
@@ -538,27 +538,30 @@ class AsteriskBackend:
 
     async def _execute(self, command: e.Command) -> None:
         room = self.registry.room(command.conference)
-        if isinstance(command, e.StartConference):
-            for call in self.registry.in_room(room.conference.id):
-                self._settle(call)
-        elif isinstance(command, e.EndConference):
-            await self._end(room)
-        elif isinstance(command, e.Kick):
-            await self._kick(self._call(command.participant), command.reason)
-        elif isinstance(command, e.SetMute):
-            await self._set_mute(command.participant, command.muted)
-        elif isinstance(command, (e.SetDeaf, e.SetHold)):
-            self._set_away(command)
-        elif isinstance(command, e.Play):
-            await self._play(room, command)
-        elif isinstance(command, e.StartRecording):
-            await self._start_recording(room, command)
-        elif isinstance(command, e.StopRecording):
-            await self._stop_recording(room)
-        elif isinstance(command, e.PauseRecording):
-            await self._pause_recording(room, command.paused)
-        elif isinstance(command, e.Originate):
-            await self._originate(room, command.participant)
+        match command:  # exhaustive: mypy flags a command this engine does not handle
+            case e.StartConference():
+                for call in self.registry.in_room(room.conference.id):
+                    self._settle(call)
+            case e.EndConference():
+                await self._end(room)
+            case e.Kick():
+                await self._kick(self._call(command.participant), command.reason)
+            case e.SetMute():
+                await self._set_mute(command.participant, command.muted)
+            case e.SetDeaf() | e.SetHold():
+                self._set_away(command)
+            case e.Play():
+                await self._play(room, command)
+            case e.StartRecording():
+                await self._start_recording(room, command)
+            case e.StopRecording():
+                await self._stop_recording(room)
+            case e.PauseRecording():
+                await self._pause_recording(room, command.paused)
+            case e.Originate():
+                await self._originate(room, command.participant)
+            case _:
+                assert_never(command)
 
     def _call(self, p: Participant) -> Call:
         call = self.registry.by_participant.get(p.id)

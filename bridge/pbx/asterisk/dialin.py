@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from bridge.core.admission import Outcome
+from bridge.core.pin import PinDialog, PinPolicy, PinPrompt
 from bridge.pbx.asterisk import mapping
 from bridge.pbx.asterisk.fastagi import AgiSession
 from bridge.pbx.backend import CallRouter, InboundCall, Route
@@ -39,9 +40,6 @@ Admit = Callable[[AgiSession, Route], Awaitable[None]]
 
 PIN_PROMPT = "conf-getpin"
 WRONG_PIN_PROMPT = "conf-invalidpin"
-PIN_ATTEMPTS = 3
-PIN_MAX_DIGITS = 12
-PIN_DIGIT_TIMEOUT_MS = 5000
 # Tells [bridge-join] that this call carries a dynamic profile (see set_dynamic_profile).
 DYNAMIC_PROFILE_FLAG = "BRIDGE_DYNAMIC_PROFILE"
 
@@ -124,12 +122,12 @@ class DialIn:
         router: CallRouter,
         admit: Admit,
         *,
-        pin_attempts: int = PIN_ATTEMPTS,
+        pin_policy: PinPolicy | None = None,
         dial_endpoint: str = "bridge-loopback",
     ):
         self._router = router
         self._admit = admit
-        self._pin_attempts = pin_attempts
+        self._pin_policy = pin_policy
         self._dial_endpoint = dial_endpoint
 
     async def __call__(self, session: AgiSession) -> None:
@@ -142,24 +140,24 @@ class DialIn:
         caller = env.caller_id if is_safe(env.caller_id, "caller_id") else None
         call = InboundCall(code, caller, env.uniqueid, caller_name=caller_name(env))
         route = await self._router.route(call)
-        attempt = 0
+        dialog = PinDialog(self._pin_policy)  # core/pin.py decides; this only does IO
         answered = False
-        while route.admission.outcome in (Outcome.NEED_PIN, Outcome.WRONG_PIN):
-            if attempt >= self._pin_attempts:
-                break
+        while (prompt := dialog.next_prompt(route.admission.outcome)) is not None:
             if not answered:
                 await session.answer()
                 answered = True
-            if route.admission.outcome == Outcome.WRONG_PIN:
+            if prompt is PinPrompt.RETRY:
                 await session.command(agi.stream_file(WRONG_PIN_PROMPT))
-            attempt += 1
+            policy = dialog.policy
             reply = await session.get_data(
-                PIN_PROMPT, timeout_ms=PIN_DIGIT_TIMEOUT_MS, max_digits=PIN_MAX_DIGITS
+                PIN_PROMPT,
+                timeout_ms=round(policy.digit_timeout * 1000),
+                max_digits=policy.max_digits,
             )
             if session.hung_up:
                 return
-            pin = collected_digits(reply)
-            if pin is None or not pin.isdigit():
+            pin = dialog.pin(collected_digits(reply))
+            if pin is None:
                 wrong = replace(route.admission, outcome=Outcome.WRONG_PIN)
                 route = replace(route, admission=wrong)
                 continue
@@ -178,7 +176,7 @@ class DialIn:
             await session.set_variable("BRIDGE_DIVERT", mapping.checked_divert_uri(uri), "text")
             await session.set_variable("BRIDGE_ACTION", "divert", "name")
         else:
-            await reject(session, outcome)
+            await reject(session, PinDialog.final(outcome))
 
 
 def caller_name(env: agi.AgiEnvironment) -> str | None:

@@ -38,6 +38,7 @@ from bridge.core.models import (
     Participant,
     PlayBeep,
 )
+from bridge.core.pin import PinDialog, PinPrompt
 from bridge.media import tones
 from bridge.media.mixer import IMPLEMENTATION, mix
 from bridge.media.wav import WavRecorder
@@ -45,21 +46,13 @@ from bridge.pbx.backend import CallRouter, EngineError, InboundCall, Observation
 from bridge.pbx.embedded import prompts, rtp_core
 from bridge.pbx.embedded.media_source import MediaLibrary
 from bridge.pbx.embedded.media_timeout import MediaTimeout
-from bridge.pbx.embedded.pin import PIN_ATTEMPTS, PinEntry
+from bridge.pbx.embedded.pin import PinEntry
 from bridge.pbx.embedded.room import Member, Room, Source
 from bridge.pbx.embedded.rtp_stream import PortPool
 from bridge.pbx.embedded.user_agent import Call, CallState, UserAgent
 from bridge.protocols.sip import NameAddr, SipBuildError, SipUri, caller_address, target_uri
 
 log = logging.getLogger(__name__)
-
-_REFUSAL = {
-    Outcome.UNKNOWN: 404,
-    Outcome.WRONG_PIN: 403,
-    Outcome.BUSY: 486,
-    Outcome.DIVERT: 302,
-    Outcome.FULL: 503,
-}
 
 
 class EmbeddedBackend:
@@ -227,7 +220,7 @@ class EmbeddedBackend:
                 self.ua.hangup(call)
 
     def _refuse(self, call: Call, route: Route) -> None:
-        status = _REFUSAL.get(route.admission.outcome, 403)
+        status = route.admission.sip_status  # core/admission.py's table
         headers: list[tuple[str, str]] = []
         if route.admission.outcome == Outcome.DIVERT and route.admission.divert:
             try:
@@ -249,8 +242,8 @@ class EmbeddedBackend:
         self._join(call, conf, participant, wait, greeting)
 
     async def _admit_with_pin(self, call: Call, first: InboundCall) -> None:
-        """Up to PIN_ATTEMPTS entries, each routed (the router judges it); a wrong one is
-        re-prompted. An empty entry (a pause, or '#' alone) counts as a wrong one."""
+        """The PIN dialogue (core/pin.py decides it): each entry routed (the router judges
+        it), a wrong or empty one re-prompted, until the attempts are used up."""
         assert self._router is not None
         if not await self.ua.answer(call):
             return
@@ -259,13 +252,15 @@ class EmbeddedBackend:
         call.on_digit = entry.feed
         self._pin_room.add(member)
         route: Route | None = None
-        for attempt in range(PIN_ATTEMPTS):
+        dialog, outcome = PinDialog(), Outcome.NEED_PIN
+        while (prompt := dialog.next_prompt(outcome)) is not None:
             member.private.clear()
-            member.private.append(Source(prompts.pin_retry() if attempt else prompts.pin_prompt()))
-            pin = await entry.collect(lambda: call.live)
+            retry = prompt is PinPrompt.RETRY
+            member.private.append(Source(prompts.pin_retry() if retry else prompts.pin_prompt()))
+            pin = dialog.pin(await entry.collect(lambda: call.live, dialog.policy))
             route = await self._router.route(replace(first, pin=pin)) if pin else None
-            wrong = route is None or route.admission.outcome == Outcome.WRONG_PIN
-            if not call.live or not wrong:
+            outcome = Outcome.WRONG_PIN if route is None else route.admission.outcome
+            if not call.live:
                 break
         if route is None or route.admission.outcome != Outcome.ADMIT:
             if call.live:  # else call_ended cleaned up

@@ -1,17 +1,12 @@
-"""Collecting a PIN from RFC 4733 digits: ended by '#', by PIN_MAX_DIGITS or by a pause.
-
-The caller gets PIN_ATTEMPTS tries (as the Asterisk engine's dial-in gives); the router
-judges each entry, this module only gathers digits.
-"""
+"""Gathering one PIN entry from RFC 4733 digits: the IO half of core/pin.py, whose policy
+says when an entry ends ('#', max_digits, a pause of digit_timeout) and what follows it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
-PIN_ATTEMPTS = 3
-PIN_MAX_DIGITS = 12
-PIN_DIGIT_TIMEOUT = 8.0  # seconds of silence that end an entry without '#'
+from bridge.core.pin import PinPolicy
 
 
 class PinEntry:
@@ -29,20 +24,20 @@ class PinEntry:
         """End a pending `collect` (the call went away)."""
         self._changed.set()
 
-    async def collect(self, live: Callable[[], bool]) -> str:
-        """One entry: the digits before '#', the first PIN_MAX_DIGITS, or what was typed
-        before a pause of PIN_DIGIT_TIMEOUT; "" when nothing was (or the call ended)."""
+    async def collect(self, live: Callable[[], bool], policy: PinPolicy) -> str:
+        """One entry: the digits before '#', the first max_digits, or what was typed before
+        a pause of digit_timeout; "" when nothing was (or the call ended)."""
         while live():
             self._changed.clear()
             digits = self.digits
             if "#" in digits:
                 entry, self.digits = digits.split("#", 1)
                 return entry
-            if len(digits) >= PIN_MAX_DIGITS:
-                self.digits = digits[PIN_MAX_DIGITS:]
-                return digits[:PIN_MAX_DIGITS]
+            if len(digits) >= policy.max_digits:
+                self.digits = digits[policy.max_digits :]
+                return digits[: policy.max_digits]
             try:
-                await asyncio.wait_for(self._changed.wait(), PIN_DIGIT_TIMEOUT)
+                await asyncio.wait_for(self._changed.wait(), policy.digit_timeout)
             except TimeoutError:
                 self.digits = ""
                 return digits

@@ -24,7 +24,7 @@ import uuid as uuidlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 from bridge.core import engine as e
 from bridge.core.models import (
@@ -93,7 +93,7 @@ class FreeSwitchBackend:
         connect_timeout: float = 5.0,
         backoff_initial: float = 0.5,
         order_hold: float = 0.02,
-        pin_timeout: float = 10.0,
+        pin_timeout: float | None = None,  # None: core/pin.py's digit timeout
     ) -> None:
         self._host = host
         self._port = port
@@ -558,26 +558,29 @@ class FreeSwitchBackend:
         name = mapping.conference_name(command.conference)
         if not isinstance(command, e.EndConference):
             await self._sync_beep(name, command.conference)
-        if isinstance(command, e.StartConference):
-            await self._start(command.conference)
-        elif isinstance(command, e.EndConference):
-            await self._end(name)
-        elif isinstance(command, e.Kick):
-            await self._kick(name, command.participant, command.reason)
-        elif isinstance(command, e.SetMute):
-            await self._set_mute(name, command.participant, command.muted)
-        elif isinstance(command, e.SetDeaf):
-            await self._set_deaf(name, command.participant, command.deaf)
-        elif isinstance(command, e.SetHold):
-            await self._set_hold(name, command.participant, command.hold, command.media)
-        elif isinstance(command, e.Play):
-            await self._play(name, command)
-        elif isinstance(command, e.StartRecording):
-            path = safe_value(command.path, "path")
-            self._conf_state(command.conference).recordings[command.recording_id] = path
-            await self._api(esl.conf_recording(name, "start", path))
-        elif isinstance(command, e.StopRecording | e.PauseRecording):
-            await self._recording(name, command)
+        match command:  # exhaustive: mypy flags a command this engine does not handle
+            case e.StartConference():
+                await self._start(command.conference)
+            case e.EndConference():
+                await self._end(name)
+            case e.Kick():
+                await self._kick(name, command.participant, command.reason)
+            case e.SetMute():
+                await self._set_mute(name, command.participant, command.muted)
+            case e.SetDeaf():
+                await self._set_deaf(name, command.participant, command.deaf)
+            case e.SetHold():
+                await self._set_hold(name, command.participant, command.hold, command.media)
+            case e.Play():
+                await self._play(name, command)
+            case e.StartRecording():
+                path = safe_value(command.path, "path")
+                self._conf_state(command.conference).recordings[command.recording_id] = path
+                await self._api(esl.conf_recording(name, "start", path))
+            case e.StopRecording() | e.PauseRecording():
+                await self._recording(name, command)
+            case _:
+                assert_never(command)
 
     async def _sync_beep(self, name: str, conference: Conference) -> None:
         """play_beep can change while the conference runs: follow it with enter/exit_sound."""

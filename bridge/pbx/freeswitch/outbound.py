@@ -17,12 +17,13 @@ import asyncio
 import collections
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal, Protocol
 
 from bridge.core.admission import Outcome
 from bridge.core.dialing import parse_dial_target
 from bridge.core.models import Conference, Participant
+from bridge.core.pin import PinDialog, PinPolicy, PinPrompt
 from bridge.pbx.backend import CallRouter, InboundCall
 from bridge.protocols import esl
 from bridge.protocols.safe import UnsafeValueError, is_safe, safe_value
@@ -39,8 +40,6 @@ REFUSAL_CAUSE: Final[dict[Outcome, str]] = {
 }
 PIN_PROMPT: Final = "conference/conf-pin.wav"
 BAD_PIN: Final = "conference/conf-bad-pin.wav"
-MAX_PIN_TRIES: Final = 3
-MAX_PIN_DIGITS: Final = 12
 PROMPT_TIMEOUT: Final = 30.0  # seconds a prompt may take to play to its end
 
 Phase = Literal["routing", "lobby", "conference", "ended"]
@@ -80,14 +79,14 @@ class CallSession:
         router: CallRouter,
         *,
         command_timeout: float = 5.0,
-        pin_timeout: float = 10.0,
+        pin_timeout: float | None = None,  # None: core/pin.py's digit timeout
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._host = host
         self._router = router
         self._timeout = command_timeout
-        self._pin_timeout = pin_timeout
+        self._pin_policy = None if pin_timeout is None else PinPolicy(digit_timeout=pin_timeout)
         self._parser = esl.EslParser()
         self._replies: collections.deque[asyncio.Future[esl.EslMessage]] = collections.deque()
         self._digits: asyncio.Queue[str] = asyncio.Queue()
@@ -214,28 +213,25 @@ class CallSession:
             code, caller if is_safe(caller, "caller_id") else None, uuid, caller_name=name
         )
         route = await self._router.route(call)
-        tries = 0
-        while route.admission.outcome in (Outcome.NEED_PIN, Outcome.WRONG_PIN):
-            if route.admission.outcome == Outcome.WRONG_PIN:
-                tries += 1
-                if tries >= MAX_PIN_TRIES:
-                    break
+        dialog = PinDialog(self._pin_policy)  # core/pin.py decides; this only does IO
+        while (prompt := dialog.next_prompt(route.admission.outcome)) is not None:
+            if prompt is PinPrompt.RETRY:
                 # to its end: in async mode a second execute would run nested inside the
                 # first playback, and the caller would hear the PIN prompt first
                 await self._play_to_end(BAD_PIN)
-            pin = await self._collect_pin()
+            pin = dialog.pin(await self._collect_pin(dialog.policy))
             if pin is None:
-                break
+                wrong = replace(route.admission, outcome=Outcome.WRONG_PIN)
+                route = replace(route, admission=wrong)
+                continue
             route = await self._router.route(
                 InboundCall(call.access_code, call.caller_id, uuid, pin, call.caller_name)
             )
         outcome = route.admission.outcome
         if outcome == Outcome.ADMIT and route.conference and route.participant:
             await self._admit(route.conference, route.participant)
-        elif outcome == Outcome.NEED_PIN:
-            await self._refuse(Outcome.WRONG_PIN, None)  # no PIN entered in time
         else:
-            await self._refuse(outcome, route.admission.divert)
+            await self._refuse(PinDialog.final(outcome), route.admission.divert)
 
     async def _play_to_end(self, file: str) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -248,22 +244,22 @@ class CallSession:
             await self._execute("answer")
             self._answered = True
 
-    async def _collect_pin(self) -> str | None:
-        """Prompt, then digits until ``#``; None when the caller entered nothing in time."""
+    async def _collect_pin(self, policy: PinPolicy) -> str:
+        """Prompt, then digits until ``#``, max_digits or a pause of digit_timeout."""
         await self._answer()
         while not self._digits.empty():
             self._digits.get_nowait()
         await self._execute("playback", PIN_PROMPT)
         pin = ""
-        while len(pin) < MAX_PIN_DIGITS:
+        while len(pin) < policy.max_digits:
             try:
-                digit = await asyncio.wait_for(self._digits.get(), self._pin_timeout)
+                digit = await asyncio.wait_for(self._digits.get(), policy.digit_timeout)
             except TimeoutError:
                 break
             if digit == "#":
                 break
             pin += digit
-        return pin or None
+        return pin
 
     async def _refuse(self, outcome: Outcome, divert: str | None) -> None:
         if outcome == Outcome.DIVERT and divert:
@@ -324,7 +320,7 @@ class OutboundServer:
         listen_host: str = "127.0.0.1",
         listen_port: int = 8084,
         command_timeout: float = 5.0,
-        pin_timeout: float = 10.0,
+        pin_timeout: float | None = None,  # None: core/pin.py's digit timeout
     ) -> None:
         self._host = host
         self._router = router
