@@ -182,7 +182,7 @@ def build_app(
             _write_admin_key(config.data_dir, parts.admin_key)
         _tune_gc()
         observer.start()
-        await services.backend.start(observer, Router(services))
+        await services.backend.start(observer.queue, Router(services))
         await dispatcher.start()
         if run_scheduler:
             scheduler.start()
