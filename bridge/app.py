@@ -210,7 +210,7 @@ def build_app(
 
     async def engine(_app: web.Application) -> AsyncIterator[None]:
         try:
-            await services.backend.start(observer, Router(services))
+            await services.backend.start(observer.queue, Router(services))
             yield
         finally:  # a half-started engine (one port bound, the next taken) lets go too
             await services.backend.stop()

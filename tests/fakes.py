@@ -44,7 +44,7 @@ class FakeBackend:
 
     async def _report(self, o: e.Observation) -> None:
         assert self.sink is not None
-        await self.sink(o)
+        self.sink.report(o)
 
     async def execute(self, command: e.Command) -> None:
         from bridge.pbx.backend import EngineError

@@ -7,15 +7,16 @@ policy.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.core.admission import Admission
-from bridge.core.engine import Command, Observation
+from bridge.core.engine import Command
 from bridge.core.models import Conference, MediaItem, Participant
+from bridge.pbx.observations import ObservationQueue
 
-ObservationSink = Callable[[Observation], Awaitable[None]]
+# every engine reports into the one queue the observer drains (pbx/observations.py)
+ObservationSink = ObservationQueue
 
 
 @dataclass(frozen=True, slots=True)

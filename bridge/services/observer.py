@@ -30,6 +30,7 @@ from bridge.core.models import (
     ParticipantStatus,
     RecordingStatus,
 )
+from bridge.pbx.observations import ObservationQueue
 from bridge.services.commit import StaleOwner
 from bridge.services.context import Services, Unit
 from bridge.services.live import decide
@@ -42,14 +43,14 @@ log = logging.getLogger(__name__)
 class Observer:
     def __init__(self, services: Services) -> None:
         self.s = services
-        self._queue: asyncio.Queue[obs.Observation] = asyncio.Queue()
+        self.queue = ObservationQueue()  # the engine reports into it (backend.start)
         self._task: asyncio.Task[None] | None = None
         self._committing: set[asyncio.Future[None]] = set()  # decided, commit not yet done
         self.applied = 0
 
     async def __call__(self, observation: obs.Observation) -> None:
-        """The sink handed to the engine."""
-        self._queue.put_nowait(observation)
+        """Report as an engine would (tests, benchmarks)."""
+        self.queue.report(observation)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="observer")
@@ -64,14 +65,14 @@ class Observer:
         """Wait until everything reported so far has been applied and committed (tests,
         shutdown)."""
         while True:
-            await self._queue.join()
+            await self.queue.drained()
             if not self._committing:
                 return
             await asyncio.wait(list(self._committing))
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
+            item = await self.queue.get()
             try:
                 await self.apply(item)
                 self.applied += 1
@@ -79,7 +80,7 @@ class Observer:
             except Exception:
                 log.exception("could not apply %r", item)
             finally:
-                self._queue.task_done()
+                self.queue.done()
 
     async def apply(self, o: obs.Observation) -> None:
         """Decide what `o` changes, on its conference's owner, without waiting for the
@@ -118,7 +119,7 @@ class Observer:
             return
         exc = f.exception()
         if isinstance(exc, StaleOwner):  # decided on a stale copy: decide again on a fresh one
-            self._queue.put_nowait(o)
+            self.queue.report(o)
         elif exc is not None:
             log.error("could not commit %r: %s: %s", o, type(exc).__name__, exc)
 

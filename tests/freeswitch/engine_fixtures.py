@@ -31,6 +31,7 @@ from bridge.core.engine import Observation
 from bridge.core.ids import new_id
 from bridge.core.models import Conference, Participant
 from bridge.pbx.backend import InboundCall, Route
+from bridge.pbx.observations import ObservationQueue
 
 # Replies to commands the recording never saw, as this FreeSWITCH 1.11 answered them
 # (body only); test_freeswitch_real_replies.py checks each against the real FreeSWITCH.
@@ -453,24 +454,28 @@ class StubSession:
         self.hung_up += 1
 
 
-class Observations:
-    """The sink: every observation, with a way to wait for some."""
+class Observations(ObservationQueue):
+    """The engine's queue, applied at once by recording: every observation, with a way to
+    wait for some."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.items: list[Observation] = []
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
 
-    async def __call__(self, o: Observation) -> None:
-        async with self._changed:
-            self.items.append(o)
-            self._changed.notify_all()
+    def report(self, observation: Observation) -> None:
+        self.reported += 1
+        self.items.append(observation)
+        self._changed.set()
 
     def of(self, kind: type) -> list[Any]:
         return [o for o in self.items if isinstance(o, kind)]
 
     async def wait(self, kind: type, count: int = 1, deadline: float = 5.0) -> list[Any]:
-        async with asyncio.timeout(deadline), self._changed:
-            await self._changed.wait_for(lambda: len(self.of(kind)) >= count)
+        async with asyncio.timeout(deadline):
+            while len(self.of(kind)) < count:
+                self._changed.clear()
+                await self._changed.wait()
         return self.of(kind)
 
 

@@ -93,8 +93,6 @@ class AsteriskBackend:
         self.ami: AmiClient | None = None
         self.agi: FastAgiServer | None = None
         self._sink: ObservationSink | None = None
-        self._reports: asyncio.Queue[e.Observation] = asyncio.Queue()
-        self._reporter: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._action_ids = 0
         # internal Local/ channels (Uniqueid of the ;1 half) -> what they are for
@@ -108,7 +106,6 @@ class AsteriskBackend:
 
     async def start(self, sink: ObservationSink, router: CallRouter) -> None:
         self._sink = sink
-        self._reporter = asyncio.create_task(self._report_loop(), name="asterisk-reports")
         host, port, user, secret = self._ami_args
         self.ami = AmiClient(
             host,
@@ -136,10 +133,6 @@ class AsteriskBackend:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._reporter is not None:
-            self._reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reporter
 
     @property
     def available(self) -> bool:
@@ -170,18 +163,10 @@ class AsteriskBackend:
     # ================================================================== plumbing
 
     def _report(self, observation: e.Observation) -> None:
-        """Queue an observation; one task hands them to the sink in order."""
-        self._reports.put_nowait(observation)
-
-    async def _report_loop(self) -> None:
-        assert self._sink is not None
-        while True:
-            item = await self._reports.get()
-            try:
-                await self._sink(item)
-                self.observations_reported += 1
-            except Exception:
-                log.exception("observation sink failed on %r", item)
+        """Into the one observation queue every engine shares with the observer."""
+        if self._sink is not None:
+            self._sink.report(observation)
+            self.observations_reported += 1
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

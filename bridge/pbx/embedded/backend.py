@@ -11,8 +11,8 @@ Admitted calls join the `Room` of their conference, which mixes on a 20 ms tick.
 first hears the conference's pre_actions alone (in the lobby room, status joining), then
 enters the mixing, where the room hears its name and joined message; on leaving, the room
 hears its name and left message, and a call we disconnect hears the post_actions before
-BYE (prompts.py). Commands change members and rooms; observations go to the sink through
-one queue, in order.
+BYE (prompts.py). Commands change members and rooms; observations go, in order, into the
+one queue every engine shares with the observer (pbx/observations.py).
 """
 
 from __future__ import annotations
@@ -101,7 +101,6 @@ class EmbeddedBackend:
         self._farewells: dict[str, prompts.Farewell] = {}  # participant id -> its leave media
         self._sink: ObservationSink | None = None
         self._router: CallRouter | None = None
-        self._reports: asyncio.Queue[obs.Observation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listening = False
         self.rtp_timeout = rtp_timeout
@@ -110,7 +109,6 @@ class EmbeddedBackend:
 
     async def start(self, sink: ObservationSink, router: CallRouter) -> None:
         self._sink, self._router = sink, router
-        self._spawn(self._pump())
         if self.rtp_timeout > 0:
             self._spawn(self._watch_media(MediaTimeout(self.rtp_timeout)))
         await self.ua.listen(self.sip_port)
@@ -158,17 +156,8 @@ class EmbeddedBackend:
         return task
 
     def _report(self, observation: obs.Observation) -> None:
-        self._reports.put_nowait(observation)
-
-    async def _pump(self) -> None:
-        """Hand observations to the sink one by one, in the order they happened."""
-        while True:
-            observation = await self._reports.get()
-            if self._sink is not None:
-                try:
-                    await self._sink(observation)
-                except Exception:
-                    log.exception("observation sink failed on %r", observation)
+        if self._sink is not None:  # the shared queue, in the order things happened
+            self._sink.report(observation)
 
     # calls in (CallEvents) ------------------------------------------------------------
 

@@ -115,7 +115,6 @@ class FreeSwitchBackend:
         self._members: dict[str, _Member] = {}  # channel uuid -> member
         self._by_participant: dict[str, str] = {}  # participant id -> channel uuid
         self._conferences: dict[str, _ConferenceState] = {}  # engine name -> state
-        self._out: asyncio.Queue[e.Observation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state: State = "stopped"
         self._subscribed = False
@@ -132,7 +131,6 @@ class FreeSwitchBackend:
         background (FreeSWITCH may come up after the bridge)."""
         self._sink = sink
         loop = asyncio.get_running_loop()
-        self._spawn(self._pump())
         self._conn = EslConnection(
             self._host,
             self._port,
@@ -236,21 +234,13 @@ class FreeSwitchBackend:
             log.error("FreeSWITCH task failed", exc_info=task.exception())
 
     def _report(self, o: e.Observation) -> None:
-        self._out.put_nowait(o)
-
-    async def _pump(self) -> None:
-        """Hands observations to the sink one by one, in the order they were made."""
-        while True:
-            o = await self._out.get()
-            try:
-                if self._sink is not None:
-                    await self._sink(o)
-            finally:
-                self._out.task_done()
+        if self._sink is not None:  # the one queue every engine shares with the observer
+            self._sink.report(o)
 
     async def drained(self) -> None:
-        """Every observation made so far has reached the sink (tests, benchmarks)."""
-        await self._out.join()
+        """Every observation made so far has been applied (tests, benchmarks)."""
+        if self._sink is not None:
+            await self._sink.drained()
 
     async def _api(self, cmd: esl.ApiCommand, *, missing_ok: bool = False) -> str:
         if self._conn is None or self._state != "connected":
