@@ -53,7 +53,6 @@ from bridge.protocols.sip import (
     ClientInviteTransaction,
     Dialog,
     NameAddr,
-    ServerInviteTransaction,
     SipBuildError,
     SipParseError,
     SipRequest,
@@ -452,8 +451,6 @@ class UserAgent:
         call = self.calls.get(ack.call_id)
         if call is None or call.dialog is None or not call.dialog.matches(ack):
             return
-        if isinstance(call.invite_tx, ServerInviteTransaction):
-            self.endpoint.ack_received(call.invite_tx, ack)
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
             if call.acked is not None and not call.acked.done():
