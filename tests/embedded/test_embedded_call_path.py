@@ -79,3 +79,21 @@ async def test_the_engine_forgets_calls_however_they_end(
         lambda: not engine.backend.legs and not engine.backend.ua.calls, 5.0, "no calls left"
     )
     assert not engine.backend.by_participant
+
+
+async def test_a_dial_out_kicked_while_ringing_is_cancelled_by_the_ua(
+    engine: Engine, phones: list[SipPhone]
+) -> None:
+    cid = await engine.conference("8104", play_beep="never")
+    ringing = await new_phone(phones, "ringing")
+    ringing.answer_mode = "ring"
+    dial = {"to": f"sip:{ringing.uri}", "seconds_answer_timeout": 30}
+    p = await engine.ok("POST", f"/v1/conferences/{cid}/participants", 201, json=dial)
+    await wait_until(lambda: any(r.method == "INVITE" for r in ringing.requests), 5.0, "INVITE")
+    await wait_until(lambda: bool(engine.backend.ua.calls), 5.0, "the call is dialling")
+    await engine.ok("DELETE", f"/v1/conferences/{cid}/participants/{p['id']}")
+    await wait_until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")
+    await engine.settle()
+    assert not engine.backend.ua.calls and not engine.backend.legs
+    got = await engine.ok("GET", f"/v1/conferences/{cid}/participants/{p['id']}")
+    assert got["status"] != "joined" and got["joined_at"] is None, got

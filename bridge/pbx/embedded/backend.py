@@ -587,14 +587,9 @@ class EmbeddedBackend:
 
     async def _dial(self, command: cmd.Originate, target: SipUri, caller: NameAddr) -> None:
         p, conf = command.participant, command.conference
-        refs: list[str] = []
         try:
-            result = await self.ua.originate(
-                target, caller, float(p.answer_timeout), on_call=refs.append
-            )
-        except asyncio.CancelledError:
-            for ref in refs:
-                self.ua.hangup(ref)
+            result = await self.ua.originate(target, caller, float(p.answer_timeout))
+        except asyncio.CancelledError:  # the UA ended the call it had started
             self._report(obs.CallFailed(p.id, FailureReason.CANCELLED))
             return
         except EngineError:

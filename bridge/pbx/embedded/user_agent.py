@@ -568,10 +568,9 @@ class UserAgent:
         target: SipUri,
         caller: NameAddr,
         answer_within: float,
-        on_call: Callable[[str], None],
     ) -> OutboundResult:
-        """Call `target`; `on_call` gets the call's reference as soon as it exists (so it can
-        be hung up). EngineError when no RTP port is free.
+        """Call `target`; EngineError when no RTP port is free. Cancelled (the engine gave
+        up: a kick, the conference ended), it ends the call it started: CANCEL, or BYE.
 
         A registered user of ours is called at its contact; `;transport=tcp` means TCP.
         """
@@ -615,7 +614,6 @@ class UserAgent:
             offer=offer,
         )
         self._add(call)
-        on_call(call.ref)
         outcome: asyncio.Future[OutboundResult] = loop.create_future()
 
         def settle(result: OutboundResult) -> None:
@@ -648,6 +646,9 @@ class UserAgent:
             with contextlib.suppress(asyncio.InvalidStateError):
                 outcome.set_result(OutboundResult(None, FailureReason.NO_ANSWER))
             return outcome.result()
+        except asyncio.CancelledError:
+            self._hangup(call)
+            raise
 
     async def _destination(
         self, target: SipUri
