@@ -96,6 +96,7 @@ class SipPhone:
     remote_media: Address | None = None
     unanswered: tuple[SipRequest, Address] | None = None  # the last INVITE a silent phone got
     display_name: str | None = None  # the From display name of its calls
+    held_acks: list[tuple[SipRequest, Address]] | None = None  # not None: ACKs kept back
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -230,9 +231,18 @@ class SipPhone:
             ack.headers.set("CSeq", f"{invite.cseq.seq} ACK")
             ack.headers.set("To", response.headers.get("to") or "")
             ack.headers.remove("content-type")
-        self._send_sip(ack, addr)
+        if self.held_acks is not None:
+            self.held_acks.append((ack, addr))  # a phone whose ACK is late or lost
+        else:
+            self._send_sip(ack, addr)
         if self.final_status is None:
             self.final_status = response.status
+
+    def release_acks(self) -> None:
+        """Send the ACKs kept back, and the ones to come at once."""
+        held, self.held_acks = self.held_acks or [], None
+        for ack, addr in held:
+            self._send_sip(ack, addr)
 
     def _on_request(self, request: SipRequest, addr: Address) -> None:
         self.requests.append(request)

@@ -1,6 +1,7 @@
 """The embedded engine's Backend: the bridge itself answers SIP phones and mixes them.
 
-Calls arrive through the `UserAgent`; each is routed with the spine's router (the dialled
+Calls arrive through the `UserAgent` as a `CallHandle` (a reference and its media); each is
+routed with the spine's router (the dialled
 user part is the access code) and answered or refused with the SIP status of the decision.
 When a PIN is needed the call is answered, digits are collected from RFC 4733 events (pin.py)
 and the call is routed again, up to three attempts, each wrong one re-prompted. A wrong PIN
@@ -13,6 +14,11 @@ enters the mixing, where the room hears its name and joined message; on leaving,
 hears its name and left message, and a call we disconnect hears the post_actions before
 BYE (prompts.py). Commands change members and rooms; observations go, in order, into the
 one queue every engine shares with the observer (pbx/observations.py).
+
+The engine owns the conference side of each call, a `Leg` keyed by the call reference; the
+UA keeps the SIP side. Calls go down (answer, reject, hangup, originate), events come up
+(arrived, digit, ended), and "joined" is decided in one place, `_enter`: an inbound call's
+`answer` returns only after its ACK, so every call that enters the mixing is up.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Coroutine, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -49,10 +55,25 @@ from bridge.pbx.embedded.media_timeout import MediaTimeout
 from bridge.pbx.embedded.pin import PinEntry
 from bridge.pbx.embedded.room import Member, Room, Source
 from bridge.pbx.embedded.rtp_stream import PortPool
-from bridge.pbx.embedded.user_agent import Call, CallState, UserAgent
+from bridge.pbx.embedded.user_agent import CallHandle, UserAgent
 from bridge.protocols.sip import NameAddr, SipBuildError, SipUri, caller_address, target_uri
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Leg:
+    """The engine's side of one call: whose it is, and where its digits go."""
+
+    call: CallHandle
+    participant_id: str | None = None
+    conference_id: str | None = None
+    pin: PinEntry | None = None  # digits feed a PIN entry
+    report_digits: bool = False  # digits are the participant's (DigitPressed)
+
+    @property
+    def ref(self) -> str:
+        return self.call.ref
 
 
 class EmbeddedBackend:
@@ -92,10 +113,10 @@ class EmbeddedBackend:
             users=sip_users, realm=sip_realm, tcp=sip_tcp,
         )  # fmt: skip
         self.rooms: dict[str, Room] = {}
-        self.by_participant: dict[str, Call] = {}
+        self.legs: dict[str, Leg] = {}  # call reference -> the engine's side of the call
+        self.by_participant: dict[str, Leg] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
         self._dialing_conf: dict[str, str] = {}  # participant id -> conference id, while ringing
-        self._pins: dict[str, PinEntry] = {}
         self._pin_room = Room("pin", mix, on_talking=lambda pid, talking: None)
         self._play_beep: dict[str, PlayBeep] = {}
         self._farewells: dict[str, prompts.Farewell] = {}  # participant id -> its leave media
@@ -161,23 +182,37 @@ class EmbeddedBackend:
 
     # calls in (CallEvents) ------------------------------------------------------------
 
-    def call_arrived(self, call: Call) -> None:
-        self._spawn(self._admit(call))
+    def call_arrived(self, call: CallHandle) -> None:
+        leg = self.legs[call.ref] = Leg(call)
+        self._spawn(self._admit(leg))
 
-    def call_confirmed(self, call: Call) -> None:
-        # A call still hearing the pre_actions is reported when it enters the mixing (_enter).
-        room = self.rooms.get(call.conference_id or "")
-        pid = call.participant_id
-        if pid is not None and not call.outbound and room is not None and pid in room.members:
-            self._report(obs.MemberJoined(pid, call.ref))
+    def call_digit(self, ref: str, digit: str) -> None:
+        leg = self.legs.get(ref)
+        if leg is None:
+            return
+        if leg.pin is not None:
+            leg.pin.feed(digit)
+        elif leg.report_digits and leg.participant_id is not None:
+            self._report(obs.DigitPressed(leg.participant_id, digit))
 
-    def call_ended(self, call: Call) -> None:
-        pin = self._pins.pop(call.ref, None)
-        if pin is not None:
-            pin.wake()
-        self._pin_room.remove(call.ref)  # giving a PIN, or hearing the post_actions
-        if call.participant_id is not None:
-            self._leave(call, None)
+    def call_ended(self, ref: str) -> None:
+        leg = self.legs.pop(ref, None)
+        if leg is None:
+            return
+        if leg.pin is not None:
+            leg.pin.wake()
+        self._pin_room.remove(ref)  # giving a PIN, or hearing the post_actions
+        if leg.participant_id is not None:
+            self._leave(leg, None)
+
+    def _live(self, leg: Leg) -> bool:
+        return self.ua.live(leg.ref)
+
+    def _hang_up(self, leg: Leg, status: int = 480) -> None:
+        """End the call from our side (the UA sends no `call_ended` for it) and forget it."""
+        if self.legs.get(leg.ref) is leg:
+            del self.legs[leg.ref]
+        self.ua.hangup(leg.ref, status)
 
     async def _watch_media(self, watch: MediaTimeout) -> None:
         loop = asyncio.get_running_loop()
@@ -185,30 +220,29 @@ class EmbeddedBackend:
             await asyncio.sleep(min(5.0, watch.timeout / 4))
             for call in watch.expired(list(self.ua.calls.values()), loop.time()):
                 log.warning("call %s sent no RTP for %.0f s: hanging up", call.ref, watch.timeout)
-                self.call_ended(call)
-                self.ua.hangup(call)
+                self.ua.hangup(call.ref)
+                self.call_ended(call.ref)
 
-    async def _admit(self, call: Call) -> None:
+    async def _admit(self, leg: Leg) -> None:
         assert self._router is not None
-        name = call.invite.from_addr.display_name  # the router keeps it only if it is text
-        request = InboundCall(call.access_code, call.caller_id, call.ref, caller_name=name)
+        call = leg.call  # the router keeps the caller's name only if it is text
+        request = InboundCall(
+            call.access_code, call.caller_id, call.ref, caller_name=call.caller_name
+        )
         try:
             route = await self._router.route(request)
             if route.admission.outcome == Outcome.NEED_PIN:
-                await self._admit_with_pin(call, request)
+                await self._admit_with_pin(leg, request)
                 return
             if route.admission.outcome != Outcome.ADMIT:
-                self._refuse(call, route)
+                self._refuse(leg, route)
                 return
-            await self._answer_and_join(call, route)
+            await self._answer_and_join(leg, route)
         except Exception:
-            log.exception("could not route call %s", call.ref)
-            if call.state is CallState.ROUTING:
-                self.ua.reject(call, 500)
-            elif call.live:
-                self.ua.hangup(call)
+            log.exception("could not route call %s", leg.ref)
+            self._hang_up(leg, 500)  # 500 if not answered yet, else BYE
 
-    def _refuse(self, call: Call, route: Route) -> None:
+    def _refuse(self, leg: Leg, route: Route) -> None:
         status = route.admission.sip_status  # core/admission.py's table
         headers: list[tuple[str, str]] = []
         if route.admission.outcome == Outcome.DIVERT and route.admission.divert:
@@ -218,27 +252,29 @@ class EmbeddedBackend:
                 status = 486  # a divert target we cannot write: busy is the honest answer
             else:
                 headers.append(("Contact", f"<{target}>"))
-        self.ua.reject(call, status, headers)
+        self.legs.pop(leg.ref, None)
+        self.ua.reject(leg.ref, status, headers)
 
-    async def _answer_and_join(self, call: Call, route: Route) -> None:
+    async def _answer_and_join(self, leg: Leg, route: Route) -> None:
         conf, participant = route.conference, route.participant
         assert conf is not None and participant is not None
-        call.participant_id, call.conference_id = participant.id, conf.id
+        leg.participant_id, leg.conference_id = participant.id, conf.id
         wait, greeting = await self._entry_media(conf, participant)
-        if not await self.ua.answer(call):
+        if not await self.ua.answer(leg.ref):  # returns once the ACK is in
+            self.legs.pop(leg.ref, None)
             self._report(obs.MemberLeft(participant.id, None))  # cancelled: joining -> failed
             return
-        self._join(call, conf, participant, wait, greeting)
+        self._join(leg, conf, participant, wait, greeting)
 
-    async def _admit_with_pin(self, call: Call, first: InboundCall) -> None:
+    async def _admit_with_pin(self, leg: Leg, first: InboundCall) -> None:
         """The PIN dialogue (core/pin.py decides it): each entry routed (the router judges
         it), a wrong or empty one re-prompted, until the attempts are used up."""
         assert self._router is not None
-        if not await self.ua.answer(call):
+        if not await self.ua.answer(leg.ref):
+            self.legs.pop(leg.ref, None)
             return
-        entry = self._pins[call.ref] = PinEntry()
-        member = Member(call.ref, call.stream)
-        call.on_digit = entry.feed
+        entry = leg.pin = PinEntry()
+        member = Member(leg.ref, leg.call.stream)
         self._pin_room.add(member)
         route: Route | None = None
         dialog, outcome = PinDialog(), Outcome.NEED_PIN
@@ -246,36 +282,34 @@ class EmbeddedBackend:
             member.private.clear()
             retry = prompt is PinPrompt.RETRY
             member.private.append(Source(prompts.pin_retry() if retry else prompts.pin_prompt()))
-            pin = dialog.pin(await entry.collect(lambda: call.live, dialog.policy))
+            pin = dialog.pin(await entry.collect(lambda: self._live(leg), dialog.policy))
             route = await self._router.route(replace(first, pin=pin)) if pin else None
             outcome = Outcome.WRONG_PIN if route is None else route.admission.outcome
-            if not call.live:
+            if not self._live(leg):
                 break
         if route is None or route.admission.outcome != Outcome.ADMIT:
-            if call.live:  # else call_ended cleaned up
-                self._reject_answered(call, member)
+            if self._live(leg):  # else call_ended cleaned up
+                self._reject_answered(leg, member)
             return
-        self._pins.pop(call.ref, None)
-        self._pin_room.remove(call.ref)
+        leg.pin = None
+        self._pin_room.remove(leg.ref)
         conf, participant = route.conference, route.participant
         assert conf is not None and participant is not None
-        call.participant_id, call.conference_id = participant.id, conf.id
-        call.on_digit = lambda digit: None
+        leg.participant_id, leg.conference_id = participant.id, conf.id
         wait, greeting = await self._entry_media(conf, participant)
-        if not call.live:
+        if not self._live(leg):
             self._report(obs.MemberLeft(participant.id, None))
             return
-        self._join(call, conf, participant, wait, greeting)
+        self._join(leg, conf, participant, wait, greeting)
 
-    def _reject_answered(self, call: Call, member: Member) -> None:
+    def _reject_answered(self, leg: Leg, member: Member) -> None:
         """No admission after answer: an error tone, then BYE (a 403 is no longer possible)."""
         member.private.clear()
+        leg.pin = None
 
         def done() -> None:
-            self._pins.pop(call.ref, None)
-            self._pin_room.remove(call.ref)
-            if call.live:
-                self.ua.hangup(call)
+            self._pin_room.remove(leg.ref)
+            self._hang_up(leg)
 
         member.private.append(Source(prompts.pin_rejected(), on_done=done))
 
@@ -310,7 +344,7 @@ class EmbeddedBackend:
 
     def _join(
         self,
-        call: Call,
+        leg: Leg,
         conf: Conference,
         p: Participant,
         wait: Source | None,
@@ -319,30 +353,31 @@ class EmbeddedBackend:
         """The call is `p`'s from now on; it enters the mixing once it heard `greeting`."""
         self._room(conf)
         member = Member(
-            p.id, call.stream, talker=p.options.talker, muted=p.muted, deaf=p.deaf, hold=p.hold
+            p.id, leg.call.stream, talker=p.options.talker, muted=p.muted, deaf=p.deaf, hold=p.hold
         )
         member.wait = wait
-        call.on_digit = lambda digit: self._report(obs.DigitPressed(p.id, digit))
-        self.by_participant[p.id] = call
+        leg.report_digits = True
+        self.by_participant[p.id] = leg
         self._farewells[p.id] = prompts.farewell(conf, p)
         if not greeting:
-            self._enter(call, conf, p, member)
+            self._enter(leg, conf, p, member)
             return
         # Heard alone in the lobby room, not mixed: VoIPbin's `joining` runs the pre_actions.
         # The move happens after the lobby's tick, not inside it.
         loop = asyncio.get_running_loop()
 
         def greeted() -> None:
-            loop.call_soon(self._enter, call, conf, p, member)
+            loop.call_soon(self._enter, leg, conf, p, member)
 
         member.private.append(Source(greeting, on_done=greeted))
         self._pin_room.add(member)
 
-    def _enter(self, call: Call, conf: Conference, p: Participant, member: Member) -> None:
+    def _enter(self, leg: Leg, conf: Conference, p: Participant, member: Member) -> None:
         """Into the mixing: the entry beep, then everyone (the joiner too, as with the
-        Asterisk announcer and FreeSWITCH's enter sound) hears the name and joined message."""
+        Asterisk announcer and FreeSWITCH's enter sound) hears the name and joined message.
+        The one place a participant is reported joined: its call is up (ACKed) by now."""
         self._pin_room.remove(p.id)
-        if self.by_participant.get(p.id) is not call or not call.live:
+        if self.by_participant.get(p.id) is not leg or not self._live(leg):
             return  # it left while hearing the pre_actions
         room = self.rooms.get(conf.id) or self._room(conf)
         beep = self._play_beep.get(conf.id, conf.play_beep)
@@ -350,8 +385,7 @@ class EmbeddedBackend:
             room.overlay.append(Source(tones.entry_beep()))
         room.add(member)
         self._announce(room, prompts.join_items(p), f"joined message of {p.id}")
-        if call.state is CallState.CONFIRMED:  # else call_confirmed reports it on the ACK
-            self._report(obs.MemberJoined(p.id, call.ref))
+        self._report(obs.MemberJoined(p.id, leg.ref))
 
     def _announce(self, room: Room, items: tuple[MediaItem, ...], what: str) -> None:
         if items:
@@ -362,10 +396,11 @@ class EmbeddedBackend:
         if frames and room.members and self.rooms.get(room.name) is room:
             room.overlay.append(Source(frames))
 
-    def _leave(self, call: Call, reason: LeaveReason | None) -> None:
-        pid, conf_id = call.participant_id, call.conference_id
-        if pid is None or self.by_participant.pop(pid, None) is not call:
+    def _leave(self, leg: Leg, reason: LeaveReason | None) -> None:
+        pid, conf_id = leg.participant_id, leg.conference_id
+        if pid is None or self.by_participant.get(pid) is not leg:
             return
+        del self.by_participant[pid]
         farewell = self._farewells.pop(pid, None)
         self._pin_room.remove(pid)  # still hearing the pre_actions: it never entered
         room = self.rooms.get(conf_id or "")
@@ -414,18 +449,18 @@ class EmbeddedBackend:
                 assert_never(command)
 
     def _member(self, p: Participant) -> Member:
-        call = self.by_participant.get(p.id)
+        leg = self.by_participant.get(p.id)
         room = self.rooms.get(p.conference_id)
         member = room.members.get(p.id) if room is not None else None
         if member is None:
             member = self._pin_room.members.get(p.id)  # still hearing the pre_actions
-        if call is None or member is None:
+        if leg is None or member is None:
             raise EngineError(f"participant {p.id} has no call on this engine")
         return member
 
     async def _end(self, conf: Conference) -> None:
-        for pid, call in list(self.by_participant.items()):
-            if call.conference_id == conf.id:  # in the mixing, or hearing the pre_actions
+        for pid, leg in list(self.by_participant.items()):
+            if leg.conference_id == conf.id:  # in the mixing, or hearing the pre_actions
                 self._kick_call(pid, None)
         for pid, task in list(self._dialing.items()):
             if self._dialing_conf.get(pid) == conf.id:
@@ -445,33 +480,30 @@ class EmbeddedBackend:
             self._report(obs.MemberLeft(p.id, reason))  # no call here: converge anyway
 
     def _kick_call(self, pid: str, reason: LeaveReason | None) -> bool:
-        call = self.by_participant.get(pid)
-        if call is None:
+        leg = self.by_participant.get(pid)
+        if leg is None:
             return False
         farewell = self._farewells.get(pid)
-        self._leave(call, reason)
-        call.on_digit = lambda digit: None
-        if farewell is not None and farewell.to_call and call.live:
-            self._spawn(self._send_off(call, farewell.to_call))
+        self._leave(leg, reason)
+        leg.report_digits = False
+        if farewell is not None and farewell.to_call and self._live(leg):
+            self._spawn(self._send_off(leg, farewell.to_call))
         else:
-            self.ua.hangup(call)
+            self._hang_up(leg)
         return True
 
-    async def _send_off(self, call: Call, items: tuple[MediaItem, ...]) -> None:
+    async def _send_off(self, leg: Leg, items: tuple[MediaItem, ...]) -> None:
         """post_actions: a call we disconnect hears them alone, out of the mixing, then BYE."""
-        frames = await prompts.spoken(self.library, items, f"post_actions for {call.ref}")
-        if not call.live:
-            return
-        if not frames:
-            self.ua.hangup(call)
+        frames = await prompts.spoken(self.library, items, f"post_actions for {leg.ref}")
+        if not frames or not self._live(leg):
+            self._hang_up(leg)
             return
 
         def done() -> None:
-            self._pin_room.remove(call.ref)
-            if call.live:
-                self.ua.hangup(call)
+            self._pin_room.remove(leg.ref)
+            self._hang_up(leg)
 
-        member = Member(call.ref, call.stream)
+        member = Member(leg.ref, leg.call.stream)
         member.private.append(Source(frames, on_done=done))
         self._pin_room.add(member)
 
@@ -555,15 +587,9 @@ class EmbeddedBackend:
 
     async def _dial(self, command: cmd.Originate, target: SipUri, caller: NameAddr) -> None:
         p, conf = command.participant, command.conference
-        calls: list[Call] = []
         try:
-            result = await self.ua.originate(
-                target, caller, float(p.answer_timeout), on_call=calls.append
-            )
-        except asyncio.CancelledError:
-            for call in calls:
-                if call.live:
-                    self.ua.hangup(call)
+            result = await self.ua.originate(target, caller, float(p.answer_timeout))
+        except asyncio.CancelledError:  # the UA ended the call it had started
             self._report(obs.CallFailed(p.id, FailureReason.CANCELLED))
             return
         except EngineError:
@@ -575,11 +601,11 @@ class EmbeddedBackend:
         if result.call is None:
             self._report(obs.CallFailed(p.id, result.failure or FailureReason.ERROR))
             return
-        call = result.call
-        call.participant_id, call.conference_id = p.id, conf.id
+        leg = self.legs[result.call.ref] = Leg(result.call, p.id, conf.id)
         self._report(obs.CallAnswered(p.id))
         wait, greeting = await self._entry_media(conf, p)
-        if not call.live:
+        if not self._live(leg):
+            self.legs.pop(leg.ref, None)
             self._report(obs.MemberLeft(p.id, None))
             return
-        self._join(call, conf, p, wait, greeting)
+        self._join(leg, conf, p, wait, greeting)

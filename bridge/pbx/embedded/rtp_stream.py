@@ -39,7 +39,7 @@ class PortPool:
         self._cycle = itertools.cycle(self.ports)
         self.in_use: set[int] = set()
 
-    async def bind(self, host: str, stream: RtpStream) -> int:
+    def bind(self, host: str, stream: RtpStream) -> int:
         """Bind a free port of the range for `stream`; EngineError when none is left."""
         for _ in range(len(self.ports)):
             port = next(self._cycle)

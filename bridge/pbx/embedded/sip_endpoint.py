@@ -24,7 +24,6 @@ from typing import Any, Protocol, cast
 from bridge.pbx.embedded.sip_tcp import SipTcp
 from bridge.protocols.sip import (
     ClientInviteTransaction,
-    ServerInviteTransaction,
     SipMessage,
     SipParseError,
     SipRequest,
@@ -147,9 +146,6 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     def respond(self, tx: ServerTx, response: SipResponse) -> None:
         self._perform(self.layer.respond(tx, response, self.now))
-
-    def ack_received(self, tx: ServerInviteTransaction, ack: SipRequest) -> None:
-        self._perform(self.layer.ack_received(tx, ack, self.now))
 
     def server_transaction(self, key: tuple[str, str, str]) -> ServerTx | None:
         return self.layer.server_transaction(key)

@@ -1,9 +1,13 @@
 """The SIP user agent: calls in and out, offer/answer, hold, BYE, CANCEL and OPTIONS.
 
-It knows SIP and SDP, not conferences: an arriving INVITE becomes a `Call` handed to
-`CallEvents.call_arrived`; the backend decides (through the router) and answers with
-`answer`, `reject` or later `hangup`. Outbound calls are `originate`d and resolve to an
-answered call or a failure reason.
+It knows dialogs and SDP, not conferences. An arriving INVITE is checked, given its RTP
+port and its SDP answer here, once, and handed up as a `CallHandle` (its reference and its
+media) to `CallEvents.call_arrived`; the engine decides and calls back down by reference:
+`answer` (which returns once the ACK is in: the call is up), `reject` or later `hangup`.
+What happens to a call afterwards flows up as events: `call_digit` (RFC 4733 digits) and
+`call_ended` (the far end, or a timeout, ended it). Outbound calls are `originate`d and
+resolve to an answered call's handle or a failure reason. The engine's conference facts
+(participant, conference) never live here: it keys them by the call reference.
 
 SIP runs over UDP and TCP on the same port. With SIP users configured, REGISTER and initial
 INVITEs must pass digest authentication (`sip_auth`), REGISTER keeps bindings in memory
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import ipaddress
 import secrets
 import socket
@@ -48,7 +53,6 @@ from bridge.protocols.sip import (
     ClientInviteTransaction,
     Dialog,
     NameAddr,
-    ServerInviteTransaction,
     SipBuildError,
     SipParseError,
     SipRequest,
@@ -76,7 +80,7 @@ SDP = "application/sdp"
 class CallState(enum.Enum):
     ROUTING = "routing"  # inbound, not answered yet
     DIALING = "dialing"  # outbound, no final response yet
-    ANSWERED = "answered"  # our 2xx is out, its ACK is not in yet
+    ANSWERED = "answered"  # our 2xx is out, its ACK is not in yet (`answer` still waits)
     CONFIRMED = "confirmed"
     ENDED = "ended"
 
@@ -90,7 +94,8 @@ class Call:
     stream: RtpStream
     invite: SipRequest
     state: CallState
-    offer: SessionDescription | None = None  # inbound: theirs; outbound: ours
+    offer: SessionDescription | None = None  # outbound: our offer
+    answer: bytes = b""  # inbound: our SDP answer, computed once when the INVITE arrived
     invite_tx: ServerTx | None = None
     client_tx: ClientInviteTransaction | None = None  # outbound: our INVITE's transaction
     cancel_on_provisional: bool = False  # hung up before any provisional (RFC 3261 9.1)
@@ -99,10 +104,8 @@ class Call:
     sdp_version: int = 1
     access_code: str = ""
     caller_id: str | None = None
-    participant_id: str | None = None
-    conference_id: str | None = None
-    on_digit: Callable[[str], None] = lambda digit: None
     last_ack: SipRequest | None = None
+    acked: asyncio.Future[bool] | None = None  # inbound, once answered: True when the ACK is in
 
     @property
     def live(self) -> bool:
@@ -113,20 +116,40 @@ class Call:
         audio = self.stream.audio
         return audio is not None and not audio.sending
 
+    @property
+    def handle(self) -> CallHandle:
+        name = self.invite.from_addr.display_name
+        return CallHandle(self.ref, self.stream, self.access_code, self.caller_id, name)
+
+
+@dataclass(frozen=True, slots=True)
+class CallHandle:
+    """What the engine is handed: the call's reference and its media, nothing of SIP."""
+
+    ref: str
+    stream: RtpStream
+    access_code: str = ""  # inbound: the dialled user part, if it is digits
+    caller_id: str | None = None
+    caller_name: str | None = None  # the From display name, unchecked (the router checks)
+
 
 class CallEvents(Protocol):
-    def call_arrived(self, call: Call) -> None: ...
+    """What flows up to the engine; each names the call by its reference."""
 
-    def call_confirmed(self, call: Call) -> None: ...
+    def call_arrived(self, call: CallHandle) -> None: ...
 
-    def call_ended(self, call: Call) -> None:
+    def call_digit(self, ref: str, digit: str) -> None:
+        """An RFC 4733 digit from a call's RTP."""
+        ...
+
+    def call_ended(self, ref: str) -> None:
         """The far end (or a timeout) ended a call that was not ended by `hangup`."""
         ...
 
 
 @dataclass
 class OutboundResult:
-    call: Call | None
+    call: CallHandle | None
     failure: FailureReason | None = None
 
 
@@ -150,7 +173,8 @@ class UserAgent:
         self.ports = ports
         self.events = events
         self.endpoint = SipEndpoint(self)
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, Call] = {}  # by Call-ID, for what SIP brings in
+        self._refs: dict[str, Call] = {}  # by reference, for what the engine asks
         self.tcp = tcp
         self.guard: DigestGuard | None = None
         self.registrar: Registrar | None = None
@@ -178,7 +202,7 @@ class UserAgent:
 
     def close(self) -> None:
         for call in list(self.calls.values()):
-            self.hangup(call)
+            self._hangup(call)
         self.endpoint.close()
 
     def describe(self) -> str:
@@ -213,8 +237,24 @@ class UserAgent:
         source = (peer.host, peer.port, peer.transport)
         return any(b.source == source for b in self.registrar.bindings(self.endpoint.now))
 
-    def _new_stream(self, call_holder: list[Call]) -> RtpStream:
-        return RtpStream(lambda digit: call_holder[0].on_digit(digit) if call_holder else None)
+    def _new_stream(self, ref: str) -> RtpStream:
+        """A call's media, bound to a port of the range (EngineError when none is free);
+        its digits go up as `call_digit` events."""
+        stream = RtpStream(functools.partial(self._digit, ref))
+        self.ports.bind(self.host, stream)
+        return stream
+
+    def _digit(self, ref: str, digit: str) -> None:
+        if ref in self._refs:
+            self.events.call_digit(ref, digit)
+
+    def _add(self, call: Call) -> None:
+        self.calls[call.call_id] = call
+        self._refs[call.ref] = call
+
+    def live(self, ref: str) -> bool:
+        """Whether the call is still up (or still being set up)."""
+        return ref in self._refs
 
     # requests in ----------------------------------------------------------------------
 
@@ -300,6 +340,8 @@ class UserAgent:
         self.endpoint.respond(tx, response)
 
     def _new_invite(self, request: SipRequest, tx: ServerTx, addr: Peer) -> None:
+        """Check the INVITE, bind its RTP port and compute our SDP answer (the one place it
+        is computed), then hand the call up; refusals found here never reach the engine."""
         if request.call_id in self.calls:
             self._reply(tx, 482)  # same Call-ID, new transaction, no To tag: a loop or fork
             return
@@ -308,35 +350,53 @@ class UserAgent:
             return
         try:
             offer = parse_sdp(request.body)
-            answer_offer(offer, local_address=self.advertised, local_port=1, session_id=0,
-                         session_version=0)  # fmt: skip
         except SdpNotAcceptable:
             self._reply(tx, 488)
             return
         except SdpError:
             self._reply(tx, 400)
             return
+        ref = "emb-" + secrets.token_hex(8)
+        try:
+            stream = self._new_stream(ref)
+        except EngineError:
+            self._reply(tx, 503)  # no RTP port left
+            return
+        local_tag = new_tag()
+        try:
+            answer, audio = answer_offer(
+                offer,
+                local_address=self.advertised,
+                local_port=stream.port,
+                session_id=_session_id(local_tag),
+                session_version=1,
+            )
+        except SdpError as exc:
+            stream.close()
+            self._reply(tx, 488 if isinstance(exc, SdpNotAcceptable) else 400)
+            return
         if not request.contacts or request.from_addr.tag is None:
+            stream.close()
             self._reply(tx, 400)
             return
+        stream.configure(audio)  # nothing is sent before the engine puts it in a room
         user = request.uri.user or ""
-        holder: list[Call] = []
         call = Call(
-            ref="emb-" + secrets.token_hex(8),
+            ref=ref,
             call_id=request.call_id,
             outbound=False,
             peer=addr,
-            stream=self._new_stream(holder),
+            stream=stream,
             invite=request,
             state=CallState.ROUTING,
-            offer=offer,
+            answer=answer.to_bytes(),
             invite_tx=tx,
+            local_tag=local_tag,
             access_code=user if is_safe(user, "digits") else "",
             caller_id=_caller_id(request),
         )
-        holder.append(call)
-        self.calls[call.call_id] = call
-        self.events.call_arrived(call)
+        self._add(call)
+        self.events.call_arrived(call.handle)
 
     def _reinvite(self, call: Call, request: SipRequest, tx: ServerTx) -> None:
         """Hold and unhold (RFC 3264 8.4), or a new remote address: answer on the same port."""
@@ -352,7 +412,7 @@ class UserAgent:
                 parse_sdp(request.body),
                 local_address=self.advertised,
                 local_port=call.stream.port,
-                session_id=_session_id(call),
+                session_id=_session_id(call.local_tag),
                 session_version=call.sdp_version,
             )
         except SdpNotAcceptable:
@@ -391,11 +451,10 @@ class UserAgent:
         call = self.calls.get(ack.call_id)
         if call is None or call.dialog is None or not call.dialog.matches(ack):
             return
-        if isinstance(call.invite_tx, ServerInviteTransaction):
-            self.endpoint.ack_received(call.invite_tx, ack)
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
-            self.events.call_confirmed(call)
+            if call.acked is not None and not call.acked.done():
+                call.acked.set_result(True)  # `answer` returns: the call is up
 
     def on_stray_response(self, response: SipResponse, addr: Peer) -> None:
         """A 2xx retransmitted after our INVITE transaction ended: ACK it again."""
@@ -406,56 +465,59 @@ class UserAgent:
     def on_server_timeout(self, tx: ServerTx) -> None:
         call = self.calls.get(tx.request.call_id)
         if call is not None and call.invite_tx is tx and call.state is CallState.ANSWERED:
-            self.hangup(call)  # no ACK for our 2xx: the call never came up
-            self.events.call_ended(call)
+            # no ACK for our 2xx: the call never came up, and `answer` returns False
+            self._hangup(call)
+            self.events.call_ended(call.ref)
 
     # decisions out --------------------------------------------------------------------
 
-    async def answer(self, call: Call) -> bool:
-        """Answer an inbound call; False if it went away (CANCEL) or could not be answered."""
-        if call.state is not CallState.ROUTING or call.offer is None or call.invite_tx is None:
+    async def answer(self, ref: str) -> bool:
+        """Answer an inbound call with the SDP answer made on its arrival, and return once
+        its ACK is in (True: the call is up) or it ended first (False, as for CANCEL)."""
+        call = self._refs.get(ref)
+        if call is None or call.state is not CallState.ROUTING or call.invite_tx is None:
             return False
-        try:
-            call.stream.port = await self.ports.bind(self.host, call.stream)
-        except EngineError:
-            self.reject(call, 503)
-            return False
-        if call.state is not CallState.ROUTING:
-            call.stream.close()
-            return False
-        answer, audio = answer_offer(
-            call.offer,
-            local_address=self.advertised,
-            local_port=call.stream.port,
-            session_id=_session_id(call),
-            session_version=call.sdp_version,
-        )
-        call.stream.configure(audio)
         contact = self.contact_for(call.peer.transport)
         call.dialog = Dialog.as_uas(call.invite, call.local_tag, contact)
         call.state = CallState.ANSWERED
+        acked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        call.acked = acked
         self._reply(
             call.invite_tx,
             200,
             to_tag=call.local_tag,
             headers=[("Contact", str(contact)), ("Allow", self.allow)],
-            body=answer.to_bytes(),
+            body=call.answer,
         )
-        return True
+        return await acked
 
-    def reject(self, call: Call, status: int, headers: list[tuple[str, str]] | None = None) -> None:
+    def reject(self, ref: str, status: int, headers: list[tuple[str, str]] | None = None) -> None:
+        """Refuse a call not answered yet with `status`; a call up already is only dropped."""
+        call = self._refs.get(ref)
+        if call is not None:
+            self._reject(call, status, headers)
+
+    def _reject(
+        self, call: Call, status: int, headers: list[tuple[str, str]] | None = None
+    ) -> None:
         if call.state is CallState.ROUTING and call.invite_tx is not None:
             self._reply(call.invite_tx, status, headers=headers, to_tag=call.local_tag)
         self._forget(call)
 
-    def hangup(self, call: Call) -> None:
-        """End the call from our side: BYE when it is up, a final answer or CANCEL before."""
+    def hangup(self, ref: str, status: int = 480) -> None:
+        """End the call from our side: BYE when it is up, `status` before it is answered,
+        CANCEL while dialling. Nothing for a call already gone; no `call_ended` follows."""
+        call = self._refs.get(ref)
+        if call is not None:
+            self._hangup(call, status)
+
+    def _hangup(self, call: Call, status: int = 480) -> None:
         if call.state in (CallState.ANSWERED, CallState.CONFIRMED) and call.dialog is not None:
             peer = self._in_dialog_peer(call)
             bye = call.dialog.create_request("BYE", self._via(peer))
             self.endpoint.request(bye, peer, lambda response: None)
         elif call.state is CallState.ROUTING:
-            self.reject(call, 480)
+            self._reject(call, status)
             return
         elif call.state is CallState.DIALING:
             tx = call.client_tx
@@ -487,13 +549,17 @@ class UserAgent:
     def _ended_by_peer(self, call: Call) -> None:
         if call.live:
             self._forget(call)
-            self.events.call_ended(call)
+            self.events.call_ended(call.ref)
 
     def _forget(self, call: Call) -> None:
         call.state = CallState.ENDED
         call.stream.close()
+        if call.acked is not None and not call.acked.done():
+            call.acked.set_result(False)  # ended before its ACK: `answer` returns False
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
+        if self._refs.get(call.ref) is call:
+            del self._refs[call.ref]
 
     # outbound -------------------------------------------------------------------------
 
@@ -502,9 +568,9 @@ class UserAgent:
         target: SipUri,
         caller: NameAddr,
         answer_within: float,
-        on_call: Callable[[Call], None],
     ) -> OutboundResult:
-        """Call `target`; `on_call` sees the call as soon as it exists (so it can be hung up).
+        """Call `target`; EngineError when no RTP port is free. Cancelled (the engine gave
+        up: a kick, the conference ended), it ends the call it started: CANCEL, or BYE.
 
         A registered user of ours is called at its contact; `;transport=tcp` means TCP.
         """
@@ -512,9 +578,8 @@ class UserAgent:
         request_uri, peer, failure = await self._destination(target)
         if peer is None:
             return OutboundResult(None, failure)
-        holder: list[Call] = []
-        stream = self._new_stream(holder)
-        stream.port = await self.ports.bind(self.host, stream)
+        ref = "emb-" + secrets.token_hex(8)
+        stream = self._new_stream(ref)
         offer = build_offer(
             local_address=self.advertised,
             local_port=stream.port,
@@ -539,7 +604,7 @@ class UserAgent:
             stream.close()
             return OutboundResult(None, FailureReason.REJECTED)
         call = Call(
-            ref="emb-" + secrets.token_hex(8),
+            ref=ref,
             call_id=invite.call_id,
             outbound=True,
             peer=peer,
@@ -548,9 +613,7 @@ class UserAgent:
             state=CallState.DIALING,
             offer=offer,
         )
-        holder.append(call)
-        self.calls[call.call_id] = call
-        on_call(call)
+        self._add(call)
         outcome: asyncio.Future[OutboundResult] = loop.create_future()
 
         def settle(result: OutboundResult) -> None:
@@ -579,10 +642,13 @@ class UserAgent:
             return await asyncio.wait_for(asyncio.shield(outcome), answer_within)
         except TimeoutError:
             if call.state is CallState.DIALING:
-                self.hangup(call)  # CANCEL, or wait for a provisional to CANCEL
+                self._hangup(call)  # CANCEL, or wait for a provisional to CANCEL
             with contextlib.suppress(asyncio.InvalidStateError):
                 outcome.set_result(OutboundResult(None, FailureReason.NO_ANSWER))
             return outcome.result()
+        except asyncio.CancelledError:
+            self._hangup(call)
+            raise
 
     async def _destination(
         self, target: SipUri
@@ -634,12 +700,12 @@ class UserAgent:
                 audio = accept_answer(call.offer, parse_sdp(response.body))
         if audio is None or call.state is not CallState.DIALING:
             call.state = CallState.CONFIRMED
-            self.hangup(call)  # answered without usable media, or after we gave up
+            self._hangup(call)  # answered without usable media, or after we gave up
             settle(OutboundResult(None, FailureReason.REJECTED))
             return
         call.stream.configure(audio)
         call.state = CallState.CONFIRMED
-        settle(OutboundResult(call))
+        settle(OutboundResult(call.handle))
 
 
 def _failure(status: int) -> FailureReason:
@@ -655,5 +721,5 @@ def _caller_id(request: SipRequest) -> str | None:
     return user if user is not None and is_safe(user, "caller_id") else None
 
 
-def _session_id(call: Call) -> int:
-    return int(call.local_tag[:8], 16)
+def _session_id(local_tag: str) -> int:
+    return int(local_tag[:8], 16)

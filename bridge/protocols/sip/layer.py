@@ -78,7 +78,9 @@ class RequestIn:
 
 @dataclass(frozen=True, slots=True)
 class AckIn:
-    """The ACK of a 2xx: it belongs to no transaction (17.1.1.3); the TU matches its dialog."""
+    """The ACK of a 2xx: it has its own branch (17.1.1.3), so the layer matches it to the
+    INVITE it acknowledges by Call-ID, CSeq and tags, stops that 2xx's retransmissions, and
+    hands it on; the TU matches its dialog."""
 
     ack: SipRequest
     peer: Peer
@@ -128,6 +130,9 @@ class TransactionLayer:
         self._timers: list[tuple[float, int, Transaction]] = []  # a heap, entries may be stale
         self._due: dict[Transaction, float] = {}  # each transaction's one live timer entry
         self._order = itertools.count()
+        # INVITEs answered with a 2xx, by what its ACK carries (RFC 3261 13.3.1.4)
+        self._accepted: dict[AckKey, ServerInviteTransaction] = {}
+        self._accepted_keys: dict[ServerInviteTransaction, AckKey] = {}
 
     @property
     def transactions(self) -> int:
@@ -162,7 +167,7 @@ class TransactionLayer:
         if known is not None:  # a retransmission, or the ACK of a failure (same branch)
             return self._run(known[0], known[0].on_request(request, now), peer)
         if request.method == "ACK":
-            return [AckIn(request, peer)]
+            return self._ack_of_2xx(request, peer, now)
         if self.transactions >= self.max_transactions:
             return []
         tx: ServerTx
@@ -177,14 +182,24 @@ class TransactionLayer:
         peer = self._peer(tx)
         if peer is None:
             return []  # the transaction is over (e.g. a CANCEL answered the INVITE first)
-        return self._run(tx, tx.respond(response, now), peer)
+        out = self._run(tx, tx.respond(response, now), peer)
+        if (
+            isinstance(tx, ServerInviteTransaction)
+            and 200 <= response.status < 300
+            and not tx.terminated
+            and tx not in self._accepted_keys
+        ):  # its ACK will come on its own branch: note what it will carry
+            key = _ack_key(response)
+            self._accepted[key] = tx
+            self._accepted_keys[tx] = key
+        return out
 
-    def ack_received(
-        self, tx: ServerInviteTransaction, ack: SipRequest, now: float
-    ) -> list[LayerEffect]:
-        """The TU matched the ACK of its 2xx to this INVITE: stop retransmitting the 2xx."""
-        peer = self._peer(tx)
-        return [] if peer is None else self._run(tx, tx.on_ack(ack, now), peer)
+    def _ack_of_2xx(self, ack: SipRequest, peer: Peer, now: float) -> list[LayerEffect]:
+        tx = self._accepted.get(_ack_key(ack))
+        target = None if tx is None else self._peer(tx)
+        if tx is None or target is None:
+            return [AckIn(ack, peer)]  # late (after timer L) or unknown: the TU decides
+        return [*self._run(tx, tx.on_ack(ack, now), target), AckIn(ack, peer)]
 
     def request(
         self, request: SipRequest, peer: Peer, now: float
@@ -255,12 +270,29 @@ class TransactionLayer:
             key = server_transaction_key(tx.request)
             if (entry := self._server.get(key)) is not None and entry[0] is tx:
                 del self._server[key]
+            if isinstance(tx, ServerInviteTransaction):
+                ack_key = self._accepted_keys.pop(tx, None)
+                if ack_key is not None and self._accepted.get(ack_key) is tx:
+                    del self._accepted[ack_key]
             return
         client_key = client_transaction_key(tx.request)
         if (found := self._client.get(client_key)) is not None and found[0] is tx:
             del self._client[client_key]
             if not any(isinstance(e, ClientEnded) for e in out):
                 out.append(ClientEnded(tx, timed_out=False))
+
+
+AckKey = tuple[str, int, str, str]  # Call-ID, CSeq number, From tag, To tag
+
+
+def _ack_key(message: SipMessage) -> AckKey:
+    """What a 2xx and its ACK share: the dialog's Call-ID and tags, the INVITE's CSeq."""
+    return (
+        message.call_id,
+        message.cseq.seq,
+        message.from_addr.tag or "",
+        message.to_addr.tag or "",
+    )
 
 
 def _server_effect(tx: ServerTx, effect: Effect, peer: Peer) -> LayerEffect | None:

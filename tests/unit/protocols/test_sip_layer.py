@@ -59,7 +59,7 @@ def test_a_new_invite_is_tried_and_delivered_and_its_copy_answered_by_the_layer(
     assert layer.transactions == 1
 
 
-def test_a_2xx_is_retransmitted_on_the_layers_deadline_until_the_tu_reports_its_ack() -> None:
+def test_a_2xx_is_retransmitted_on_the_layers_deadline_until_its_ack_arrives() -> None:
     layer = TransactionLayer()
     invite = request("INVITE")
     tx = layer.receive(invite, PHONE, 0.0)[1]
@@ -69,11 +69,14 @@ def test_a_2xx_is_retransmitted_on_the_layers_deadline_until_the_tu_reports_its_
     assert layer.next_deadline == 1.5
     assert kinds(layer.on_timer(1.5)) == ["Transmit"]
     assert layer.next_deadline == 2.5
-    ack = request("ACK", branch="z9hG4bKack")  # its own branch: for the TU's dialog
+    stranger = request("ACK", branch="z9hG4bKack")  # no To tag: not the ACK of this 2xx
+    assert layer.receive(stranger, PHONE, 2.0) == [AckIn(stranger, PHONE)]
+    assert layer.next_deadline == 2.5, "a foreign ACK does not stop the retransmissions"
+    ack = request("ACK", branch="z9hG4bKack")  # its own branch, matched by Call-ID, CSeq, tags
+    ack.headers.set("To", str(parse_name_addr("<sip:bridge@127.0.0.1>").with_tag("b")))
     effects = layer.receive(ack, PHONE, 2.0)
-    assert effects == [AckIn(ack, PHONE)]
-    assert isinstance(tx.tx, ServerInviteTransaction)
-    assert layer.ack_received(tx.tx, ack, 2.0) == []
+    assert effects == [AckIn(ack, PHONE)]  # on to the TU, for its dialog
+    assert isinstance(tx.tx, ServerInviteTransaction) and tx.tx.acked
     assert layer.next_deadline == 33.0  # only timer L is left
     assert layer.on_timer(33.0) == [] and layer.transactions == 0
 
