@@ -219,7 +219,7 @@ async def test_lobby_caller_waits_with_own_media_until_the_start(rig: Rig) -> No
     await guest.wait_for(b"conf-pin.wav")
     for digit in "111#":
         await guest.press(digit)
-    await guest.wait_for(b"execute-app-name: endless_playback\nexecute-app-arg: music/wait.wav")
+    await guest.wait_for(b"execute-app-name: playback\nexecute-app-arg: music/wait.wav")
     await poll(lambda: rig.backend.health()["lobby"] == 1)  # the playback reply is on its way
     await settled(rig)
     [p] = (await rig.bridge.ok("GET", f"/v1/conferences/{cid}/participants"))["items"]
