@@ -2,17 +2,20 @@
 shipped dialplan hands each call to the bridge's outbound socket, and the bridge admits
 or refuses it. What FreeSWITCH sends the phone (the SIP answer) is what is checked.
 
-A phone's RFC 4733 digits must rise within one call (fs_phones.py), so the three wrong
-PINs in a row stay a test of the replayed call (test_outbound_dialin.py).
+A SIPp phone's RFC 4733 digits must rise within one call (fs_phones.py): the three
+wrong PINs in a row are pressed by our own SIP phone (fs_heard.py), which hears the
+prompts.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fs_heard import hears, new_phone, wait_until
 from fs_phones import dial, uac_scenario
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
@@ -31,7 +34,12 @@ async def test_admitted_caller_joins_talks_presses_and_leaves(live: Live, tmp_pa
     conf = await live.ok(
         "POST", "/v1/conferences", {"name": "in", "dial_in": {"access_code": "7301"}}, 201
     )
-    steps: tuple[tuple[str, str | int], ...] = (("pause", 1500), ("digit", "7"), ("pause", 1500))
+    steps: tuple[tuple[str, str | int], ...] = (
+        ("pause", 1500),
+        ("digit", "7"),
+        ("digit", "9"),
+        ("pause", 1500),
+    )
     phone = dial(
         tmp_path / "phone", live.fs.ports.sip, "7301", uac_scenario(steps=steps, wait_for_bye_ms=1)
     )
@@ -43,7 +51,14 @@ async def test_admitted_caller_joins_talks_presses_and_leaves(live: Live, tmp_pa
         assert member["caller_id_number"] == "sipp", member
         # the phone's 660 Hz tone is speech to FreeSWITCH's energy detector
         await live.wait_event(conf["id"], "participant.talking", talking=True)
-        await live.wait_event(conf["id"], "participant.digit")
+        await live.wait_event(conf["id"], "participant.digit", digit="9")
+        # caller-control digits are reported one by one, in the order pressed
+        digits = [
+            e["data"]["digit"]
+            for e in await live.events(conf["id"])
+            if e["type"] == "participant.digit"
+        ]
+        assert digits == ["7", "9"], digits
         assert await phone.finished(30) == 0, phone.output()
     finally:
         phone.stop()
@@ -125,3 +140,33 @@ async def test_reservation_not_started_is_busy_or_diverted(live: Live, tmp_path:
         diverted.stop()
     # the 302 names the divert target; the phone (SIPp) does not follow it
     assert "lobby@example.org" in diverted.messages()
+
+
+PIN_PROMPT_HZ, BAD_PIN_HZ = 1300.0, 1400.0  # conf-pin.wav, conf-bad-pin.wav (placeholders)
+
+
+async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
+    """Each wrong PIN is answered by the bad-PIN prompt, then the PIN prompt again; the
+    third ends the call (FreeSWITCH sends the BYE) and nobody joins."""
+    conf = await live.ok(
+        "POST",
+        "/v1/conferences",
+        {"name": "pin3", "dial_in": {"access_code": "7306", "pin": "1234"}},
+        201,
+    )
+    phone = await new_phone("guesser")
+    try:
+        mark = time.monotonic()
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7306", within=10.0) == 200
+        for attempt in range(3):
+            await hears(phone, PIN_PROMPT_HZ, mark)
+            mark = time.monotonic()
+            phone.send_digits("0000#")
+            if attempt < 2:
+                await hears(phone, BAD_PIN_HZ, mark)
+                mark = time.monotonic()  # the PIN prompt follows the bad-PIN prompt
+        await wait_until(lambda: phone.bye_received, 15.0, "FreeSWITCH to hang up")
+    finally:
+        await phone.stop()
+    assert [p for p in await live.participants(conf["id"]) if p["status"] == "joined"] == []
+    assert members(live.fs, conf["id"]) == []

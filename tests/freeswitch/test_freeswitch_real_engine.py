@@ -193,6 +193,33 @@ async def test_flags_changed_on_freeswitch_while_disconnected_are_reconciled(
     await live.ok("DELETE", f"/v1/conferences/{conf_id}")
 
 
+async def test_a_call_that_ended_while_disconnected_is_left_after_the_resync(
+    cut_live: Live, proxy: CuttableProxy
+) -> None:
+    """Its del-member event was never seen: the listing after the reconnect is the truth,
+    and whoever is not in it has left."""
+    live = cut_live
+    conf_id, pid = await dial_out_member(live, "7214")
+    kept = await live.ok("POST", f"/v1/conferences/{conf_id}/participants", {"to": "park"}, 201)
+    await live.wait_participant(conf_id, kept["id"], "joined")
+    gone = await live.participant(conf_id, pid)
+    uuid = next(
+        str(m["uuid"])
+        for m in members(live.fs, conf_id)
+        if live.fs.api(f"uuid_getvar {m['uuid']} bridge_participant_id").strip() == pid
+    )
+    proxy.cut()
+    await until(lambda: not live.backend.available, what="the engine saw the cut")
+    assert "+OK" in live.fs.api(f"uuid_kill {uuid}")
+    await until(lambda: len(members(live.fs, conf_id)) == 1, what="FreeSWITCH ended the call")
+    assert (await live.participant(conf_id, pid))["status"] == gone["status"] == "joined"
+    proxy.restore()
+    await live.wait_ready()
+    await live.wait_participant(conf_id, pid, "left")
+    assert (await live.participant(conf_id, kept["id"]))["status"] == "joined"
+    await live.ok("DELETE", f"/v1/conferences/{conf_id}")
+
+
 async def test_freeswitch_restart_ends_the_calls_and_the_engine_reconnects(
     freeswitch: FreeSwitchProcess, tmp_path: Path
 ) -> None:
