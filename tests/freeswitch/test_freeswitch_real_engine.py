@@ -121,7 +121,7 @@ async def test_silent_entry_still_joins_and_leaves(
         tmp_path / "phone",
         live.fs.ports.sip,
         code,
-        uac_scenario(steps=(("pause", 500),), wait_for_bye_ms=6000),
+        uac_scenario(steps=(("pause", 500),), wait_for_bye_ms=3000),
     )
     try:
         joined = await live.wait_event(conf["id"], "participant.joined")
@@ -271,7 +271,10 @@ async def test_wrong_pin_plays_bad_pin_to_its_end_before_the_pin_prompt(
         *(("digit", d) for d in "1235#"),
         ("pause", 3000),
     )
-    phone = dial(tmp_path / "phone", live.fs.ports.sip, "7220", uac_scenario(steps=steps))
+    # the phone hangs up itself after the pause (FreeSWITCH would wait out the PIN timeout)
+    phone = dial(
+        tmp_path / "phone", live.fs.ports.sip, "7220", uac_scenario(steps=steps, wait_for_bye_ms=1)
+    )
     try:
         await phone.finished(60)
     finally:
