@@ -9,6 +9,8 @@ prompts.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -170,3 +172,29 @@ async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
         await phone.stop()
     assert [p for p in await live.participants(conf["id"]) if p["status"] == "joined"] == []
     assert members(live.fs, conf["id"]) == []
+
+
+async def test_stopping_the_bridge_during_a_pin_prompt_logs_no_traceback(
+    freeswitch: FreeSwitchProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bridge shuts down while a caller is at the PIN prompt: its call session ends
+    quietly (no asyncio 'Exception in callback' with a traceback)."""
+    phone = await new_phone("waiting")
+    try:
+        async with start_live(freeswitch, tmp_path) as live:
+            await live.ok(
+                "POST",
+                "/v1/conferences",
+                {"name": "pin", "dial_in": {"access_code": "7307", "pin": "1234"}},
+                201,
+            )
+            mark = time.monotonic()
+            assert await phone.call(("127.0.0.1", freeswitch.ports.sip), "7307", within=10.0) == 200
+            await hears(phone, PIN_PROMPT_HZ, mark)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+        assert errors == [], [r.getMessage() for r in errors]
+    finally:
+        if phone.answered and not phone.bye_received and phone.dialog is not None:
+            with contextlib.suppress(AssertionError):
+                await phone.hangup()
+        await phone.stop()

@@ -348,6 +348,7 @@ class OutboundServer:
         self._pin_timeout = pin_timeout
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     @property
     def port(self) -> int:
@@ -362,6 +363,7 @@ class OutboundServer:
         self._server = await asyncio.start_server(self._accept, *self._listen)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -386,5 +388,10 @@ class OutboundServer:
         self._tasks.add(task)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stop() ended the call: return normally, or asyncio's stream callback (3.11)
+            # logs the cancellation with a traceback
         finally:
             self._tasks.discard(task)
