@@ -1,16 +1,15 @@
 """FAKE ESL: FreeSwitchBackend against FakeFreeSwitch, for faults the real FreeSWITCH
 cannot be made to produce: a connection cut inside a frame, a reply that never comes,
-garbage digits in an event, a listing whose members carry our channel variable.
+garbage digits in an event.
 
 Everything a real FreeSWITCH can show is tested on it (test_freeswitch_real_*.py): an
 ESL cut and reconnect, commands during an outage, calls that ended meanwhile, hostile
-dial targets, media and caller ids.
+dial targets, media and caller ids, a restarted bridge adopting the calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -81,29 +80,6 @@ async def test_drop_mid_event_reconnects_and_resyncs(fake: FakeFreeSwitch) -> No
     assert seen.of(e.Snapshot)[-1].present == {conf.id: frozenset(pids.values())}
     assert fake.connections == 2 and backend.resyncs == 2
     assert backend.health()["members"] == 6  # member ids cached from the listing
-    await backend.stop()
-
-
-async def test_resync_after_a_bridge_restart_finds_participants_by_channel_variable(
-    fake: FakeFreeSwitch,
-) -> None:
-    conf = make_conference()
-    name = engine_name(conf.id)
-    members = [
-        {"type": "caller", "id": 7, "uuid": ROOM1["Bob"][0]},
-        {"type": "recording_node", "id": 8, "uuid": "x"},
-    ]
-    listing = json.dumps(
-        [{"conference_name": name, "conference_uuid": "u1", "members": members}]
-    ).encode()
-    fake.overrides[b"api conference json_list\n\n"] = listing
-    fake.overrides[
-        b"api uuid_getvar 254b4bca-5f90-4b62-9ae3-8ce56cd6eaf4 bridge_participant_id\n\n"
-    ] = b"pa_01abcdefghjkmnpqrstvwxyz0"
-    backend, seen = await started(fake)
-    assert seen.of(e.Snapshot) == [
-        e.Snapshot({conf.id: frozenset({"pa_01abcdefghjkmnpqrstvwxyz0"})})
-    ]
     await backend.stop()
 
 

@@ -220,6 +220,25 @@ async def test_a_call_that_ended_while_disconnected_is_left_after_the_resync(
     await live.ok("DELETE", f"/v1/conferences/{conf_id}")
 
 
+async def test_a_restarted_bridge_adopts_the_calls_still_on_freeswitch(
+    freeswitch: FreeSwitchProcess, tmp_path: Path
+) -> None:
+    """The bridge goes away while its call goes on; the next bridge on the same database
+    finds the member by its channel variable (bridge_participant_id) and drives it."""
+    async with start_live(freeswitch, tmp_path) as first:
+        conf_id, pid = await dial_out_member(first, "7215")
+    assert len(members(freeswitch, conf_id)) == 1  # the call outlived the bridge
+    async with start_live(freeswitch, tmp_path) as second:
+        await second.wait_participant(conf_id, pid, "joined")
+        await second.ok("PATCH", f"/v1/conferences/{conf_id}/participants/{pid}", {"muted": True})
+        await until(
+            lambda: member_flags(freeswitch, conf_id)["can_speak"] is False,
+            what="the adopted member muted on FreeSWITCH",
+        )
+        await second.ok("DELETE", f"/v1/conferences/{conf_id}")
+        await until(lambda: members(freeswitch, conf_id) == [], what="the call ended")
+
+
 async def test_freeswitch_restart_ends_the_calls_and_the_engine_reconnects(
     freeswitch: FreeSwitchProcess, tmp_path: Path
 ) -> None:
