@@ -25,6 +25,8 @@ from test_freeswitch_real_engine import dial_out_member, members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 
+PIN_PROMPT_HZ, BAD_PIN_HZ = 1300.0, 1400.0  # conf-pin.wav, conf-bad-pin.wav (placeholders)
+
 
 @pytest.fixture
 async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[Live]:
@@ -76,26 +78,24 @@ async def test_unknown_access_code_is_refused_404(live: Live, tmp_path: Path) ->
         phone.stop()
 
 
-async def test_right_pin_joins(live: Live, tmp_path: Path) -> None:
+async def test_right_pin_joins(live: Live) -> None:
     conf = await live.ok(
         "POST",
         "/v1/conferences",
         {"name": "pin", "dial_in": {"access_code": "7302", "pin": "1234"}},
         201,
     )
-    steps: tuple[tuple[str, str | int], ...] = (
-        ("pause", 800),
-        *(("digit", d) for d in "1234#"),
-        ("pause", 1500),
-    )
-    phone = dial(
-        tmp_path / "phone", live.fs.ports.sip, "7302", uac_scenario(steps=steps, wait_for_bye_ms=1)
-    )
+    phone = await new_phone("knows")
     try:
+        mark = time.monotonic()
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7302", within=10.0) == 200
+        await hears(phone, PIN_PROMPT_HZ, mark)
+        phone.send_digits("1234#")
         await live.wait_event(conf["id"], "participant.joined", within=30)
-        await phone.finished(30)
+        assert len(members(live.fs, conf["id"])) == 1
+        await phone.hangup()
     finally:
-        phone.stop()
+        await phone.stop()
     await live.wait_event(conf["id"], "participant.left")
 
 
@@ -142,9 +142,6 @@ async def test_reservation_not_started_is_busy_or_diverted(live: Live, tmp_path:
         diverted.stop()
     # the 302 names the divert target; the phone (SIPp) does not follow it
     assert "lobby@example.org" in diverted.messages()
-
-
-PIN_PROMPT_HZ, BAD_PIN_HZ = 1300.0, 1400.0  # conf-pin.wav, conf-bad-pin.wav (placeholders)
 
 
 async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
