@@ -20,7 +20,7 @@ runs=(
     "tests/asterisk:tests:tests/asterisk:tests/embedded"
     "tests/embedded:tests:tests/embedded"
     "tests/facades:tests:tests/facades:tests/embedded"
-    "tests/freeswitch:tests:tests/freeswitch"
+    "tests/freeswitch:tests:tests/freeswitch:tests/embedded"
     "tests/console:tests:tests/console:tests/embedded"
     "tests/benchmarks:tests:tests/benchmarks:tests/asterisk:tests/embedded:tests/freeswitch"
     "tests/docker:tests:tests/docker:tests/embedded"

@@ -110,19 +110,6 @@ def find_event(events: list[bytes], action: str, nth: int = 0, **headers: str) -
     return hits[nth]
 
 
-def caller_control_event(events: list[bytes], digits: str) -> bytes:
-    """A caller-control ``event`` action report (Action: dtmf, DTMF-Key).
-
-    Not in the recording (its scenario bound no key to ``event``): built from the
-    recorded dtmf-member frame of the same member, changing only the two headers that
-    mod_conference's conference_loop_event sets.
-    """
-    frame = find_event(events, "dtmf-member")
-    frame = frame.replace(b"\nAction: dtmf-member\n", b"\nAction: dtmf\n")
-    frame = re.sub(rb"\nDigits: [^\n]*\n", b"\nDTMF-Key: " + digits.encode() + b"\n", frame)
-    return reframe(frame, {})
-
-
 def with_sequence(frame: bytes, sequence: int) -> bytes:
     return reframe(re.sub(rb"\nEvent-Sequence: \d+\n", b"\nEvent-Sequence: %d\n" % sequence,
                           frame), {})  # fmt: skip
@@ -399,20 +386,6 @@ class FakeFreeSwitchCaller:
 
 def esl_quote(value: str) -> bytes:
     return value.replace("#", "%23").replace("*", "*").encode()
-
-
-def executes(commands: list[bytes]) -> list[tuple[str, str | None]]:
-    """The (app, arg) of every sendmsg execute, in order."""
-    out: list[tuple[str, str | None]] = []
-    for c in commands:
-        if not c.startswith(b"sendmsg"):
-            continue
-        text = c.decode()
-        app = re.search(r"execute-app-name: (.*)", text)
-        arg = re.search(r"execute-app-arg: (.*)", text)
-        if app:
-            out.append((app.group(1), arg.group(1) if arg else None))
-    return out
 
 
 # --------------------------------------------------------------------------- model builders

@@ -20,7 +20,7 @@ from typing import Any, cast
 from aiohttp.test_utils import TestClient, TestServer
 from real_freeswitch import FreeSwitchProcess
 
-from bridge.app import PARTS, Parts, build_app
+from bridge.app import ADMIN_KEY_FILE, PARTS, Parts, build_app
 from bridge.config import Config
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 
@@ -135,10 +135,11 @@ async def start_live(
     client = TestClient(TestServer(app))
     await client.start_server()
     parts = app[PARTS]
-    assert parts.admin_key is not None
+    # a second app on the same data directory (a bridge restart) finds the key on disk
+    key = parts.admin_key or (config.data_dir / ADMIN_KEY_FILE).read_text().strip()
     backend = parts.services.backend
     assert isinstance(backend, FreeSwitchBackend)
-    live = Live(client, parts, backend, fs, parts.admin_key, tmp, config)
+    live = Live(client, parts, backend, fs, key, tmp, config)
     try:
         await live.wait_ready()
         yield live

@@ -2,23 +2,30 @@
 shipped dialplan hands each call to the bridge's outbound socket, and the bridge admits
 or refuses it. What FreeSWITCH sends the phone (the SIP answer) is what is checked.
 
-A phone's RFC 4733 digits must rise within one call (fs_phones.py), so the three wrong
-PINs in a row stay a test of the replayed call (test_outbound_dialin.py).
+A SIPp phone's RFC 4733 digits must rise within one call (fs_phones.py): the three
+wrong PINs in a row are pressed by our own SIP phone (fs_heard.py), which hears the
+prompts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fs_heard import hears, new_phone, wait_until
 from fs_phones import dial, uac_scenario
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
 from test_freeswitch_real_engine import dial_out_member, members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
+
+PIN_PROMPT_HZ, BAD_PIN_HZ = 1300.0, 1400.0  # conf-pin.wav, conf-bad-pin.wav (placeholders)
 
 
 @pytest.fixture
@@ -31,7 +38,12 @@ async def test_admitted_caller_joins_talks_presses_and_leaves(live: Live, tmp_pa
     conf = await live.ok(
         "POST", "/v1/conferences", {"name": "in", "dial_in": {"access_code": "7301"}}, 201
     )
-    steps: tuple[tuple[str, str | int], ...] = (("pause", 1500), ("digit", "7"), ("pause", 1500))
+    steps: tuple[tuple[str, str | int], ...] = (
+        ("pause", 1500),
+        ("digit", "7"),
+        ("digit", "9"),
+        ("pause", 1500),
+    )
     phone = dial(
         tmp_path / "phone", live.fs.ports.sip, "7301", uac_scenario(steps=steps, wait_for_bye_ms=1)
     )
@@ -43,7 +55,14 @@ async def test_admitted_caller_joins_talks_presses_and_leaves(live: Live, tmp_pa
         assert member["caller_id_number"] == "sipp", member
         # the phone's 660 Hz tone is speech to FreeSWITCH's energy detector
         await live.wait_event(conf["id"], "participant.talking", talking=True)
-        await live.wait_event(conf["id"], "participant.digit")
+        await live.wait_event(conf["id"], "participant.digit", digit="9")
+        # caller-control digits are reported one by one, in the order pressed
+        digits = [
+            e["data"]["digit"]
+            for e in await live.events(conf["id"])
+            if e["type"] == "participant.digit"
+        ]
+        assert digits == ["7", "9"], digits
         assert await phone.finished(30) == 0, phone.output()
     finally:
         phone.stop()
@@ -59,26 +78,24 @@ async def test_unknown_access_code_is_refused_404(live: Live, tmp_path: Path) ->
         phone.stop()
 
 
-async def test_right_pin_joins(live: Live, tmp_path: Path) -> None:
+async def test_right_pin_joins(live: Live) -> None:
     conf = await live.ok(
         "POST",
         "/v1/conferences",
         {"name": "pin", "dial_in": {"access_code": "7302", "pin": "1234"}},
         201,
     )
-    steps: tuple[tuple[str, str | int], ...] = (
-        ("pause", 800),
-        *(("digit", d) for d in "1234#"),
-        ("pause", 1500),
-    )
-    phone = dial(
-        tmp_path / "phone", live.fs.ports.sip, "7302", uac_scenario(steps=steps, wait_for_bye_ms=1)
-    )
+    phone = await new_phone("knows")
     try:
+        mark = time.monotonic()
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7302", within=10.0) == 200
+        await hears(phone, PIN_PROMPT_HZ, mark)
+        phone.send_digits("1234#")
         await live.wait_event(conf["id"], "participant.joined", within=30)
-        await phone.finished(30)
+        assert len(members(live.fs, conf["id"])) == 1
+        await phone.hangup()
     finally:
-        phone.stop()
+        await phone.stop()
     await live.wait_event(conf["id"], "participant.left")
 
 
@@ -125,3 +142,56 @@ async def test_reservation_not_started_is_busy_or_diverted(live: Live, tmp_path:
         diverted.stop()
     # the 302 names the divert target; the phone (SIPp) does not follow it
     assert "lobby@example.org" in diverted.messages()
+
+
+async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
+    """Each wrong PIN is answered by the bad-PIN prompt, then the PIN prompt again; the
+    third ends the call (FreeSWITCH sends the BYE) and nobody joins."""
+    conf = await live.ok(
+        "POST",
+        "/v1/conferences",
+        {"name": "pin3", "dial_in": {"access_code": "7306", "pin": "1234"}},
+        201,
+    )
+    phone = await new_phone("guesser")
+    try:
+        mark = time.monotonic()
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7306", within=10.0) == 200
+        for attempt in range(3):
+            await hears(phone, PIN_PROMPT_HZ, mark)
+            mark = time.monotonic()
+            phone.send_digits("0000#")
+            if attempt < 2:
+                await hears(phone, BAD_PIN_HZ, mark)
+                mark = time.monotonic()  # the PIN prompt follows the bad-PIN prompt
+        await wait_until(lambda: phone.bye_received, 15.0, "FreeSWITCH to hang up")
+    finally:
+        await phone.stop()
+    assert [p for p in await live.participants(conf["id"]) if p["status"] == "joined"] == []
+    assert members(live.fs, conf["id"]) == []
+
+
+async def test_stopping_the_bridge_during_a_pin_prompt_logs_no_traceback(
+    freeswitch: FreeSwitchProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bridge shuts down while a caller is at the PIN prompt: its call session ends
+    quietly (no asyncio 'Exception in callback' with a traceback)."""
+    phone = await new_phone("waiting")
+    try:
+        async with start_live(freeswitch, tmp_path) as live:
+            await live.ok(
+                "POST",
+                "/v1/conferences",
+                {"name": "pin", "dial_in": {"access_code": "7307", "pin": "1234"}},
+                201,
+            )
+            mark = time.monotonic()
+            assert await phone.call(("127.0.0.1", freeswitch.ports.sip), "7307", within=10.0) == 200
+            await hears(phone, PIN_PROMPT_HZ, mark)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+        assert errors == [], [r.getMessage() for r in errors]
+    finally:
+        if phone.answered and not phone.bye_received and phone.dialog is not None:
+            with contextlib.suppress(AssertionError):
+                await phone.hangup()
+        await phone.stop()

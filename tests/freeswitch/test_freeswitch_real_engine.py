@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from esl_proxy import CuttableProxy
+from fs_heard import new_phone
 from fs_phones import dial, uac_scenario
 from live_app import Live, start_live, until
 from real_freeswitch import FreeSwitchProcess
@@ -117,23 +118,19 @@ async def test_silent_entry_still_joins_and_leaves(
         },
         201,
     )
-    phone = dial(
-        tmp_path / "phone",
-        live.fs.ports.sip,
-        code,
-        uac_scenario(steps=(("pause", 500),), wait_for_bye_ms=6000),
-    )
+    phone = await new_phone("silent")  # our SIP phone: it hangs up when told to
     try:
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), code, within=10.0) == 200
         joined = await live.wait_event(conf["id"], "participant.joined")
         pid = joined["participant_id"]
         assert len(members(live.fs, conf["id"])) == 1
         assert (await live.ok("GET", f"/v1/conferences/{conf['id']}"))["status"] != "empty"
-        assert await phone.finished(30) == 0, phone.output()
+        await phone.hangup()
         left = await live.wait_participant(conf["id"], pid, "left")
         assert left["leave_reason"] is not None, left
         await live.wait_event(conf["id"], "participant.left")
     finally:
-        phone.stop()
+        await phone.stop()
 
 
 # --------------------------------------------------------------------------- ESL outage
@@ -193,6 +190,52 @@ async def test_flags_changed_on_freeswitch_while_disconnected_are_reconciled(
     await live.ok("DELETE", f"/v1/conferences/{conf_id}")
 
 
+async def test_a_call_that_ended_while_disconnected_is_left_after_the_resync(
+    cut_live: Live, proxy: CuttableProxy
+) -> None:
+    """Its del-member event was never seen: the listing after the reconnect is the truth,
+    and whoever is not in it has left."""
+    live = cut_live
+    conf_id, pid = await dial_out_member(live, "7214")
+    kept = await live.ok("POST", f"/v1/conferences/{conf_id}/participants", {"to": "park"}, 201)
+    await live.wait_participant(conf_id, kept["id"], "joined")
+    gone = await live.participant(conf_id, pid)
+    uuid = next(
+        str(m["uuid"])
+        for m in members(live.fs, conf_id)
+        if live.fs.api(f"uuid_getvar {m['uuid']} bridge_participant_id").strip() == pid
+    )
+    proxy.cut()
+    await until(lambda: not live.backend.available, what="the engine saw the cut")
+    assert "+OK" in live.fs.api(f"uuid_kill {uuid}")
+    await until(lambda: len(members(live.fs, conf_id)) == 1, what="FreeSWITCH ended the call")
+    assert (await live.participant(conf_id, pid))["status"] == gone["status"] == "joined"
+    proxy.restore()
+    await live.wait_ready()
+    await live.wait_participant(conf_id, pid, "left")
+    assert (await live.participant(conf_id, kept["id"]))["status"] == "joined"
+    await live.ok("DELETE", f"/v1/conferences/{conf_id}")
+
+
+async def test_a_restarted_bridge_adopts_the_calls_still_on_freeswitch(
+    freeswitch: FreeSwitchProcess, tmp_path: Path
+) -> None:
+    """The bridge goes away while its call goes on; the next bridge on the same database
+    finds the member by its channel variable (bridge_participant_id) and drives it."""
+    async with start_live(freeswitch, tmp_path) as first:
+        conf_id, pid = await dial_out_member(first, "7215")
+    assert len(members(freeswitch, conf_id)) == 1  # the call outlived the bridge
+    async with start_live(freeswitch, tmp_path) as second:
+        await second.wait_participant(conf_id, pid, "joined")
+        await second.ok("PATCH", f"/v1/conferences/{conf_id}/participants/{pid}", {"muted": True})
+        await until(
+            lambda: member_flags(freeswitch, conf_id)["can_speak"] is False,
+            what="the adopted member muted on FreeSWITCH",
+        )
+        await second.ok("DELETE", f"/v1/conferences/{conf_id}")
+        await until(lambda: members(freeswitch, conf_id) == [], what="the call ended")
+
+
 async def test_freeswitch_restart_ends_the_calls_and_the_engine_reconnects(
     freeswitch: FreeSwitchProcess, tmp_path: Path
 ) -> None:
@@ -244,7 +287,10 @@ async def test_wrong_pin_plays_bad_pin_to_its_end_before_the_pin_prompt(
         *(("digit", d) for d in "1235#"),
         ("pause", 3000),
     )
-    phone = dial(tmp_path / "phone", live.fs.ports.sip, "7220", uac_scenario(steps=steps))
+    # the phone hangs up itself after the pause (FreeSWITCH would wait out the PIN timeout)
+    phone = dial(
+        tmp_path / "phone", live.fs.ports.sip, "7220", uac_scenario(steps=steps, wait_for_bye_ms=1)
+    )
     try:
         await phone.finished(60)
     finally:

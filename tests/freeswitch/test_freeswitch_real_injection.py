@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from esl_proxy import CuttableProxy
 from real_freeswitch import FreeSwitchProcess
 
 from bridge.app import PARTS, Parts, build_app
@@ -108,6 +109,7 @@ class Live:
     fs: FreeSwitchProcess
     key: str
     tmp: Path
+    proxy: CuttableProxy  # the ESL link runs through it: proxy.sent is what reached FreeSWITCH
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.key}"}
@@ -145,9 +147,11 @@ class Live:
 async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[Live]:
     # dial-outs leave through loopback/: `park` is an extension of the tree's default
     # context that answers and parks, so a dial-out becomes a real conference member
+    proxy = CuttableProxy("127.0.0.1", freeswitch.ports.esl)
+    await proxy.start()
     backend = FreeSwitchBackend(
         "127.0.0.1",
-        freeswitch.ports.esl,
+        proxy.port,
         freeswitch.password,
         outbound_port=freeswitch.ports.outbound,
         dial_prefix="loopback/",
@@ -166,9 +170,10 @@ async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[L
     assert parts.admin_key is not None
     try:
         await asyncio.wait_for(backend.ready.wait(), 15)
-        yield Live(client, parts, backend, freeswitch, parts.admin_key, tmp_path)
+        yield Live(client, parts, backend, freeswitch, parts.admin_key, tmp_path, proxy)
     finally:
         await client.close()
+        await proxy.close()
 
 
 async def _conference_with_member(live: Live, code: str) -> tuple[str, str]:
@@ -357,16 +362,55 @@ async def test_speech_punctuation_reaches_say_and_saymember_unexpanded(live: Liv
 
 # --------------------------------------------------------------------------- defence in depth
 
+# Shapes that carry no marker: each must be refused before a byte is written to ESL.
+BAD_DIAL_TARGETS = (
+    "1001\r\napi hupall",
+    "sofia/gw/x 1001",
+    "a{b}",
+    "x,origination_uuid=1",
+    "bob&park()",
+    "sofia/gateway/carrier/1001",  # only the configured dial prefix picks the trunk
+    "loopback/9999",
+    "user/1001",
+    "sip:bob@example.org;transport=tcp",
+)
+BAD_MEDIA = (
+    MediaItem("play", file="a b.wav"),
+    MediaItem("play", file="x.wav\napi hupall"),
+    MediaItem("play", file="../../etc/passwd"),
+    MediaItem("play", file="shell_stream:///bin/true"),
+    MediaItem("play", file="/etc/passwd"),
+    MediaItem("play", file="say:hello"),
+    MediaItem("say", text="hi\r\nbgapi hupall"),
+    MediaItem("say", text="it's {a|b}"),
+)
+BAD_CALLER_IDS = ("Evil Caller\n", "1001,x=y", "{a=b}")
+
 
 async def test_backend_refuses_hostile_values_that_skipped_the_api(live: Live) -> None:
-    """Values the API would refuse, handed straight to the backend: EngineError, nothing
-    sent, nothing run on the real FreeSWITCH."""
+    """Values the API would refuse, handed straight to the backend: EngineError, not a
+    byte written to ESL, nothing run on the real FreeSWITCH."""
     fs, tmp, backend = live.fs, live.tmp, live.backend
     conf_id, pid = await _conference_with_member(live, "7104")
     async with live.parts.services.db.read() as conn:
         conference = await repos.get_conference(conn, conf_id)
         participant = await repos.get_participant(conn, pid)
     assert conference is not None and participant is not None
+    await backend.drained()
+    fixed: list[e.Command] = [
+        *(e.Originate(conference, replace(participant, to=to)) for to in BAD_DIAL_TARGETS),
+        *(e.Play(conference, (media,), None, "an_m") for media in BAD_MEDIA),
+        *(e.Play(conference, (media,), participant, "an_p") for media in BAD_MEDIA),
+        *(
+            e.Originate(conference, replace(participant, to="park", from_=caller))
+            for caller in BAD_CALLER_IDS
+        ),
+    ]
+    for attack in fixed:
+        mark = len(live.proxy.sent)
+        with pytest.raises(EngineError):
+            await backend.execute(attack)
+        assert bytes(live.proxy.sent[mark:]) == b"", attack
     markers = []
     for value in hostile(m := marker(), tmp):
         markers.append(m)
@@ -388,8 +432,10 @@ async def test_backend_refuses_hostile_values_that_skipped_the_api(live: Live) -
             ),
         ]
         for attack in attacks:
+            mark = len(live.proxy.sent)
             with pytest.raises(EngineError):
                 await backend.execute(attack)
+            assert bytes(live.proxy.sent[mark:]) == b"", attack
     for m in markers:
         assert executed(fs, m, tmp) == [], m
         assert not anywhere(fs, m), f"{m} reached FreeSWITCH"

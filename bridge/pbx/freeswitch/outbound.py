@@ -94,6 +94,7 @@ class CallSession:
         self._completions: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._gone = asyncio.Event()
         self._answered = False
+        self._lobby_media: str | None = None  # the wait media, played again while waiting
         self.uuid = ""
         self.phase: Phase = "routing"
 
@@ -151,6 +152,12 @@ class CallSession:
             for waiter in self._completions.pop(key, []):
                 if not waiter.done():
                     waiter.set_result(None)
+            if (
+                key == ("playback", self._lobby_media)
+                and self.phase == "lobby"
+                and event.get("Application-Response") == "FILE PLAYED"  # not a missing file
+            ):
+                asyncio.get_running_loop().create_task(self._play_lobby_media())
             if event.get("Application") == "conference" and self.phase == "conference":
                 self.phase = "ended"
                 if self._host.hang_up_after_conference(self.uuid):
@@ -289,11 +296,23 @@ class CallSession:
             await self._execute("set", f"{safe_value(name, 'variable')}={value}")
         if plan.lobby_media is not None:
             self.phase = "lobby"
-            await self._execute("endless_playback", plan.lobby_media)
+            # Not endless_playback (nor loop_playback): they never read the caller's DTMF,
+            # so FreeSWITCH sends no DTMF event and a waiting caller's digits are lost.
+            # playback reads them (with no terminators none stops it); we play it again
+            # each time it ends, until release() moves the caller in.
+            self._lobby_media = plan.lobby_media
+            await self._execute("set", "playback_terminators=none")
+            await self._play_lobby_media()
             self._host.entered_lobby(self.uuid)
         else:
             self.phase = "conference"
             await self._execute("conference", plan.target)
+
+    async def _play_lobby_media(self) -> None:
+        if self.phase != "lobby" or self._lobby_media is None:
+            return
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await self._execute("playback", self._lobby_media)
 
     # ------------------------------------------------------------------ engine side
 
@@ -329,6 +348,7 @@ class OutboundServer:
         self._pin_timeout = pin_timeout
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     @property
     def port(self) -> int:
@@ -343,6 +363,7 @@ class OutboundServer:
         self._server = await asyncio.start_server(self._accept, *self._listen)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -367,5 +388,10 @@ class OutboundServer:
         self._tasks.add(task)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stop() ended the call: return normally, or asyncio's stream callback (3.11)
+            # logs the cancellation with a traceback
         finally:
             self._tasks.discard(task)

@@ -1,5 +1,9 @@
-"""FreeSwitchBackend against FakeFreeSwitch: the exact bytes each Command sends, and the
-observations the recorded conference::maintenance stream produces."""
+"""FAKE ESL: FreeSwitchBackend against FakeFreeSwitch: the exact bytes each Command
+sends, and the observations the recorded conference::maintenance stream produces.
+
+What each command does to a real member (mute, deaf, hold, talker=false, caller-control
+digits, a dial-out FreeSWITCH cannot place) is tested on the real FreeSWITCH
+(test_freeswitch_real_commands.py, test_freeswitch_real_dialin.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from engine_fixtures import (
     NoRouter,
     Observations,
     StubSession,
-    caller_control_event,
     conference_events,
     find_event,
     make_conference,
@@ -28,7 +31,6 @@ from bridge.core.models import (
     CallOptions,
     Conference,
     ConferenceStatus,
-    FailureReason,
     LeaveReason,
     MediaItem,
     Participant,
@@ -108,33 +110,6 @@ async def command_bytes(rig: Rig, command: e.Command) -> list[bytes]:
     mark = len(rig.fake.requests)
     await rig.backend.execute(command)
     return rig.sent_since(mark)
-
-
-async def test_each_member_command_sends_the_recorded_line(rig: Rig) -> None:
-    bob = rig.member("Bob")
-    await rig.join("Bob")
-    await rig.seen.wait(e.MemberJoined)
-    n, c = rig.name.encode(), rig.conf
-
-    def api(line: bytes) -> bytes:
-        return b"api conference " + n + b" " + line + b"\n\n"
-
-    assert await command_bytes(rig, e.SetMute(c, bob, True)) == [api(b"mute 2")]
-    assert await command_bytes(rig, e.SetMute(c, bob, False)) == [api(b"unmute 2")]
-    assert await command_bytes(rig, e.SetDeaf(c, bob, True)) == [api(b"deaf 2")]
-    assert await command_bytes(rig, e.SetDeaf(c, bob, False)) == [api(b"undeaf 2")]
-    # hold alone does not deafen on FreeSWITCH: hold + deaf, and back
-    held = MediaItem("play", file="music/hold.wav")
-    assert await command_bytes(rig, e.SetHold(c, bob, True, held)) == [
-        api(b"hold 2 music/hold.wav"),
-        api(b"deaf 2"),
-    ]
-    assert await command_bytes(rig, e.SetHold(c, bob, False)) == [
-        api(b"unhold 2"),
-        api(b"undeaf 2"),
-    ]
-    # every line above was recorded against the real FreeSWITCH (bar the hold file)
-    assert rig.fake.unrecorded == [api(b"hold 2 music/hold.wav")]
 
 
 async def test_play_and_say_to_all_or_one(rig: Rig) -> None:
@@ -236,20 +211,6 @@ async def test_kick_hup_and_end_conference(rig: Rig) -> None:
     assert frank.id not in {m.participant_id for m in rig.seen.of(e.MemberLeft)}
 
 
-async def test_talker_false_is_never_unmuted(rig: Rig) -> None:
-    listener = ParticipantOptions(talker=False)
-    bob = rig.member("Bob", options=listener, muted=True)
-    await rig.join("Bob")
-    with pytest.raises(EngineError):
-        await rig.backend.execute(e.SetMute(rig.conf, bob, False))
-    # someone unmutes it behind our back (API user, stray control): muted again, quietly
-    mark = len(rig.fake.requests)
-    await rig.push(find_event(EVENTS, "unmute-member", Member_ID="2"))
-    sent = await rig.fake.wait_for(b"api conference " + rig.name.encode() + b" mute 2 quiet")
-    assert sent and rig.sent_since(mark) == sent
-    assert rig.seen.of(e.MuteChanged) == []
-
-
 async def test_recorded_stream_becomes_observations(rig: Rig) -> None:
     who = {name: rig.member(name) for name in ROOM1}
     pid = {name: p.id for name, p in who.items()}
@@ -265,14 +226,6 @@ async def test_recorded_stream_becomes_observations(rig: Rig) -> None:
     talking = {o.participant_id for o in rig.seen.of(e.TalkingChanged)}
     assert pid["Alice"] in talking and pid["Carol"] not in talking
     assert rig.backend.events_applied > 100  # room2/room3 events are filtered before this
-
-
-async def test_caller_control_digits_are_reported_one_by_one(rig: Rig) -> None:
-    bob = rig.member("Bob")
-    await rig.join("Bob")
-    await rig.push(caller_control_event(EVENTS, "5"), caller_control_event(EVENTS, "#"))
-    digits = await rig.seen.wait(e.DigitPressed, 2)
-    assert digits == [e.DigitPressed(bob.id, "5"), e.DigitPressed(bob.id, "#")]
 
 
 async def test_stale_member_events_are_ignored(rig: Rig) -> None:
@@ -323,15 +276,6 @@ async def test_answered_dial_out_gets_its_maximum_call_duration(rig: Rig) -> Non
     (sent,) = await rig.fake.wait_for(b"api sched_hangup")
     uuid = rig.backend._by_participant[p.id]
     assert sent == b"api sched_hangup +120 " + uuid.encode() + b" ALLOTTED_TIMEOUT\n\n"
-
-
-async def test_originate_failure_maps_the_cause(rig: Rig) -> None:
-    rig.fake.bg_results[b"originate"] = b"-ERR USER_BUSY\n"
-    p = make_participant(rig.conf, to="sip:bob@example.org")
-    await rig.backend.execute(e.Originate(rig.conf, p))
-    (sent,) = await rig.fake.wait_for(b"bgapi originate")
-    assert b"}sofia/gateway/carrier/bob@example.org &conference(" in sent
-    assert await rig.seen.wait(e.CallFailed) == [e.CallFailed(p.id, FailureReason.BUSY)]
 
 
 async def test_live_play_beep_change_follows_with_enter_and_exit_sound(rig: Rig) -> None:
