@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from typing import Any
+
 from bridge.api.facades import aculab, freeclimb, voipbin
+from bridge.api.facades.openapi import describe
 from bridge.api.ops import Op
+
+__all__ = ["OPS", "TAGS", "describe"]
 
 TAGS = (
     {
@@ -32,12 +37,16 @@ TAGS = (
 )
 
 
-def _documented(ops: tuple[Op, ...], security: list[dict[str, list[str]]]) -> tuple[Op, ...]:
-    return tuple(replace(op, extra={**op.extra, "security": security}) for op in ops)
+def _documented(
+    ops: tuple[Op, ...], security: list[dict[str, list[str]]], error: Any
+) -> tuple[Op, ...]:
+    return tuple(
+        replace(op, extra={**op.extra, "security": security, "error": error}) for op in ops
+    )
 
 
 OPS: tuple[Op, ...] = (
-    _documented(freeclimb.OPS, [{"basic": []}])
-    + _documented(aculab.OPS, [{"basic": []}])
-    + _documented(voipbin.OPS, [{"bearer": []}])
+    _documented(freeclimb.OPS, [{"basic": []}], freeclimb.FreeClimbError)
+    + _documented(aculab.OPS, [{"basic": []}], aculab.AculabError)
+    + _documented(voipbin.OPS, [{"bearer": []}, {"accesskey": []}, {"token": []}], None)
 )
