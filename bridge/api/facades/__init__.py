@@ -9,7 +9,6 @@ shape; `extra["security"]` tells the OpenAPI document which credentials they tak
 from __future__ import annotations
 
 from dataclasses import replace
-
 from typing import Any
 
 from bridge.api.facades import aculab, freeclimb, voipbin

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from bridge.api.facades.schema import Components
+from bridge.api.facades.schema import Components, required
 from bridge.api.ops import Op
 
 S = dict[str, Any]
@@ -39,7 +39,7 @@ def _query(components: Components, td: Any) -> list[S]:
         {
             "name": name,
             "in": "query",
-            "required": name in td.__required_keys__,
+            "required": name in required(td),
             "schema": components.of(hint),
         }
         for name, hint in hints.items()

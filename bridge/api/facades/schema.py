@@ -36,6 +36,18 @@ def pattern(regex: str, description: str | None = None) -> S:
     return out
 
 
+def required(td: Any) -> frozenset[str]:
+    """The keys a TypedDict requires. Python 3.11 does not see Required/NotRequired in
+    postponed (string) annotations when it builds __required_keys__, so read the markers."""
+    keys = set(td.__required_keys__)
+    for name, hint in typing.get_type_hints(td, include_extras=True).items():
+        if typing.get_origin(hint) is NotRequired:
+            keys.discard(name)
+        elif typing.get_origin(hint) is Required:
+            keys.add(name)
+    return frozenset(keys)
+
+
 def fields(td: Any) -> frozenset[str]:
     """The names a TypedDict declares: what a facade accepts, from the same definition."""
     return frozenset(typing.get_type_hints(td))
@@ -62,9 +74,9 @@ class Components:
             "properties": {k: self.of(h) for k, h in hints.items()},
             "additionalProperties": False,
         }
-        required = sorted(td.__required_keys__)
-        if required:
-            schema["required"] = required
+        needed = sorted(required(td))
+        if needed:
+            schema["required"] = needed
         if td.__doc__:
             schema["description"] = " ".join(td.__doc__.split())
         return schema
@@ -83,7 +95,7 @@ class Components:
         if origin in (typing.Union, types.UnionType):
             return {"anyOf": [self.of(a) for a in args]}
         if origin is Literal:
-            return enum(args)
+            return {"enum": list(args)}
         if origin is list:
             return {"type": "array", "items": self.of(args[0])}
         if origin is dict:
