@@ -31,7 +31,7 @@ TAGS = (
     {
         "name": voipbin.TAG,
         "description": "VoIPbin's conferences and conferencecalls under "
-        "/v1.0 (Bearer API key, or ?accesskey=)",
+        "/v1.0 (Bearer API key, ?accesskey= or ?token=)",
     },
 )
 
