@@ -523,7 +523,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(op.body)}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {
             "title": "Conference Bridge API",
@@ -544,3 +544,4 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
             },
         },
     }
+    return facades.describe(ops, doc)  # the facades fill in their operations' bodies

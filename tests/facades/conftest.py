@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "embedded"))
 
+from conformance import CONFORMANCE, install
 from embedded_rig import rtp_range
 from harness import LOOPBACK_CIDRS, Bridge
 from phone import SipPhone
@@ -26,6 +27,29 @@ from bridge.core.clock import OffsetClock
 from bridge.media import tones
 from bridge.media.wav import write_wav
 from bridge.pbx.embedded.backend import EmbeddedBackend
+
+
+@pytest.fixture(autouse=True)
+def documented_replies() -> Iterator[None]:
+    """Every facade response of these suites must match what /openapi.json documents (a
+    MonkeyPatch of its own: a test's monkeypatch.undo() leaves it in place)."""
+    with pytest.MonkeyPatch.context() as patch:
+        install(patch)
+        yield
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if CONFORMANCE.checked:
+        terminalreporter.write_line(
+            f"facade conformance: {sum(CONFORMANCE.checked.values())} responses of "
+            f"{len(CONFORMANCE.checked)}/{len(CONFORMANCE.ops)} facade operations matched "
+            "their documented schema"
+        )
+        unseen = sorted(
+            {d.operation["operationId"] for d in CONFORMANCE.ops} - set(CONFORMANCE.checked)
+        )
+        if unseen:
+            terminalreporter.write_line(f"facade operations no response was seen of: {unseen}")
 
 
 @dataclass

@@ -88,3 +88,18 @@ async def test_voipbin_talk_text_and_too_many_parameters(bridge: Bridge, tenant:
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "unsupported_media_type"
     assert await count_v1(bridge, tenant) == 0
+
+
+async def test_a_malformed_form_body_is_refused(
+    bridge: Bridge, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"/apiserver/Accounts/{tenant.account_id}/Conferences"
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        resp = await bridge.client.post(
+            path, data=b'{"alias": "x"}', headers={**tenant.freeclimb, "Content-Type": content_type}
+        )
+        body = await resp.json()
+        assert resp.status == 400, body
+        assert body["details"]["code"] == "unsupported_media_type", body
+    assert await count_v1(bridge, tenant) == 0
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -9,9 +9,13 @@ shape; `extra["security"]` tells the OpenAPI document which credentials they tak
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from bridge.api.facades import aculab, freeclimb, voipbin
+from bridge.api.facades.openapi import describe
 from bridge.api.ops import Op
+
+__all__ = ["OPS", "TAGS", "describe"]
 
 TAGS = (
     {
@@ -27,17 +31,21 @@ TAGS = (
     {
         "name": voipbin.TAG,
         "description": "VoIPbin's conferences and conferencecalls under "
-        "/v1.0 (Bearer API key, or ?accesskey=)",
+        "/v1.0 (Bearer API key, ?accesskey= or ?token=)",
     },
 )
 
 
-def _documented(ops: tuple[Op, ...], security: list[dict[str, list[str]]]) -> tuple[Op, ...]:
-    return tuple(replace(op, extra={**op.extra, "security": security}) for op in ops)
+def _documented(
+    ops: tuple[Op, ...], security: list[dict[str, list[str]]], error: Any
+) -> tuple[Op, ...]:
+    return tuple(
+        replace(op, extra={**op.extra, "security": security, "error": error}) for op in ops
+    )
 
 
 OPS: tuple[Op, ...] = (
-    _documented(freeclimb.OPS, [{"basic": []}])
-    + _documented(aculab.OPS, [{"basic": []}])
-    + _documented(voipbin.OPS, [{"bearer": []}])
+    _documented(freeclimb.OPS, [{"basic": []}], freeclimb.FreeClimbError)
+    + _documented(aculab.OPS, [{"basic": []}], aculab.AculabError)
+    + _documented(voipbin.OPS, [{"bearer": []}, {"accesskey": []}, {"token": []}], None)
 )

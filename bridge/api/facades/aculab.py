@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
 from aiohttp import web
 
 from bridge.api.facades import common as c
+from bridge.api.facades.schema import enum, fields, pattern
 from bridge.api.ops import Op
 from bridge.core.clock import utc
 from bridge.core.errors import InvalidInput, NotFound
@@ -45,42 +46,200 @@ STATUS = {
 }
 LISTED = [s.value for s in ReservationStatus if s != ReservationStatus.CANCELLED]
 PRESENT = [ParticipantStatus.JOINING.value, ParticipantStatus.JOINED.value]
-PARTICIPANT_FIELDS = frozenset(
-    {
-        "talker",
-        "start_on_entry",
-        "destroy_on_exit",
-        "beep_on_entry",
-        "exit_digit",
-        "mute_digit",
-        "unmute_digit",
-        "while_stopped_media",
-        "name",
-        "has_joined_message",
-        "has_left_message",
-    }
-)
+
+# --- the bodies, declared once: the handlers read them, the OpenAPI document too ----------
+
+Datetime = Annotated[str, pattern(r"\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}", "UTC")]
+StartTime = Annotated[str, pattern(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}", "UTC")]
+Status = Annotated[str, enum([*STATUS.values(), *(s.upper() for s in LISTED)])]
+Digit = Annotated[str | None, {"pattern": "^[0-9A-D#*]$"}]
+
+
+class AculabReservationToken(TypedDict):
+    reservation_token: str
+
+
+class AculabExtended(TypedDict):
+    extended: Literal[True]
+
+
+class AculabRemoved(TypedDict):
+    removed: Literal[True]
+
+
+class AculabOptionsSet(TypedDict):
+    options_set: Literal[True]
+
+
+class AculabEjected(TypedDict):
+    ejected: Literal[True]
+
+
+class AculabConference(TypedDict):
+    """One conference_list entry (reservation_token while RESERVED only)."""
+
+    conference_name: str
+    max_participants: int
+    start_time: StartTime
+    start_datetime: Datetime
+    duration: int
+    divert: str
+    status: Status
+    reservation_token: NotRequired[str]
+
+
+class AculabConferenceList(TypedDict):
+    conferences: list[AculabConference]
+
+
+class AculabParticipant(TypedDict):
+    participant_id: str
+    muted: bool
+    dtmf_enabled: bool
+
+
+class AculabParticipantList(TypedDict):
+    status: Status
+    participants: list[AculabParticipant]
+
+
+class AculabConnected(TypedDict):
+    participant_id: str
+    conference_name: str
+    status: Status
+
+
+class AculabErrorDetail(TypedDict):
+    code: Annotated[str, {"description": "0001 missing, 0002 malformed or out of range, HTTP n"}]
+    text: str
+    datetime: Datetime
+    link: str
+    reason: Annotated[str, {"description": "our stable error code"}]
+
+
+class AculabRequest(TypedDict):
+    url: str
+    datetime: Datetime
+
+
+class AculabError(TypedDict):
+    """Aculab's error body."""
+
+    error: AculabErrorDetail
+    request: AculabRequest
+
+
+class AculabReservationCreate(TypedDict):
+    conference_name: str
+    max_participants: int
+    start_time: Annotated[str, {"description": "UTC, YYYY-MM-DD_hh:mm:ss or YYYY-MM-DD-hh-mm"}]
+    duration: Annotated[int, {"description": "minutes"}]
+    divert: NotRequired[str]
+
+
+class AculabReservationModify(TypedDict):
+    reservation_token: str
+    duration: Annotated[int, {"description": "minutes to add"}]
+
+
+class AculabReservationRemove(TypedDict):
+    reservation_token: str
+
+
+class AculabNothing(TypedDict):
+    """No parameters."""
+
+
+class AculabConferenceRef(TypedDict, total=False):
+    """conference_name or reservation_token names the conference."""
+
+    conference_name: str
+    reservation_token: str
+
+
+class AculabParticipantEject(AculabConferenceRef, total=False):
+    participant_id: Required[str]
+
+
+class AculabParticipantSetOptions(AculabParticipantEject, total=False):
+    muted: bool
+    dtmf_enabled: bool
+
+
+class AculabFileToPlay(TypedDict):
+    file_to_play: str
+
+
+class AculabTextToSay(TypedDict):
+    text_to_say: str
+
+
+class AculabPlayList(TypedDict):
+    play_list: Annotated[list[AculabFileToPlay | AculabTextToSay], {"minItems": 1, "maxItems": 1}]
+
+
+class AculabPlay(TypedDict):
+    """A play action."""
+
+    play: AculabPlayList
+
+
+class AculabWebPage(TypedDict, total=False):
+    url: Required[str]
+    method: str
+
+
+Page = str | AculabWebPage | None
+
+
+class AculabConferenceParticipant(TypedDict, total=False):
+    talker: bool
+    start_on_entry: bool
+    destroy_on_exit: bool
+    beep_on_entry: bool
+    exit_digit: Digit
+    mute_digit: Digit
+    unmute_digit: Digit
+    while_stopped_media: AculabPlay | None
+    name: AculabPlay | None
+    has_joined_message: AculabPlay | None
+    has_left_message: AculabPlay | None
+
+
+class AculabSecondaryCall(TypedDict, total=False):
+    call_recording: bool
+    call_recording_encryption: Any
+    minutes_max_call_duration: int
+    first_page: Page
+    final_page: Page
+    error_page: Page
+
+
+class AculabConnectToConference(TypedDict, total=False):
+    """Aculab's connect_to_conference action."""
+
+    name: Required[str]
+    hold_media: AculabPlay | None
+    seconds_answer_timeout: int
+    conference_participant: AculabConferenceParticipant | None
+    secondary_call: AculabSecondaryCall | None
+    next_page: Page
+
+
+class AculabConnect(TypedDict):
+    call_to: str
+    call_from: NotRequired[str | None]
+    connect_to_conference: Annotated[
+        AculabConnectToConference | str,
+        {"description": "the action object (as JSON text in a form or query parameter)"},
+    ]
+
+
+PARTICIPANT_FIELDS = fields(AculabConferenceParticipant)
 MEDIA_FIELDS = ("while_stopped_media", "name", "has_joined_message", "has_left_message")
-CALL_FIELDS = frozenset(
-    {
-        "call_recording",
-        "call_recording_encryption",
-        "minutes_max_call_duration",
-        "first_page",
-        "final_page",
-        "error_page",
-    }
-)
-ACTION_FIELDS = frozenset(
-    {
-        "name",
-        "hold_media",
-        "seconds_answer_timeout",
-        "conference_participant",
-        "secondary_call",
-        "next_page",
-    }
-)
+CALL_FIELDS = fields(AculabSecondaryCall)
+ACTION_FIELDS = fields(AculabConnectToConference)
+PAGE_FIELDS = fields(AculabWebPage)
 
 
 def aculab_time(dt: datetime) -> str:
@@ -94,7 +253,7 @@ def render_error(request: web.Request, exc: Exception) -> web.Response:
     else:
         number = f"HTTP {status}"
     now = aculab_time(datetime.now().astimezone())
-    body = {
+    body: AculabError = {
         "error": {"code": number, "text": message, "datetime": now, "link": DOC, "reason": code},
         "request": {"url": request.path, "datetime": now},
     }
@@ -121,8 +280,8 @@ def _bool(params: dict[str, Any], name: str, default: bool) -> bool:
     return c.flag(params[name], name) if name in params else default
 
 
-def conference_entry(r: Reservation) -> dict[str, Any]:
-    entry = {
+def conference_entry(r: Reservation) -> AculabConference:
+    entry: AculabConference = {
         "conference_name": r.conference_name,
         "max_participants": r.max_participants,
         "start_time": utc(r.start_time).strftime("%Y-%m-%d-%H-%M"),
@@ -136,7 +295,7 @@ def conference_entry(r: Reservation) -> dict[str, Any]:
     return entry
 
 
-def unreserved_entry(conf: Conference, size: int) -> dict[str, Any]:
+def unreserved_entry(conf: Conference, size: int) -> AculabConference:
     start = conf.started_at or conf.created_at
     return {
         "conference_name": conf.name,
@@ -149,7 +308,7 @@ def unreserved_entry(conf: Conference, size: int) -> dict[str, Any]:
     }
 
 
-def participant_entry(p: Participant) -> dict[str, Any]:
+def participant_entry(p: Participant) -> AculabParticipant:
     return {"participant_id": p.id, "muted": p.muted, "dtmf_enabled": p.dtmf_enabled}
 
 
@@ -173,7 +332,7 @@ async def reservation_create(
 ) -> web.StreamResponse:
     c.reject_unknown(
         params,
-        frozenset({"conference_name", "max_participants", "start_time", "duration", "divert"}),
+        fields(AculabReservationCreate),
         "conference_reservation_create",
     )
     body: dict[str, Any] = {
@@ -185,36 +344,37 @@ async def reservation_create(
     if params.get("divert"):
         body["divert"] = params["divert"]
     r = await reservations.create(c.services(request), principal.account_id, body)
-    return c.reply({"reservation_token": r.id})
+    reply: AculabReservationToken = {"reservation_token": r.id}
+    return c.reply(reply)
 
 
 async def reservation_modify(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
-    c.reject_unknown(
-        params, frozenset({"reservation_token", "duration"}), "conference_reservation_modify"
-    )
+    c.reject_unknown(params, fields(AculabReservationModify), "conference_reservation_modify")
     token = c.text(_required(params, "reservation_token"), "reservation_token")
     minutes = c.whole(_required(params, "duration"), "duration")
     await reservations.extend(
         c.services(request), principal.account_id, token, {"extend_minutes": minutes}
     )
-    return c.reply({"extended": True})
+    reply: AculabExtended = {"extended": True}
+    return c.reply(reply)
 
 
 async def reservation_remove(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
-    c.reject_unknown(params, frozenset({"reservation_token"}), "conference_reservation_remove")
+    c.reject_unknown(params, fields(AculabReservationRemove), "conference_reservation_remove")
     token = c.text(_required(params, "reservation_token"), "reservation_token")
     await reservations.remove(c.services(request), principal.account_id, token)
-    return c.reply({"removed": True})
+    reply: AculabRemoved = {"removed": True}
+    return c.reply(reply)
 
 
 async def conference_list(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
-    c.reject_unknown(params, frozenset(), "conference_list")
+    c.reject_unknown(params, fields(AculabNothing), "conference_list")
     s = c.services(request)
     account = principal.account_id
     booked = await c.every(
@@ -227,15 +387,14 @@ async def conference_list(
     ):
         if conf.reservation_id is None:
             entries.append(unreserved_entry(conf, s.limits.unreserved_max_participants))
-    return c.reply({"conferences": entries})
+    reply: AculabConferenceList = {"conferences": entries}
+    return c.reply(reply)
 
 
 async def participant_list(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
-    c.reject_unknown(
-        params, frozenset({"conference_name", "reservation_token"}), "conference_participant_list"
-    )
+    c.reject_unknown(params, fields(AculabConferenceRef), "conference_participant_list")
     s = c.services(request)
     conf = await _target(s, principal.account_id, params)
     found = await c.every(
@@ -243,9 +402,11 @@ async def participant_list(
             s, principal.account_id, conf.id, status=PRESENT, after=after, limit=n
         )
     )
-    return c.reply(
-        {"status": STATUS[conf.status], "participants": [participant_entry(p) for p in found]}
-    )
+    reply: AculabParticipantList = {
+        "status": STATUS[conf.status],
+        "participants": [participant_entry(p) for p in found],
+    }
+    return c.reply(reply)
 
 
 async def participant_set_options(
@@ -253,9 +414,7 @@ async def participant_set_options(
 ) -> web.StreamResponse:
     c.reject_unknown(
         params,
-        frozenset(
-            {"conference_name", "reservation_token", "participant_id", "muted", "dtmf_enabled"}
-        ),
+        fields(AculabParticipantSetOptions),
         "conference_participant_set_options",
     )
     s = c.services(request)
@@ -265,7 +424,8 @@ async def participant_set_options(
         k: c.flag(params[k], k) for k in ("muted", "dtmf_enabled") if k in params
     }
     await participants.update(s, principal.account_id, conf.id, pid, body)
-    return c.reply({"options_set": True})
+    reply: AculabOptionsSet = {"options_set": True}
+    return c.reply(reply)
 
 
 async def participant_eject(
@@ -273,14 +433,15 @@ async def participant_eject(
 ) -> web.StreamResponse:
     c.reject_unknown(
         params,
-        frozenset({"conference_name", "reservation_token", "participant_id"}),
+        fields(AculabParticipantEject),
         "conference_participant_eject",
     )
     s = c.services(request)
     conf = await _target(s, principal.account_id, params)
     pid = c.text(_required(params, "participant_id"), "participant_id")
     await participants.eject(s, principal.account_id, conf.id, pid)
-    return c.reply({"ejected": True})
+    reply: AculabEjected = {"ejected": True}
+    return c.reply(reply)
 
 
 # --- connect_to_conference ---------------------------------------------------------------
@@ -310,7 +471,7 @@ def _media(value: Any, field: str) -> dict[str, Any]:
 def _page_url(value: Any, field: str) -> Any:
     """A page: its URL, or {"url": ...} as Aculab's web page request object."""
     if isinstance(value, dict):
-        c.reject_unknown(value, frozenset({"url", "method"}), field)
+        c.reject_unknown(value, PAGE_FIELDS, field)
         return value.get("url")
     return value
 
@@ -355,9 +516,7 @@ async def connect_to_conference(
 ) -> web.StreamResponse:
     """Connect a call: dial `call_to` (from `call_from`) and join it to the conference the
     action names, as a secondary call; the conference is opened unreserved if none is."""
-    c.reject_unknown(
-        params, frozenset({"call_to", "call_from", "connect_to_conference"}), "request"
-    )
+    c.reject_unknown(params, fields(AculabConnect), "request")
     action = _required(params, "connect_to_conference")
     if isinstance(action, str):  # a form or query parameter carries the object as JSON
         try:
@@ -369,30 +528,72 @@ async def connect_to_conference(
     if params.get("call_from") is not None:
         body["from"] = params["call_from"]
     conf, p = await connect.connect(c.services(request), principal.account_id, name, body)
-    return c.reply({"participant_id": p.id, "conference_name": name, "status": STATUS[conf.status]})
+    reply: AculabConnected = {
+        "participant_id": p.id,
+        "conference_name": name,
+        "status": STATUS[conf.status],
+    }
+    return c.reply(reply)
 
 
 Service = Callable[[web.Request, Principal, dict[str, Any]], Any]
-SERVICES: tuple[tuple[str, Service, str], ...] = (
-    ("conference_reservation_create", reservation_create, "reserve a conference"),
-    ("conference_reservation_modify", reservation_modify, "extend a reservation by 15-60 minutes"),
-    ("conference_reservation_remove", reservation_remove, "remove a reservation not yet started"),
-    ("conference_list", conference_list, "reserved and active conferences"),
+# (web service, handler, summary, its parameters, its reply)
+SERVICES: tuple[tuple[str, Service, str, Any, Any], ...] = (
+    (
+        "conference_reservation_create",
+        reservation_create,
+        "reserve a conference",
+        AculabReservationCreate,
+        AculabReservationToken,
+    ),
+    (
+        "conference_reservation_modify",
+        reservation_modify,
+        "extend a reservation by 15-60 minutes",
+        AculabReservationModify,
+        AculabExtended,
+    ),
+    (
+        "conference_reservation_remove",
+        reservation_remove,
+        "remove a reservation not yet started",
+        AculabReservationRemove,
+        AculabRemoved,
+    ),
+    (
+        "conference_list",
+        conference_list,
+        "reserved and active conferences",
+        AculabNothing,
+        AculabConferenceList,
+    ),
     (
         "conference_participant_list",
         participant_list,
         "an ACTIVE or HOLDING conference's participants",
+        AculabConferenceRef,
+        AculabParticipantList,
     ),
     (
         "conference_participant_set_options",
         participant_set_options,
         "mute or set dtmf_enabled (ACTIVE only)",
+        AculabParticipantSetOptions,
+        AculabOptionsSet,
     ),
-    ("conference_participant_eject", participant_eject, "eject a participant (ACTIVE only)"),
+    (
+        "conference_participant_eject",
+        participant_eject,
+        "eject a participant (ACTIVE only)",
+        AculabParticipantEject,
+        AculabEjected,
+    ),
     (
         "connect_to_conference",
         connect_to_conference,
         "the connect_to_conference action: dial a call and join it",
+        AculabConnect,
+        AculabConnected,
     ),
 )
 
@@ -416,8 +617,9 @@ OPS: tuple[Op, ...] = tuple(
         f"Aculab: {summary}",
         TAG,
         auth="public",
+        extra={"params": params, "reply": reply, "form": True},
     )
-    for name, handler, summary in SERVICES
+    for name, handler, summary, params, reply in SERVICES
     for method in ("GET", "POST")
     if method == "POST" or name != "connect_to_conference"
 )

@@ -89,7 +89,12 @@ async def params(request: web.Request) -> dict[str, Any]:
                 raise InvalidInput("invalid_json", "the body must be a JSON object")
             out.update(data)
         elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError as exc:  # e.g. multipart/form-data without a boundary
+                raise InvalidInput(
+                    "unsupported_media_type", f"the form body cannot be read: {exc}"
+                ) from exc
             for key, field_value in form.items():
                 if not isinstance(field_value, str):
                     raise InvalidInput("invalid_field", f"{key}: must be text, not a file")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
 from aiohttp import web
 from yarl import URL
 
 from bridge.api.facades import common as c
+from bridge.api.facades.schema import enum, fields, pattern
 from bridge.api.ops import Op
 from bridge.core.clock import utc
 from bridge.core.errors import InvalidInput, Unauthorized
@@ -36,6 +37,7 @@ RECS = ONE + "/Recordings"
 REC = RECS + "/{recordingId}"
 TAG = "freeclimb"
 PAGE_SIZE = 100
+V = TypeVar("V")
 ERRORS_DOC = "/docs#tag-freeclimb"
 
 PLAY_BEEP = {
@@ -61,10 +63,152 @@ STATUS_IN = {
     "terminated": ["terminated"],
     "internalError": [],
 }
-CREATE = frozenset({"alias", "playBeep", "record", "waitUrl", "actionUrl", "statusCallbackUrl"})
-UPDATE = frozenset({"alias", "playBeep", "status"})
-LIST = frozenset({"status", "alias", "dateCreated", "dateUpdated", "cursor"})
-PART_LIST = frozenset({"talk", "listen", "cursor"})
+
+# --- the bodies, declared once: the views return them, the OpenAPI document reads them ----
+
+RFC1123 = pattern(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r" \d{4} \d{2}:\d{2}:\d{2} GMT",
+    "RFC 1123, GMT",
+)
+Date = Annotated[str | None, RFC1123]
+Beep = Annotated[str, enum(PLAY_BEEP)]
+Cursor = Annotated[str, {"maxLength": 64, "description": "from nextPageUri"}]
+Url = Annotated[str, {"format": "uri"}]
+
+
+class FreeClimbSubresourceUris(TypedDict):
+    participants: str
+    recordings: str
+
+
+class FreeClimbConference(TypedDict):
+    """FreeClimb's ConferenceResult."""
+
+    uri: str
+    dateCreated: Date
+    dateUpdated: Date
+    revision: int
+    conferenceId: str
+    accountId: str
+    alias: str | None
+    playBeep: Beep
+    record: bool
+    status: Annotated[str, enum(STATUS.values())]
+    waitUrl: str | None
+    actionUrl: str | None
+    statusCallbackUrl: str | None
+    subresourceUris: FreeClimbSubresourceUris
+
+
+class FreeClimbParticipant(TypedDict):
+    """FreeClimb's ParticipantResult."""
+
+    uri: str
+    dateCreated: Date
+    dateUpdated: Date
+    revision: int
+    accountId: str
+    conferenceId: str
+    callId: str
+    talk: bool
+    listen: bool
+    startConfOnEnter: bool
+
+
+class FreeClimbRecording(TypedDict):
+    """FreeClimb's RecordingResult (callId is null: a conference recording)."""
+
+    uri: str
+    dateCreated: Date
+    dateUpdated: Date
+    revision: int
+    recordingId: str
+    accountId: str
+    callId: str | None
+    durationSec: int
+    conferenceId: str
+
+
+class FreeClimbPage(TypedDict):
+    total: int
+    start: int
+    end: int
+    page: int
+    numPages: int
+    pageSize: int
+    nextPageUri: str | None
+
+
+class FreeClimbConferenceList(FreeClimbPage):
+    conferences: list[FreeClimbConference]
+
+
+class FreeClimbParticipantList(FreeClimbPage):
+    participants: list[FreeClimbParticipant]
+
+
+class FreeClimbRecordingList(FreeClimbPage):
+    recordings: list[FreeClimbRecording]
+
+
+class FreeClimbError(TypedDict):
+    """FreeClimb's error body: code is the HTTP status; details.code our stable code."""
+
+    code: int
+    info: str
+    url: str
+    details: Annotated[
+        dict[str, Any], {"required": ["code"], "properties": {"code": {"type": "string"}}}
+    ]
+
+
+class FreeClimbConferenceCreate(TypedDict, total=False):
+    alias: str
+    playBeep: Beep
+    record: bool
+    waitUrl: Url
+    actionUrl: Url
+    statusCallbackUrl: Url
+
+
+class FreeClimbConferenceUpdate(TypedDict, total=False):
+    alias: str
+    playBeep: Beep
+    status: Literal["terminated"]
+
+
+class FreeClimbConferenceFilter(TypedDict, total=False):
+    status: Annotated[str, enum(STATUS_IN)]
+    alias: str
+    dateCreated: Annotated[str, {"description": "a day (YYYY-MM-DD) or the RFC 1123 value"}]
+    dateUpdated: Annotated[str, {"description": "a day (YYYY-MM-DD) or the RFC 1123 value"}]
+    cursor: Cursor
+
+
+class FreeClimbParticipantUpdate(TypedDict, total=False):
+    talk: bool
+    listen: bool
+
+
+class FreeClimbParticipantFilter(FreeClimbParticipantUpdate, total=False):
+    cursor: Cursor
+
+
+class FreeClimbRecordingFilter(TypedDict, total=False):
+    cursor: Cursor
+
+
+class FreeClimbNothing(TypedDict):
+    """No parameters."""
+
+
+CREATE = fields(FreeClimbConferenceCreate)
+UPDATE = fields(FreeClimbConferenceUpdate)
+LIST = fields(FreeClimbConferenceFilter)
+PART_LIST = fields(FreeClimbParticipantFilter)
+PART_UPDATE = fields(FreeClimbParticipantUpdate)
+REC_LIST = fields(FreeClimbRecordingFilter)
 
 
 def rfc1123(dt: datetime | None) -> str | None:
@@ -75,7 +219,7 @@ def conference_uri(account_id: str, conference_id: str) -> str:
     return f"/Accounts/{account_id}/Conferences/{conference_id}"
 
 
-def conference_view(conf: Conference) -> dict[str, Any]:
+def conference_view(conf: Conference) -> FreeClimbConference:
     uri = conference_uri(conf.account_id, conf.id)
     wait = conf.wait_media
     return {
@@ -99,7 +243,7 @@ def conference_view(conf: Conference) -> dict[str, Any]:
     }
 
 
-def participant_view(p: Participant) -> dict[str, Any]:
+def participant_view(p: Participant) -> FreeClimbParticipant:
     return {
         "uri": f"{conference_uri(p.account_id, p.conference_id)}/Participants/{p.id}",
         "dateCreated": rfc1123(p.created_at),
@@ -114,7 +258,7 @@ def participant_view(p: Participant) -> dict[str, Any]:
     }
 
 
-def recording_view(r: Recording) -> dict[str, Any]:
+def recording_view(r: Recording) -> FreeClimbRecording:
     return {
         "uri": f"{conference_uri(r.account_id, r.conference_id)}/Recordings/{r.id}",
         "dateCreated": rfc1123(r.created_at),
@@ -132,7 +276,7 @@ def render_error(request: web.Request, exc: Exception) -> web.Response:
     """FreeClimb's error body: a numeric code, info, a documentation url and details; our
     stable code is in details.code."""
     status, code, message, details = c.status_of(exc)
-    body = {
+    body: FreeClimbError = {
         "code": status,
         "info": message,
         "url": ERRORS_DOC,
@@ -189,11 +333,8 @@ def _translate(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any
 
 
 def _page(
-    request: web.Request,
-    key: str,
-    rows: list[tuple[str, dict[str, Any]]],
-    cursor: str | None,
-) -> web.Response:
+    request: web.Request, rows: list[tuple[str, V]], cursor: str | None
+) -> tuple[FreeClimbPage, list[V]]:
     """One page of FreeClimb's list over every matching (id, view) row, in id order: the
     cursor is the last id of the previous page, so a page stays put while rows are added;
     nextPageUri is relative to the API base, like every `uri`."""
@@ -206,18 +347,24 @@ def _page(
         query = {**request.query, "cursor": rows[end - 1][0]}
         path = request.rel_url.path.removeprefix(API_BASE)
         next_uri = str(URL(path).with_query(query))
-    return c.reply(
-        {
-            "total": total,
-            "start": start,
-            "end": max(end - 1, start),
-            "page": start // PAGE_SIZE,
-            "numPages": max(1, -(-total // PAGE_SIZE)),
-            "pageSize": PAGE_SIZE,
-            "nextPageUri": next_uri,
-            key: items,
-        }
-    )
+    meta: FreeClimbPage = {
+        "total": total,
+        "start": start,
+        "end": max(end - 1, start),
+        "page": start // PAGE_SIZE,
+        "numPages": max(1, -(-total // PAGE_SIZE)),
+        "pageSize": PAGE_SIZE,
+        "nextPageUri": next_uri,
+    }
+    return meta, items
+
+
+def _conference_list(
+    request: web.Request, rows: list[tuple[str, FreeClimbConference]], cursor: str | None
+) -> web.Response:
+    meta, items = _page(request, rows, cursor)
+    body: FreeClimbConferenceList = {**meta, "conferences": items}
+    return c.reply(body)
 
 
 def _cursor(params: dict[str, Any]) -> str | None:
@@ -250,7 +397,7 @@ async def freeclimb_list_conferences(
         if wanted not in STATUS_IN:
             raise InvalidInput("invalid_field", f"status: unknown {wanted!r}", field="status")
         if not STATUS_IN[wanted]:  # internalError: a status the bridge never reaches
-            return _page(request, "conferences", [], _cursor(params))
+            return _conference_list(request, [], _cursor(params))
         statuses = STATUS_IN[wanted]
     s = c.services(request)
     confs = await c.every(
@@ -266,7 +413,7 @@ async def freeclimb_list_conferences(
         if field in params:  # a day (YYYY-MM-DD) or the exact RFC 1123 value
             wanted = c.text(params[field], field)
             rows = [(i, x) for i, x in rows if _same_day(x[field], wanted)]
-    return _page(request, "conferences", rows, _cursor(params))
+    return _conference_list(request, rows, _cursor(params))
 
 
 def _same_day(rfc: str | None, wanted: str) -> bool:
@@ -313,7 +460,9 @@ async def freeclimb_list_participants(
         if field in params:
             wanted = c.flag(params[field], field)
             rows = [(i, x) for i, x in rows if x[field] is wanted]
-    return _page(request, "participants", rows, _cursor(params))
+    meta, items = _page(request, rows, _cursor(params))
+    body: FreeClimbParticipantList = {**meta, "participants": items}
+    return c.reply(body)
 
 
 @facade
@@ -335,7 +484,7 @@ async def freeclimb_update_participant(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
     account = _account(request, principal)
-    c.reject_unknown(params, frozenset({"talk", "listen"}), "participant")
+    c.reject_unknown(params, PART_UPDATE, "participant")
     body: dict[str, Any] = {}
     if "talk" in params:
         body["muted"] = not c.flag(params["talk"], "talk")
@@ -366,11 +515,13 @@ async def freeclimb_list_recordings(
     request: web.Request, principal: Principal, params: dict[str, Any]
 ) -> web.StreamResponse:
     account = _account(request, principal)
-    c.reject_unknown(params, frozenset({"cursor"}), "recording list")
+    c.reject_unknown(params, REC_LIST, "recording list")
     recs = await media.list_recordings(
         c.services(request), account, request.match_info["conferenceId"]
     )
-    return _page(request, "recordings", [(r.id, recording_view(r)) for r in recs], _cursor(params))
+    meta, items = _page(request, [(r.id, recording_view(r)) for r in recs], _cursor(params))
+    body: FreeClimbRecordingList = {**meta, "recordings": items}
+    return c.reply(body)
 
 
 async def _recording(request: web.Request, principal: Principal) -> Recording:
@@ -405,6 +556,7 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: create a Conference",
         TAG,
         auth="public",
+        extra={"params": FreeClimbConferenceCreate, "reply": FreeClimbConference},
     ),
     Op(
         "GET",
@@ -413,8 +565,17 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: list Conferences (status, alias, dateCreated, dateUpdated)",
         TAG,
         auth="public",
+        extra={"params": FreeClimbConferenceFilter, "reply": FreeClimbConferenceList},
     ),
-    Op("GET", ONE, freeclimb_get_conference, "FreeClimb: get a Conference", TAG, auth="public"),
+    Op(
+        "GET",
+        ONE,
+        freeclimb_get_conference,
+        "FreeClimb: get a Conference",
+        TAG,
+        auth="public",
+        extra={"params": FreeClimbNothing, "reply": FreeClimbConference},
+    ),
     Op(
         "POST",
         ONE,
@@ -422,6 +583,7 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: update a Conference (alias, playBeep, status=terminated)",
         TAG,
         auth="public",
+        extra={"params": FreeClimbConferenceUpdate, "reply": FreeClimbConference},
     ),
     Op(
         "GET",
@@ -430,8 +592,17 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: list a Conference's Participants (talk, listen)",
         TAG,
         auth="public",
+        extra={"params": FreeClimbParticipantFilter, "reply": FreeClimbParticipantList},
     ),
-    Op("GET", PART, freeclimb_get_participant, "FreeClimb: get a Participant", TAG, auth="public"),
+    Op(
+        "GET",
+        PART,
+        freeclimb_get_participant,
+        "FreeClimb: get a Participant",
+        TAG,
+        auth="public",
+        extra={"params": FreeClimbNothing, "reply": FreeClimbParticipant},
+    ),
     Op(
         "POST",
         PART,
@@ -439,6 +610,7 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: update a Participant (talk, listen)",
         TAG,
         auth="public",
+        extra={"params": FreeClimbParticipantUpdate, "reply": FreeClimbParticipant},
     ),
     Op(
         "DELETE",
@@ -447,6 +619,7 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: remove a Participant",
         TAG,
         auth="public",
+        extra={"params": FreeClimbNothing},
         status=204,
     ),
     Op(
@@ -456,8 +629,17 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: list a Conference's Recordings",
         TAG,
         auth="public",
+        extra={"params": FreeClimbRecordingFilter, "reply": FreeClimbRecordingList},
     ),
-    Op("GET", REC, freeclimb_get_recording, "FreeClimb: get a Recording", TAG, auth="public"),
+    Op(
+        "GET",
+        REC,
+        freeclimb_get_recording,
+        "FreeClimb: get a Recording",
+        TAG,
+        auth="public",
+        extra={"params": FreeClimbNothing, "reply": FreeClimbRecording},
+    ),
     Op(
         "GET",
         REC + "/Download",
@@ -465,6 +647,7 @@ OPS: tuple[Op, ...] = (
         "FreeClimb: download a Recording's audio (audio/wav)",
         TAG,
         auth="public",
+        extra={"params": FreeClimbNothing},
         content_type="audio/wav",
     ),
 )

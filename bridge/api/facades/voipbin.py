@@ -8,11 +8,12 @@ VoIPbin documents no error body, so errors have our JSON error shape.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar
 
 from aiohttp import web
 
 from bridge.api.facades import common as c
+from bridge.api.facades.schema import enum, fields, pattern
 from bridge.api.ops import Op
 from bridge.core.clock import utc
 from bridge.core.errors import InvalidInput, Unauthorized
@@ -20,6 +21,7 @@ from bridge.core.models import (
     PRESENT_PARTICIPANT,
     Conference,
     ConferenceStatus,
+    ConferenceType,
     MediaItem,
     Participant,
     ParticipantStatus,
@@ -50,10 +52,121 @@ CALL_STATUS = {
     ParticipantStatus.FAILED: "leaved",
 }
 AUTH_PARAMS = frozenset({"accesskey", "token"})
-CREATE = frozenset({"type", "name", "detail", "data", "timeout", "pre_actions", "post_actions"})
-UPDATE = frozenset({"name", "detail", "data", "timeout", "pre_actions", "post_actions"})
-PAGING = frozenset({"page_size", "page_token"})
 MAX_PAGE = 100
+
+# --- the bodies, declared once: the views return them, the OpenAPI document reads them ----
+
+Tm = Annotated[
+    str,
+    pattern(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", f"UTC; {NOT_YET} = not yet"),
+]
+
+
+class VoipbinTalkOption(TypedDict):
+    text: str
+    language: str
+    gender: NotRequired[str]
+
+
+class VoipbinTalk(TypedDict):
+    type: Literal["talk"]
+    option: VoipbinTalkOption
+
+
+class VoipbinPlayOption(TypedDict):
+    stream_urls: list[str | None]
+
+
+class VoipbinPlay(TypedDict):
+    """A play action: media set through /v1 (VoIPbin's facade takes talk actions only)."""
+
+    type: Literal["play"]
+    option: VoipbinPlayOption
+
+
+class VoipbinConference(TypedDict):
+    """VoIPbin's conference struct."""
+
+    id: str
+    customer_id: str
+    type: Annotated[str, enum(ConferenceType)]
+    status: Annotated[str, enum(STATUS.values())]
+    name: str
+    detail: str
+    data: dict[str, Any]
+    timeout: int
+    pre_actions: list[VoipbinTalk | VoipbinPlay]
+    post_actions: list[VoipbinTalk | VoipbinPlay]
+    conferencecall_ids: list[str]
+    recording_id: str
+    recording_ids: list[str]
+    tm_create: Tm
+    tm_update: Tm
+    tm_delete: Tm
+
+
+class VoipbinConferencecall(TypedDict):
+    """VoIPbin's conferencecall struct."""
+
+    id: str
+    customer_id: str
+    conference_id: str
+    reference_type: Literal["call"]
+    reference_id: str
+    status: Annotated[str, enum(CALL_STATUS.values())]
+    tm_create: Tm
+    tm_update: Tm
+    tm_delete: Tm
+
+
+class VoipbinConferenceList(TypedDict):
+    result: list[VoipbinConference]
+    next_page_token: Annotated[str, {"description": "empty on the last page"}]
+
+
+class VoipbinConferencecallList(TypedDict):
+    result: list[VoipbinConferencecall]
+    next_page_token: Annotated[str, {"description": "empty on the last page"}]
+
+
+class VoipbinTalkOptionIn(TypedDict):
+    text: str
+    gender: NotRequired[str]
+    language: NotRequired[str]
+
+
+class VoipbinTalkIn(TypedDict):
+    type: Literal["talk"]
+    option: VoipbinTalkOptionIn
+
+
+class VoipbinConferenceUpdate(TypedDict, total=False):
+    name: str
+    detail: str
+    data: dict[str, Any]
+    timeout: int
+    pre_actions: list[VoipbinTalkIn]
+    post_actions: list[VoipbinTalkIn]
+
+
+class VoipbinConferenceCreate(VoipbinConferenceUpdate, total=False):
+    type: Annotated[str, enum(ConferenceType)]
+
+
+class VoipbinPaging(TypedDict, total=False):
+    page_size: Annotated[int, {"minimum": 1, "maximum": MAX_PAGE}]
+    page_token: Annotated[str, {"description": "a next_page_token"}]
+
+
+class VoipbinNothing(TypedDict):
+    """No parameters."""
+
+
+CREATE = fields(VoipbinConferenceCreate)
+UPDATE = fields(VoipbinConferenceUpdate)
+PAGING = fields(VoipbinPaging)
+TALK = fields(VoipbinTalkIn)
+TALK_OPTION = fields(VoipbinTalkOptionIn)
 R = TypeVar("R", Conference, Participant)
 
 
@@ -77,9 +190,9 @@ def credentials(request: web.Request) -> tuple[str, str]:
 facade = c.facade(c.our_error, lambda _user, _principal: True, credentials)
 
 
-def action_view(m: MediaItem) -> dict[str, Any]:
+def action_view(m: MediaItem) -> VoipbinTalk | VoipbinPlay:
     if m.kind == "say":
-        option: dict[str, Any] = {"text": m.text, "language": m.language}
+        option: VoipbinTalkOption = {"text": m.text or "", "language": m.language}
         if m.gender is not None:
             option["gender"] = m.gender
         return {"type": "talk", "option": option}
@@ -97,11 +210,11 @@ def actions_in(value: Any, field: str) -> list[dict[str, Any]]:
             raise InvalidInput(
                 "unsupported_action", f"{where}: only talk actions are supported", field=where
             )
-        c.reject_unknown(action, frozenset({"type", "option"}), where)
+        c.reject_unknown(action, TALK, where)
         option = action.get("option")
         if not isinstance(option, dict):
             raise InvalidInput("invalid_field", f"{where}.option: must be an object", field=where)
-        c.reject_unknown(option, frozenset({"text", "gender", "language"}), f"{where}.option")
+        c.reject_unknown(option, TALK_OPTION, f"{where}.option")
         out.append({"say": dict(option)})
     return out
 
@@ -116,7 +229,7 @@ def _body(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     return body
 
 
-async def conference_view(s: Services, conf: Conference) -> dict[str, Any]:
+async def conference_view(s: Services, conf: Conference) -> VoipbinConference:
     present = [x.value for x in PRESENT_PARTICIPANT]
     calls = await c.every(
         lambda after, n: participants.list_(
@@ -144,7 +257,7 @@ async def conference_view(s: Services, conf: Conference) -> dict[str, Any]:
     }
 
 
-def call_view(p: Participant) -> dict[str, Any]:
+def call_view(p: Participant) -> VoipbinConferencecall:
     return {
         "id": p.id,
         "customer_id": p.account_id,
@@ -199,8 +312,11 @@ async def voipbin_list_conferences(
         s, principal.account_id, status=[], name=None, after=token, limit=size + 1
     )
     page, next_token = _split(found, size)
-    result = [await conference_view(s, x) for x in page]
-    return c.reply({"result": result, "next_page_token": next_token})
+    body: VoipbinConferenceList = {
+        "result": [await conference_view(s, x) for x in page],
+        "next_page_token": next_token,
+    }
+    return c.reply(body)
 
 
 @facade
@@ -244,7 +360,11 @@ async def voipbin_list_conferencecalls(
         s, principal.account_id, after=token, limit=size + 1
     )
     page, next_token = _split(found, size)
-    return c.reply({"result": [call_view(p) for p in page], "next_page_token": next_token})
+    body: VoipbinConferencecallList = {
+        "result": [call_view(p) for p in page],
+        "next_page_token": next_token,
+    }
+    return c.reply(body)
 
 
 @facade
@@ -267,7 +387,13 @@ async def voipbin_delete_conferencecall(
 
 OPS: tuple[Op, ...] = (
     Op(
-        "POST", CONFS, voipbin_create_conference, "VoIPbin: create a conference", TAG, auth="public"
+        "POST",
+        CONFS,
+        voipbin_create_conference,
+        "VoIPbin: create a conference",
+        TAG,
+        auth="public",
+        extra={"params": VoipbinConferenceCreate, "reply": VoipbinConference},
     ),
     Op(
         "GET",
@@ -276,9 +402,26 @@ OPS: tuple[Op, ...] = (
         "VoIPbin: list conferences (page_size, page_token)",
         TAG,
         auth="public",
+        extra={"params": VoipbinPaging, "reply": VoipbinConferenceList},
     ),
-    Op("GET", CONF, voipbin_get_conference, "VoIPbin: get a conference", TAG, auth="public"),
-    Op("PUT", CONF, voipbin_update_conference, "VoIPbin: update a conference", TAG, auth="public"),
+    Op(
+        "GET",
+        CONF,
+        voipbin_get_conference,
+        "VoIPbin: get a conference",
+        TAG,
+        auth="public",
+        extra={"params": VoipbinNothing, "reply": VoipbinConference},
+    ),
+    Op(
+        "PUT",
+        CONF,
+        voipbin_update_conference,
+        "VoIPbin: update a conference",
+        TAG,
+        auth="public",
+        extra={"params": VoipbinConferenceUpdate, "reply": VoipbinConference},
+    ),
     Op(
         "DELETE",
         CONF,
@@ -286,6 +429,7 @@ OPS: tuple[Op, ...] = (
         "VoIPbin: delete (terminate) a conference",
         TAG,
         auth="public",
+        extra={"params": VoipbinNothing, "reply": VoipbinConference},
     ),
     Op(
         "GET",
@@ -294,9 +438,16 @@ OPS: tuple[Op, ...] = (
         "VoIPbin: list conferencecalls (page_size, page_token)",
         TAG,
         auth="public",
+        extra={"params": VoipbinPaging, "reply": VoipbinConferencecallList},
     ),
     Op(
-        "GET", CALL, voipbin_get_conferencecall, "VoIPbin: get a conferencecall", TAG, auth="public"
+        "GET",
+        CALL,
+        voipbin_get_conferencecall,
+        "VoIPbin: get a conferencecall",
+        TAG,
+        auth="public",
+        extra={"params": VoipbinNothing, "reply": VoipbinConferencecall},
     ),
     Op(
         "DELETE",
@@ -305,5 +456,6 @@ OPS: tuple[Op, ...] = (
         "VoIPbin: remove the participant (conferencecall)",
         TAG,
         auth="public",
+        extra={"params": VoipbinNothing, "reply": VoipbinConferencecall},
     ),
 )
