@@ -166,7 +166,8 @@
   }
 
   function logItem(ev) {
-    const subject = ev.participant_id ? " " + ev.participant_id : "";
+    const name = ev.data && typeof ev.data.name === "string" ? ev.data.name + " " : "";
+    const subject = ev.participant_id ? " " + name + ev.participant_id : "";
     return el("li", {}, time(ev.occurred_at), " ", ev.type, subject, " ",
       el("span", { class: "muted-text" }, JSON.stringify(ev.data)));
   }
