@@ -468,6 +468,17 @@ def _links(op: Op, ops: tuple[Op, ...]) -> dict[str, S]:
     return links
 
 
+ACTING_AS: S = {
+    "name": "X-Bridge-Account",
+    "in": "header",
+    "required": False,
+    "description": "Admin keys only: act on this account (an account id) as if its own key "
+    "had been sent. A tenant key that sends it is refused (403 admin_only); an unknown "
+    "account is 404 account_not_found.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+
+
 def build(ops: tuple[Op, ...]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -515,6 +526,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         }
         if op.auth != "public":
             operation["security"] = [{"bearer": []}, {"basic": []}]
+            params.append(ACTING_AS)  # api/admin_view.py
         elif security:
             operation["security"] = security
         if op.body:
