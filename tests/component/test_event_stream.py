@@ -22,7 +22,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fakes import FakeBackend
 from harness import Bridge, app_config
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bridge.api.stream import FEED
 from bridge.app import PARTS, build_app
@@ -339,3 +339,33 @@ async def test_event_positions_are_dense_and_in_commit_order_across_instances(
         rows = (await conn.execute(select(t.events.c.position).order_by(t.events.c.position))).all()
     pos = [int(r.position) for r in rows]
     assert pos == list(range(pos[0], pos[0] + len(pos))), "no gap, no repeat"
+
+
+async def test_a_lost_listen_connection_is_covered_by_the_poll(
+    bridge: Bridge, second: Bridge, database_url: str
+) -> None:
+    second.admin_key = bridge.admin_key
+    b = await conference(second, "b")
+    async with stream(bridge) as on_a:
+        # the store drops both instances' LISTEN connections (a restart, a proxy's timeout)
+        async with bridge.parts.services.db.begin() as conn:
+            dropped = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
+        assert dropped == 2
+        await touch(second, b, 3)
+        await wait_for(lambda: len(on_a.events) >= 3, within=10, what="events after the loss")
+        assert [e["sequence"] for e in on_a.events] == [2, 3, 4]
+        # and the instances listen again: the next events come without waiting for a poll
+        async with bridge.parts.services.db.read() as conn:
+            listening = (
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+            deadline = time.monotonic() + 10
+            while await conn.scalar(text(listening)) < 2:
+                assert time.monotonic() < deadline, "not listening again"
+                await asyncio.sleep(0.05)
