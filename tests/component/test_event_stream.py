@@ -278,6 +278,10 @@ async def second(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
         await client.close()
 
 
+def has(sse: Sse, n: int) -> Callable[[], bool]:
+    return lambda: len(sse.events) >= n
+
+
 def positions_of(ids: list[str]) -> list[int]:
     return [int(i.split("-", 1)[0]) for i in ids]
 
@@ -294,7 +298,7 @@ async def test_a_stream_carries_every_instances_events_in_commit_order(
         await asyncio.gather(touch(bridge, a, 10), touch(second, b, 10), touch(second, c, 5))
         stored = await all_events(bridge, [a, b, c])
         for sse in (on_a, on_b):
-            await wait_for(lambda sse=sse: len(sse.events) >= len(stored), what="all events")
+            await wait_for(has(sse, len(stored)), what="all events")
             await asyncio.sleep(0)  # nothing more may come
             assert sorted(e["id"] for e in sse.events) == sorted(e["id"] for e in stored)
             pos = positions_of(sse.ids)
