@@ -494,6 +494,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         params += [
             {"name": n, "in": "query", "required": False, "schema": QUERY[n]} for n in op.query
         ]
+        params += op.extra.get("headers", [])  # request headers an operation reads
         success: S = {"description": op.summary}
         if op.response:
             success["content"] = {op.content_type: {"schema": _ref(op.response)}}

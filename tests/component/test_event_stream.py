@@ -373,3 +373,10 @@ async def test_a_lost_listen_connection_is_covered_by_the_poll(
             while await conn.scalar(text(listening)) < 2:
                 assert time.monotonic() < deadline, "not listening again"
                 await asyncio.sleep(0.05)
+
+
+async def test_the_resume_header_is_in_the_openapi_document(bridge: Bridge) -> None:
+    spec = await bridge.ok("GET", "/openapi.json")
+    params = {p["name"]: p for p in spec["paths"][STREAM]["get"]["parameters"]}
+    assert params["Last-Event-ID"]["in"] == "header"
+    assert {"conference_id", "types", "after_sequence", "last_event_id"} <= set(params)
