@@ -9,8 +9,9 @@ commit gives out increasing in commit order (services/commit.py; on PostgreSQL a
 process, store/positions.py, and services/events_tail.py feeds the other processes' events).
 
 A cursor is `(position, event id)`: the id breaks a tie should two positions ever be equal
-(two processes on one SQLite file, which give out wall-time microseconds). A subscriber registers before it reads the store, so an event is either
-in what the read returns or in the buffer (or both: `Subscriber.fresh` drops the repeat).
+(two processes on one SQLite file, which give out wall-time microseconds). A subscriber
+registers before it reads the store, so an event is either in what the read returns or in
+the buffer (or both: `Subscriber.fresh` drops the repeat).
 """
 
 from __future__ import annotations
