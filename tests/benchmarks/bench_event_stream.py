@@ -14,22 +14,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "component"))
-
 from fakes import FakeBackend
 from harness import Bridge, app_config, reset_postgres
 from sqlalchemy.ext.asyncio import AsyncConnection
-from test_event_stream import conference, has, stream, wait_for
 
 from bridge.app import PARTS, build_app
 from bridge.core.clock import OffsetClock
@@ -40,6 +34,31 @@ pytestmark = pytest.mark.benchmark
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
 CHANGES = 600
 WRITERS = 10
+
+
+class Counter:
+    """A stream's events, counted as they arrive (the `id:` lines)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.events = 0
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.bridge.admin_key}"}
+        async with self.bridge.client.get("/v1/events/stream", headers=headers) as resp:
+            async for line in resp.content:
+                if line.startswith(b"id: "):
+                    self.events += 1
+                elif line.startswith(b"event: ready"):
+                    self.ready.set()
+
+
+async def until(counter: Counter, n: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while counter.events < n:
+        assert time.monotonic() < deadline, f"the stream had {counter.events} of {n} events"
+        await asyncio.sleep(0.001)
 
 
 @asynccontextmanager
@@ -66,7 +85,7 @@ def previous_numbering(committer: GroupCommitter) -> None:
                 numbered.append(dataclasses.replace(e, position=last[0]))
             p.changes.events = numbered
 
-    committer._number_events = number  # type: ignore[method-assign]
+    committer._number_events = number  # type: ignore[assignment]
 
 
 async def measure(tmp: Path, url: str, design: str) -> dict[str, float]:
@@ -75,8 +94,13 @@ async def measure(tmp: Path, url: str, design: str) -> dict[str, float]:
         b.admin_key = a.admin_key
         if design == "previous":
             previous_numbering(b.parts.services.owners.committer)
-        cids = [await conference(b, f"c{i}") for i in range(WRITERS)]
-        async with stream(a) as on_a, stream(b) as on_b:
+        cids = []
+        for i in range(WRITERS):
+            cids.append((await b.ok("POST", "/v1/conferences", 201, json={"name": f"c{i}"}))["id"])
+        on_a, on_b = Counter(a), Counter(b)
+        tasks = [asyncio.create_task(c.run()) for c in (on_a, on_b)]
+        try:
+            await asyncio.wait_for(asyncio.gather(on_a.ready.wait(), on_b.ready.wait()), 10)
 
             async def writer(cid: str) -> None:
                 for i in range(CHANGES // WRITERS):
@@ -85,11 +109,14 @@ async def measure(tmp: Path, url: str, design: str) -> dict[str, float]:
             started = time.perf_counter()
             await asyncio.gather(*(writer(c) for c in cids))
             answered = time.perf_counter()
-            out: dict[str, Any] = {"per_second": CHANGES / (answered - started)}
-            for name, sse in (("on_b", on_b), ("on_a", on_a)):
-                await wait_for(has(sse, CHANGES), within=30, what=name)
+            out = {"per_second": CHANGES / (answered - started)}
+            for name, counter in (("on_b", on_b), ("on_a", on_a)):
+                await until(counter, CHANGES)
                 out[name] = (time.perf_counter() - answered) * 1000
             return out
+        finally:
+            for t in tasks:
+                t.cancel()
 
 
 def test_stream_across_instances(tmp_path: Path) -> None:
