@@ -22,6 +22,7 @@ from bridge.services import accounts
 from bridge.services.commit import GroupCommitter
 from bridge.services.context import Limits, Services
 from bridge.services.events_feed import Feed
+from bridge.services.events_tail import Tail
 from bridge.services.keycache import KeyCache
 from bridge.services.live import Owners
 from bridge.services.observer import Observer
@@ -161,7 +162,10 @@ def build_app(
     # decisions -> group commit -> committed deliveries straight to the dispatcher, and
     # committed events to the live event stream
     feed = Feed()
-    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit, on_events=feed.publish)
+    # on PostgreSQL, other processes' events too, in the store's order (services/events_tail.py)
+    tail = None if db.is_sqlite else Tail(db, feed)
+    on_events = feed.publish if tail is None else tail.local
+    committer = GroupCommitter(db, clock, on_committed=dispatcher.submit, on_events=on_events)
     services.owners = Owners(services, committer, max_idle=config.conferences_in_memory)
     observer = Observer(services)
     scheduler = Scheduler(services, interval_seconds=config.scheduler_interval_seconds)
@@ -195,6 +199,15 @@ def build_app(
         finally:
             await dispatcher.stop()
 
+    async def event_tail(_app: web.Application) -> AsyncIterator[None]:
+        if tail is not None:
+            await tail.start()
+        try:
+            yield
+        finally:
+            if tail is not None:
+                await tail.stop()
+
     async def group_commit(_app: web.Application) -> AsyncIterator[None]:
         try:
             yield
@@ -223,7 +236,9 @@ def build_app(
         finally:
             await scheduler.stop()
 
-    app.cleanup_ctx.extend((database, webhooks, group_commit, observation, engine, schedule))
+    app.cleanup_ctx.extend(
+        (database, webhooks, event_tail, group_commit, observation, engine, schedule)
+    )
     return app
 
 

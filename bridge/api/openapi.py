@@ -468,6 +468,17 @@ def _links(op: Op, ops: tuple[Op, ...]) -> dict[str, S]:
     return links
 
 
+ACTING_AS: S = {
+    "name": "X-Bridge-Account",
+    "in": "header",
+    "required": False,
+    "description": "Admin keys only: act on this account (an account id) as if its own key "
+    "had been sent. A tenant key that sends it is refused (403 admin_only); an unknown "
+    "account is 404 account_not_found.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+
+
 def build(ops: tuple[Op, ...]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -483,6 +494,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         params += [
             {"name": n, "in": "query", "required": False, "schema": QUERY[n]} for n in op.query
         ]
+        params += op.extra.get("headers", [])  # request headers an operation reads
         success: S = {"description": op.summary}
         if op.response:
             success["content"] = {op.content_type: {"schema": _ref(op.response)}}
@@ -515,6 +527,7 @@ def build(ops: tuple[Op, ...]) -> dict[str, Any]:
         }
         if op.auth != "public":
             operation["security"] = [{"bearer": []}, {"basic": []}]
+            params.append(ACTING_AS)  # api/admin_view.py
         elif security:
             operation["security"] = security
         if op.body:

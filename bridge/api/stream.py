@@ -253,6 +253,18 @@ SUMMARY = (
 )
 
 
+HEADERS = [
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "Resume after this event: the `id` of the last message received "
+        "(`<position>-<event id>`), on this bridge process or any other on the same store.",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,19}-ev_[0-9a-z]{26}$"},
+    }
+]
+
+
 async def close(feed: Feed) -> None:
     """App shutdown: open streams end now rather than hold the server's stop up."""
     feed.close()

@@ -80,6 +80,7 @@ ParticipantJoining = TypedDict(
         "to": NotRequired[str],
         "from": NotRequired[str | None],
         "moderator": NotRequired[bool],
+        "name": NotRequired[str | None],  # the display name (SIP From, or given at dial-out)
     },
 )
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.core.clock import Clock
 from bridge.core.errors import Unavailable
 from bridge.core.models import Event
-from bridge.store import changes
+from bridge.store import changes, positions
 from bridge.store import tables as t
 from bridge.store.changes import ChangeSet, VersionConflict
 from bridge.store.db import Database
@@ -157,7 +157,19 @@ class GroupCommitter:
     async def _number_events(self, conn: AsyncConnection, batch: Sequence[Pending]) -> None:
         """Give each event its `position`: increasing in commit order, across conferences
         (the event stream's resume cursor). Microseconds of wall time, or the last one + 1
-        when the clock has not moved on (or went back), after the newest stored."""
+        when the clock has not moved on (or went back), after the newest stored. On
+        PostgreSQL, where other processes commit too: dense, under a lock (store/positions.py)."""
+        if not self.db.is_sqlite:
+            count = sum(len(p.changes.events) for p in batch)
+            if count:
+                position = await positions.reserve(conn, count) - 1
+                for p in batch:
+                    numbered = []
+                    for e in p.changes.events:
+                        position += 1
+                        numbered.append(dataclasses.replace(e, position=position))
+                    p.changes.events = numbered
+            return
         if self._position is None:
             newest = await conn.scalar(select(func.max(t.events.c.position)))
             self._position = int(newest or 0)

@@ -5,11 +5,13 @@ The group commit hands every committed event, in commit order, to `Feed.publish`
 subscriber whose buffer is full is cut off (`overflowed`) rather than slowing the commit or
 any other subscriber. The store is read only to catch a subscriber up after a reconnect
 (`after`): events are ordered across conferences by their `position`, which the group
-commit gives out increasing in commit order (services/commit.py).
+commit gives out increasing in commit order (services/commit.py; on PostgreSQL across every
+process, store/positions.py, and services/events_tail.py feeds the other processes' events).
 
-A cursor is `(position, event id)`: the id breaks a tie between two processes that gave out
-the same microsecond. A subscriber registers before it reads the store, so an event is either
-in what the read returns or in the buffer (or both: `Subscriber.fresh` drops the repeat).
+A cursor is `(position, event id)`: the id breaks a tie should two positions ever be equal
+(two processes on one SQLite file, which give out wall-time microseconds). A subscriber
+registers before it reads the store, so an event is either in what the read returns or in
+the buffer (or both: `Subscriber.fresh` drops the repeat).
 """
 
 from __future__ import annotations

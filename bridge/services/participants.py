@@ -105,9 +105,8 @@ async def dial_out(
             answer_timeout=timeout,
             hold_media=hold_media,
         )
-        u.add_participant(
-            p, EventDraft(EventType.PARTICIPANT_JOINING, p.id, {"direction": "outbound", "to": to})
-        )
+        data = {"direction": "outbound", "to": to, "name": name}
+        u.add_participant(p, EventDraft(EventType.PARTICIPANT_JOINING, p.id, data))
         u.commands.append(cmd.Originate(conf, p))
         return p
 

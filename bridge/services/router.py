@@ -59,7 +59,12 @@ class Router:
                 deaf=not opts.listen,
                 dtmf_enabled=opts.dtmf_enabled,
             )
-            data = {"direction": "inbound", "from": call.caller_id, "moderator": p.moderator}
+            data = {
+                "direction": "inbound",
+                "from": call.caller_id,
+                "moderator": p.moderator,
+                "name": p.name,
+            }
             u.add_participant(p, EventDraft(EventType.PARTICIPANT_JOINING, p.id, data))
             return Route(decision, conf, p)
 

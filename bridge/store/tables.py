@@ -185,6 +185,7 @@ events = Table(
     UniqueConstraint("conference_id", "sequence"),
     Column("position", BigInteger),  # commit order across conferences (the event stream's)
     Index("ix_events_account_id_position", "account_id", "position"),
+    Index("ix_events_position", "position"),  # the tail of every process's events, its max
 )
 
 subscriptions = Table(

@@ -1,7 +1,9 @@
 """GET /v1/events/stream over a real aiohttp server and client: the webhook's event objects
 live; a reconnect with Last-Event-ID (or after_sequence) loses and repeats nothing, also
 while changes are being committed; filters and tenant isolation; heartbeats; a client that
-never reads is cut off with a reason while another keeps receiving everything."""
+never reads is cut off with a reason while another keeps receiving everything. On PostgreSQL,
+two bridge instances on one database: each one's stream carries both's events in one commit
+order, and a client resumes on the other instance."""
 
 from __future__ import annotations
 
@@ -12,14 +14,21 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from harness import Bridge
+from aiohttp.test_utils import TestClient, TestServer
+from fakes import FakeBackend
+from harness import Bridge, app_config
+from sqlalchemy import select, text
 
 from bridge.api.stream import FEED
+from bridge.app import PARTS, build_app
+from bridge.core.clock import OffsetClock
 from bridge.services.events_feed import Feed
+from bridge.store import tables as t
 
 STREAM = "/v1/events/stream"
 
@@ -251,3 +260,123 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
         assert b"event: error" in received and b'"code":"slow_consumer"' in received
     finally:
         stuck.close()
+
+
+@pytest.fixture
+async def second(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
+    """A second bridge instance on the same PostgreSQL database (another process's view)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("several bridge instances share PostgreSQL, not SQLite")
+    app = build_app(
+        app_config(tmp_path / "second", database_url), backend=FakeBackend(), run_scheduler=False
+    )
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Bridge(client, app[PARTS], FakeBackend(), OffsetClock(), "")
+    finally:
+        await client.close()
+
+
+def has(sse: Sse, n: int) -> Callable[[], bool]:
+    return lambda: len(sse.events) >= n
+
+
+def positions_of(ids: list[str]) -> list[int]:
+    return [int(i.split("-", 1)[0]) for i in ids]
+
+
+async def test_a_stream_carries_every_instances_events_in_commit_order(
+    bridge: Bridge, second: Bridge
+) -> None:
+    second.admin_key = bridge.admin_key
+    async with stream(bridge) as on_a, stream(second) as on_b:
+        a = await conference(bridge, "on-a")
+        b = await conference(second, "on-b")
+        c = await conference(bridge, "made-on-a")
+        # both instances commit at once, B into a conference A made too
+        await asyncio.gather(touch(bridge, a, 10), touch(second, b, 10), touch(second, c, 5))
+        stored = await all_events(bridge, [a, b, c])
+        for sse in (on_a, on_b):
+            await wait_for(has(sse, len(stored)), what="all events")
+            await asyncio.sleep(0)  # nothing more may come
+            assert sorted(e["id"] for e in sse.events) == sorted(e["id"] for e in stored)
+            pos = positions_of(sse.ids)
+            assert pos == sorted(pos) and len(set(pos)) == len(pos), "one order, no repeat"
+            for seqs in by_conference(sse.events).values():
+                assert seqs == list(range(1, len(seqs) + 1))
+        assert on_a.ids == on_b.ids, "every instance streams the same order"
+
+
+async def test_resume_on_another_instance_loses_and_repeats_nothing(
+    bridge: Bridge, second: Bridge
+) -> None:
+    second.admin_key = bridge.admin_key
+    a, b = await conference(bridge, "a"), await conference(second, "b")
+    async with stream(bridge, "?last_event_id=0-ev_00000000000000000000000000") as first:
+        await touch(bridge, a, 3)
+        await touch(second, b, 3)
+        await wait_for(lambda: len(first.events) >= 8, what="first events")
+        seen, last = list(first.events[:5]), first.ids[4]  # instance A's client broke here
+    await touch(second, a, 2)
+    await touch(bridge, b, 2)
+    writer = asyncio.gather(touch(bridge, a, 10), touch(second, b, 10))
+    async with stream(second, headers={"Last-Event-ID": last}) as resumed:  # now on B
+        await writer
+        total = len(await all_events(bridge, [a, b]))
+        await wait_for(lambda: len(seen) + len(resumed.events) >= total, what="all events")
+        await asyncio.sleep(0)
+        got = seen + resumed.events
+    stored = await all_events(bridge, [a, b])
+    assert sorted(e["id"] for e in got) == sorted(e["id"] for e in stored)  # none lost, none twice
+    for seqs in by_conference(got).values():
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_event_positions_are_dense_and_in_commit_order_across_instances(
+    bridge: Bridge, second: Bridge
+) -> None:
+    second.admin_key = bridge.admin_key
+    a, b = await conference(bridge, "a"), await conference(second, "b")
+    await asyncio.gather(touch(bridge, a, 20), touch(second, b, 20))
+    async with bridge.parts.services.db.read() as conn:
+        rows = (await conn.execute(select(t.events.c.position).order_by(t.events.c.position))).all()
+    pos = [int(r.position) for r in rows]
+    assert pos == list(range(pos[0], pos[0] + len(pos))), "no gap, no repeat"
+
+
+async def test_a_lost_listen_connection_is_covered_by_the_poll(
+    bridge: Bridge, second: Bridge, database_url: str
+) -> None:
+    second.admin_key = bridge.admin_key
+    b = await conference(second, "b")
+    async with stream(bridge) as on_a:
+        # the store drops both instances' LISTEN connections (a restart, a proxy's timeout)
+        async with bridge.parts.services.db.begin() as conn:
+            dropped = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
+        assert dropped == 2
+        await touch(second, b, 3)
+        await wait_for(lambda: len(on_a.events) >= 3, within=10, what="events after the loss")
+        assert [e["sequence"] for e in on_a.events] == [2, 3, 4]
+        # and the instances listen again: the next events come without waiting for a poll
+        async with bridge.parts.services.db.read() as conn:
+            listening = (
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+            deadline = time.monotonic() + 10
+            while await conn.scalar(text(listening)) < 2:
+                assert time.monotonic() < deadline, "not listening again"
+                await asyncio.sleep(0.05)
+
+
+async def test_the_resume_header_is_in_the_openapi_document(bridge: Bridge) -> None:
+    spec = await bridge.ok("GET", "/openapi.json")
+    params = {p["name"]: p for p in spec["paths"][STREAM]["get"]["parameters"]}
+    assert params["Last-Event-ID"]["in"] == "header"
+    assert {"conference_id", "types", "after_sequence", "last_event_id"} <= set(params)

@@ -44,3 +44,13 @@ async def test_admin_acts_on_another_account_tenant_cannot(engine: Engine) -> No
         "GET", "/v1/conferences", {**admin, "X-Bridge-Account": "account_nope"}
     )
     assert (status, body["error"]["code"]) == (404, "account_not_found")
+
+
+async def test_the_header_is_in_the_openapi_document(engine: Engine) -> None:
+    spec = await engine.ok("GET", "/openapi.json")
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            headers = {p["name"] for p in op["parameters"] if p["in"] == "header"}
+            # the bridge's own API keys (a facade authenticates in its own way)
+            keyed = op.get("security") == [{"bearer": []}, {"basic": []}]
+            assert ("X-Bridge-Account" in headers) == keyed, (method, path)

@@ -328,7 +328,14 @@ async def test_admin_sees_and_acts_on_another_account(
 
     page, _ = await signed_in(browser, engine)
     assert await page.locator(f"tr[data-conference-id='{cid}']").count() == 0  # own account
-    await page.select_option("#acting", other["id"])
+    # every account at a glance: the other one has a live conference with one caller
+    await page.click("a[href='#/accounts']")
+    account_row = page.locator(f"#accounts tr[data-account-id='{other['id']}']")
+    await account_row.locator(".caller-count:text-is('1')").wait_for()
+    assert await account_row.locator(".live-count").inner_text() == "1"
+    await page.screenshot(path=str(artifacts / "accounts-overview.png"), full_page=True)
+    await account_row.locator("button:text-is('Open')").click()  # act on it
+    assert await page.locator("#acting").input_value() == other["id"]
     link = page.locator(f"tr[data-conference-id='{cid}'] a")
     await link.wait_for()
     await page.screenshot(path=str(artifacts / "conferences-other-account.png"), full_page=True)

@@ -4,6 +4,8 @@ and set with `name` at dial-out, refused with a clear 4xx when it is not text.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from embedded_rig import Engine, new_phone
 from phone import SipPhone
@@ -38,6 +40,13 @@ def test_asterisk_callerid_name(value: str | None, name: str | None) -> None:
     assert caller_name(env) == name
 
 
+async def joining(engine: Engine, cid: str) -> dict[str, Any]:
+    """The data of the conference's participant.joining event."""
+    events = await engine.ok("GET", f"/v1/conferences/{cid}/events")
+    [data] = [e["data"] for e in events["items"] if e["type"] == "participant.joining"]
+    return dict(data)
+
+
 async def test_dial_in_name_is_the_sip_display_name(engine: Engine, phones: list[SipPhone]) -> None:
     cid = await engine.conference("4411", play_beep="never")
     alice = await new_phone(phones, "alice")
@@ -46,6 +55,7 @@ async def test_dial_in_name_is_the_sip_display_name(engine: Engine, phones: list
     await engine.settle()
     [p] = await engine.participants(cid)
     assert (p["name"], p["from"]) == ("Alice Smith", "alice")
+    assert (await joining(engine, cid))["name"] == "Alice Smith"  # the event says who, too
 
 
 async def test_dial_out_name(engine: Engine, phones: list[SipPhone]) -> None:
@@ -58,6 +68,7 @@ async def test_dial_out_name(engine: Engine, phones: list[SipPhone]) -> None:
     assert made["name"] == "Bob at the desk"
     got = await engine.ok("GET", f"{base}/{made['id']}")
     assert got["name"] == "Bob at the desk"
+    assert (await joining(engine, cid))["name"] == "Bob at the desk"
     for bad, code in [("a\nb", "invalid_field"), ("x" * 201, "bad_length"), (5, "invalid_field")]:
         status, body = await engine.call("POST", base, json={"to": f"sip:{bob.uri}", "name": bad})
         assert (status, body["error"]["code"]) == (400, code), body

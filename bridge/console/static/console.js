@@ -71,8 +71,10 @@
     }
   }
 
-  async function api(method, path, body) {
+  // `account`: an admin's read of that account (X-Bridge-Account), whoever is chosen
+  async function api(method, path, body, account) {
     const headers = authHeaders();
+    if (account) headers["X-Bridge-Account"] = account;
     const init = { method, headers, cache: "no-store" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -166,7 +168,8 @@
   }
 
   function logItem(ev) {
-    const subject = ev.participant_id ? " " + ev.participant_id : "";
+    const name = ev.data && typeof ev.data.name === "string" ? ev.data.name + " " : "";
+    const subject = ev.participant_id ? " " + name + ev.participant_id : "";
     return el("li", {}, time(ev.occurred_at), " ", ev.type, subject, " ",
       el("span", { class: "muted-text" }, JSON.stringify(ev.data)));
   }
@@ -425,16 +428,40 @@
     return view;
   }
 
+  // every account at a glance: its live conferences and callers, one click to act on it
   function accountsView() {
     const node = el("div", { id: "accounts" });
     const view = { node };
-    api("GET", "/v1/accounts?limit=100").then((page) => {
+    async function render() {
+      const page = await api("GET", "/v1/accounts?limit=100");
+      const live = await Promise.all(page.items.map((a) => api("GET",
+        "/v1/conferences?status=populated,in_progress&limit=100", undefined, a.id)
+        .then((c) => c.items, () => null)));
       if (state.view !== view) return;
-      fill(node, el("h2", {}, "Accounts"),
-        table(["Account", "Name", "Admin", "Created"], page.items.map((a) => el("tr", {},
+      const rows = page.items.map((a, i) => {
+        const confs = live[i];
+        const callers = confs ? confs.reduce((n, c) => n + (c.participant_count || 0), 0) : "—";
+        return el("tr", { "data-account-id": a.id },
           cell("Account", a.id), cell("Name", a.name), cell("Admin", a.is_admin ? "yes" : "no"),
-          cell("Created", time(a.created_at))))));
-    }).catch(failed);
+          cell("Live conferences", el("span", { class: "live-count" }, confs ? confs.length : "—")),
+          cell("Callers", el("span", { class: "caller-count" }, callers)),
+          cell("Created", time(a.created_at)),
+          cell("Action", el("button", { type: "button", onclick: () => {
+            $("acting").value = a.id;
+            location.hash = "#/conferences";
+            chooseAccount(a.id);
+          } }, "Open")));
+      });
+      fill(node, el("h2", {}, "Accounts"),
+        table(["Account", "Name", "Admin", "Live conferences", "Callers", "Created", "Action"],
+          rows));
+    }
+    const again = debounce(() => render().catch(failed), 500);
+    view.onEvent = (ev) => {
+      if (ev.type === "participant.joined" || ev.type === "participant.left" ||
+          ev.type === "conference.status_changed") again();
+    };
+    render().catch(failed);
     return view;
   }
 
