@@ -5,8 +5,8 @@ and set with `name` at dial-out, refused with a clear 4xx when it is not text.""
 from __future__ import annotations
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone
+from bridge_testing.embedded import Engine, new_phone
+from bridge_testing.phone import SipPhone
 
 from bridge.core import validate as v
 from bridge.pbx.asterisk.dialin import caller_name
