@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from ami_test_client import AmiTestClient
 from asterisk_pbx import AsteriskProcess
-from live_bridge import Live, running_bridge, until
+from bridge_testing.wait import until
+from live_bridge import Live, running_bridge
 from sipp_runner import sipp_available
 
 from bridge.protocols.ami import AmiEvent

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
 
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
-from sipp import start_sipp
+from bridge_testing.sipp import start_sipp
 
 from bridge.protocols import ami
 
@@ -56,7 +55,7 @@ exten => {BENCH_EXTENSION},1,Answer()
 """
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+async def until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
     """Poll an async condition with a deadline."""
     deadline = time.monotonic() + within
     while not await predicate():
@@ -169,7 +168,7 @@ class AsteriskConfbridgeLoad:
             duration_ms=SAFETY_HOLD_SECONDS * 1000,
         )  # fmt: skip
         try:
-            await wait_until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge")
+            await until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge")
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself
             cpu, wall = cpu_seconds(pid) - cpu0, time.monotonic() - wall0
@@ -179,7 +178,7 @@ class AsteriskConfbridgeLoad:
             assert kick.ok, kick.message
             # SIPp answers Asterisk's BYE and counts the call as aborted: exit code not 0.
             await asyncio.to_thread(sipp.process.wait, 60)
-            await wait_until(self._room_gone, 30, "the ConfBridge room to empty")
+            await until(self._room_gone, 30, "the ConfBridge room to empty")
         finally:
             sipp.stop()
         return AsteriskSample(n, cpu * 1000 / (n * wall), wall)

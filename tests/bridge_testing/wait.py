@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -15,14 +15,34 @@ TIMEOUT = 15.0
 EVERY = 0.01
 
 
+@overload
 async def until(
-    condition: Callable[[], T | Awaitable[T]],
+    condition: Callable[[], Awaitable[T | None]],
+    timeout: float = ...,  # noqa: ASYNC109
+    what: str = ...,
+    *,
+    every: float = ...,
+) -> T: ...
+
+
+@overload
+async def until(
+    condition: Callable[[], T | None],
+    timeout: float = ...,  # noqa: ASYNC109
+    what: str = ...,
+    *,
+    every: float = ...,
+) -> T: ...
+
+
+async def until(
+    condition: Callable[[], Any],
     # a deadline for the condition, with the last value in the failure: not asyncio.timeout
     timeout: float = TIMEOUT,  # noqa: ASYNC109
     what: str = "",
     *,
     every: float = EVERY,
-) -> T:
+) -> Any:
     """Check `condition` (a plain or an async function) until it returns something truthy,
     and return that; fail the test with `what` and the last value after `timeout` seconds.
 
@@ -35,7 +55,7 @@ async def until(
         if inspect.isawaitable(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"not within {timeout:g} s: {what or condition!r} (last: {value!r})"
@@ -44,7 +64,7 @@ async def until(
 
 
 def until_sync(
-    condition: Callable[[], T], timeout: float = TIMEOUT, what: str = "", *, every: float = EVERY
+    condition: Callable[[], T | None], timeout: float = TIMEOUT, what: str = "", *, every: float = EVERY
 ) -> T:
     """`until` for code without an event loop (a thread, a subprocess's readiness)."""
     deadline = time.monotonic() + timeout

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from bridge_testing.wait import until
 from engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
@@ -17,7 +18,6 @@ from engine_fixtures import (
     find_event,
     make_conference,
     make_participant,
-    poll,
     with_sequence,
 )
 
@@ -137,7 +137,7 @@ async def test_commands_while_disconnected_fail_fast(fake: FakeFreeSwitch) -> No
     backend, _ = await started(fake)
     await fake.close()
     fake.drop()
-    await poll(lambda: backend.health()["esl"] != "connected")
+    await until(lambda: backend.health()["esl"] != "connected")
     conf = make_conference()
     with pytest.raises(EngineError, match="not connected"):
         await backend.execute(e.EndConference(conf))

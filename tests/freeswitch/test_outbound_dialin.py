@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.wait import until
 from engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
@@ -24,7 +25,6 @@ from engine_fixtures import (
     conference_events,
     executes,
     find_event,
-    poll,
     with_sequence,
 )
 from harness import Bridge
@@ -63,7 +63,7 @@ class Rig:
         for frame in frames:
             self.sequence += 1
             await self.fake.push(with_sequence(frame, self.sequence))
-        await poll(lambda: self.backend.events_applied >= target)
+        await until(lambda: self.backend.events_applied >= target)
 
     async def conference(self, **body: Any) -> str:
         conf = await self.bridge.ok("POST", "/v1/conferences", 201, json={"name": "fs", **body})
@@ -220,7 +220,7 @@ async def test_lobby_caller_waits_with_own_media_until_the_start(rig: Rig) -> No
     for digit in "111#":
         await guest.press(digit)
     await guest.wait_for(b"execute-app-name: endless_playback\nexecute-app-arg: music/wait.wav")
-    await poll(lambda: rig.backend.health()["lobby"] == 1)  # the playback reply is on its way
+    await until(lambda: rig.backend.health()["lobby"] == 1)  # the playback reply is on its way
     await settled(rig)
     [p] = (await rig.bridge.ok("GET", f"/v1/conferences/{cid}/participants"))["items"]
     assert p["status"] == "joined"  # waiting in the lobby: joined for the API
