@@ -1,7 +1,7 @@
 """The Asterisk side of bench_embedded, and the load both engines share.
 
 Both engines get the same load: N SIPp callers (`uac_stream.xml`, the tone from
-tests/embedded/sipp.py, 100 new calls a second) stream into one conference; once all N are
+tests/bridge_testing/sipp.py, 100 new calls a second) stream into one conference; once all N are
 mixed, CPU is read over a fixed window; then every call is ended from the engine's side and
 the run waits for the room to empty before the next N.
 

@@ -57,23 +57,27 @@ async def until(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"not within {timeout:g} s: {what or condition!r} (last: {value!r})"
-            )
+            raise _late(timeout, what or repr(condition), value)
         await asyncio.sleep(every)
 
 
 def until_sync(
-    condition: Callable[[], T | None], timeout: float = TIMEOUT, what: str = "", *, every: float = EVERY
+    condition: Callable[[], T | None],
+    timeout: float = TIMEOUT,
+    what: str = "",
+    *,
+    every: float = EVERY,
 ) -> T:
-    """`until` for code without an event loop (a thread, a subprocess's readiness)."""
+    """`until` for code without an event loop (a plain fixture waiting on a subprocess)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"not within {timeout:g} s: {what or condition!r} (last: {value!r})"
-            )
+            raise _late(timeout, what or repr(condition), value)
         time.sleep(every)
+
+
+def _late(timeout: float, what: str, value: object) -> AssertionError:
+    return AssertionError(f"not within {timeout:g} s: {what} (last: {value!r})")

@@ -9,13 +9,14 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
+from bridge_testing.wait import until
 from harness import Bridge
 
 from bridge.api.stream import FEED
@@ -59,14 +60,6 @@ class Sse:
                 fields[name] = value.removeprefix(" ")
 
 
-async def wait_for(predicate: Callable[[], bool], within: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
-
-
 @asynccontextmanager
 async def stream(
     bridge: Bridge, query: str = "", headers: dict[str, str] | None = None, key: str | None = None
@@ -80,7 +73,7 @@ async def stream(
     sse = Sse(resp)
     task = asyncio.create_task(sse.pump())
     try:
-        await wait_for(lambda: any(c[0] == "ready" for c in sse.controls), what="ready")
+        await until(lambda: any(c[0] == "ready" for c in sse.controls), what="ready")
         yield sse
     finally:
         task.cancel()
@@ -124,7 +117,7 @@ async def test_stream_carries_the_webhook_event_objects_live(bridge: Bridge) -> 
         cid = await conference(bridge, "live")
         await touch(bridge, cid, 3)
         stored = await all_events(bridge, [cid])
-        await wait_for(lambda: len(sse.events) >= len(stored), what="events")
+        await until(lambda: len(sse.events) >= len(stored), what="events")
         assert sse.events == stored  # the same objects as the webhooks and the event log
         assert [e["type"] for e in stored][:1] == ["conference.created"]
         assert len(set(sse.ids)) == len(sse.ids)
@@ -135,7 +128,7 @@ async def test_reconnect_with_last_event_id_loses_and_repeats_nothing(bridge: Br
     async with stream(bridge, "?last_event_id=0-ev_00000000000000000000000000") as first:
         await touch(bridge, a, 3)
         await touch(bridge, b, 2)
-        await wait_for(lambda: len(first.events) >= 7, what="first events")
+        await until(lambda: len(first.events) >= 7, what="first events")
         seen, last = list(first.events[:5]), first.ids[4]  # the client got five, then broke
     # while it is away, both conferences change; and again while it reconnects
     await touch(bridge, a, 2)
@@ -144,7 +137,7 @@ async def test_reconnect_with_last_event_id_loses_and_repeats_nothing(bridge: Br
     async with stream(bridge, headers={"Last-Event-ID": last}) as second:
         await writer
         total = len(await all_events(bridge, [a, b]))
-        await wait_for(lambda: len(seen) + len(second.events) >= total, what="all events")
+        await until(lambda: len(seen) + len(second.events) >= total, what="all events")
         await asyncio.sleep(0)  # nothing more may come
         got = seen + second.events
     stored = await all_events(bridge, [a, b])
@@ -160,7 +153,7 @@ async def test_resume_by_after_sequence_for_one_conference(bridge: Bridge) -> No
     await touch(bridge, b, 1)
     async with stream(bridge, f"?conference_id={a}&after_sequence=2") as sse:
         await touch(bridge, a, 1)
-        await wait_for(lambda: len(sse.events) >= 4, what="events of a")
+        await until(lambda: len(sse.events) >= 4, what="events of a")
         assert [e["sequence"] for e in sse.events] == [3, 4, 5, 6]
         assert {e["conference_id"] for e in sse.events} == {a}
 
@@ -176,8 +169,8 @@ async def test_filters_and_tenant_isolation(bridge: Bridge) -> None:
     ):
         await touch(bridge, mine, 2)
         theirs_cid = await conference(bridge, "theirs", key=key)
-        await wait_for(lambda: len(updates.events) >= 2 and len(theirs.events) >= 1)
-        await wait_for(lambda: len(one.events) >= 2)
+        await until(lambda: len(updates.events) >= 2 and len(theirs.events) >= 1)
+        await until(lambda: len(one.events) >= 2)
         assert {e["conference_id"] for e in theirs.events} == {theirs_cid}
         assert {e["type"] for e in updates.events} == {"conference.updated"}
         assert {e["conference_id"] for e in updates.events} == {mine}
@@ -209,7 +202,7 @@ async def test_hostile_input_is_refused_with_a_code(
 async def test_heartbeats_keep_an_idle_stream_awake(bridge: Bridge) -> None:
     bridge.client.app[FEED].heartbeat_seconds = 0.05
     async with stream(bridge) as sse:
-        await wait_for(lambda: sse.comments.count("heartbeat") >= 3, what="heartbeats")
+        await until(lambda: sse.comments.count("heartbeat") >= 3, what="heartbeats")
 
 
 async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
@@ -230,7 +223,7 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
     await loop.sock_sendall(stuck, request.encode())
     try:
         async with stream(bridge) as reader:
-            await wait_for(lambda: feed.subscribers == 2, what="both subscribed")
+            await until(lambda: feed.subscribers == 2, what="both subscribed")
             cids = [await conference(bridge, "load")]
             deadline = time.monotonic() + 30
             while feed.cut_off == 0:  # until the stuck client's buffer overflows
@@ -238,9 +231,9 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
                 await touch(bridge, cids[-1], 10)
             await touch(bridge, cids[-1], 5)  # and after it: the reader still gets everything
             stored = await all_events(bridge, cids)
-            await wait_for(lambda: len(reader.events) >= len(stored), what="reader's events")
+            await until(lambda: len(reader.events) >= len(stored), what="reader's events")
             assert [e["id"] for e in reader.events] == [e["id"] for e in stored]
-            await wait_for(lambda: feed.subscribers == 1, what="stuck one gone")
+            await until(lambda: feed.subscribers == 1, what="stuck one gone")
         # the stuck client, reading at last, finds the reason at the end of what it was sent
         received = b""
         while True:
