@@ -22,7 +22,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
 from bridge_testing.sipp import start_sipp
+from bridge_testing.wait import until
 
 from bridge.protocols import ami
 
@@ -53,15 +54,6 @@ exten => {BENCH_EXTENSION},1,Answer()
  same => n,ConfBridge({BENCH_ROOM})
  same => n,Hangup()
 """
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    """Poll an async condition with a deadline."""
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:.0f} s: {what}")
-        await asyncio.sleep(0.2)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -168,7 +160,7 @@ class AsteriskConfbridgeLoad:
             duration_ms=SAFETY_HOLD_SECONDS * 1000,
         )  # fmt: skip
         try:
-            await until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge")
+            await until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge", every=0.2)
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself
             cpu, wall = cpu_seconds(pid) - cpu0, time.monotonic() - wall0
@@ -178,7 +170,7 @@ class AsteriskConfbridgeLoad:
             assert kick.ok, kick.message
             # SIPp answers Asterisk's BYE and counts the call as aborted: exit code not 0.
             await asyncio.to_thread(sipp.process.wait, 60)
-            await until(self._room_gone, 30, "the ConfBridge room to empty")
+            await until(self._room_gone, 30, "the ConfBridge room to empty", every=0.2)
         finally:
             sipp.stop()
         return AsteriskSample(n, cpu * 1000 / (n * wall), wall)
