@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # mypy --strict over every file under tests/.
 #
-# pytest runs these files in its default "prepend" import mode: no __init__.py anywhere,
-# every test directory goes onto sys.path, and the suites import their helpers by bare
-# name (from harness import Bridge, from sipp import ..., from fake_esl import ...). Each
+# pytest runs these files in its default "prepend" import mode: every test directory goes
+# onto sys.path, so tests/ is there and the shared helpers are the package
+# tests/bridge_testing (from bridge_testing.wait import until); a suite's own helpers are
+# imported by bare name (from harness import Bridge, from fake_esl import ...). Each
 # suite also has its own conftest.py, so one mypy run over all of tests/ stops at
 # "Duplicate module named 'conftest'". Instead: one run per directory, each with the
 # MYPYPATH that matches the sys.path pytest (and the files' own sys.path inserts) give
@@ -15,15 +16,16 @@ cd "$(dirname "$0")/.."
 # directory to check : its MYPYPATH (tests/ is there for conftest.py's bare imports)
 runs=(
     "tests:tests"
+    "tests/bridge_testing:tests"
     "tests/unit:tests"
     "tests/component:tests"
-    "tests/asterisk:tests:tests/asterisk:tests/embedded"
+    "tests/asterisk:tests:tests/asterisk"
     "tests/embedded:tests:tests/embedded"
-    "tests/facades:tests:tests/facades:tests/embedded"
-    "tests/freeswitch:tests:tests/freeswitch:tests/embedded"
-    "tests/console:tests:tests/console:tests/embedded"
-    "tests/benchmarks:tests:tests/benchmarks:tests/asterisk:tests/embedded:tests/freeswitch"
-    "tests/docker:tests:tests/docker:tests/embedded"
+    "tests/facades:tests:tests/facades"
+    "tests/freeswitch:tests:tests/freeswitch"
+    "tests/console:tests:tests/console"
+    "tests/benchmarks:tests:tests/benchmarks:tests/asterisk:tests/freeswitch"
+    "tests/docker:tests:tests/docker"
 )
 
 failed=()
@@ -46,7 +48,7 @@ done
 unchecked=$(find tests -name '*.py' -not -path 'tests/unit/*' -not -path 'tests/component/*' \
     -not -path 'tests/asterisk/*' -not -path 'tests/embedded/*' -not -path 'tests/freeswitch/*' \
     -not -path 'tests/console/*' -not -path 'tests/facades/*' -not -path 'tests/docker/*' \
-    -not -path 'tests/benchmarks/*' -not -regex 'tests/[^/]*\.py')
+    -not -path 'tests/benchmarks/*' -not -path 'tests/bridge_testing/*' -not -regex 'tests/[^/]*\.py')
 if [[ -n $unchecked ]]; then
     printf 'not covered by any mypy run (add a line to runs=):\n%s\n' "$unchecked"
     failed+=("uncovered files")

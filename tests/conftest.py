@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from fakes import FakeBackend
 from harness import Bridge, app_config, reset_postgres
 from receiver import WebhookReceiver

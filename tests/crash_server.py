@@ -12,8 +12,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from aiohttp import web
 from fakes import FakeBackend
 from harness import app_config

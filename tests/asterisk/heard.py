@@ -6,13 +6,9 @@ announcement reached which caller.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
-
 from asterisk_pbx import AsteriskProcess
-from phone import SipPhone, amplitude, wait_until
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.wait import until
 
 from bridge.media import tones
 from bridge.media.wav import write_wav
@@ -42,7 +38,7 @@ def loudest_window(pcm: bytes, hz: float, window: float = 0.2) -> float:
 
 async def hears(phone: SipPhone, hz: float, since: float, within: float = 8.0) -> None:
     """Wait until `phone` has heard the tone at `hz` after `since` (time.monotonic())."""
-    await wait_until(
+    await until(
         lambda: loudest_window(phone.heard_since(since), hz) > HEARD,
         within,
         f"{phone.name} to hear {hz:.0f} Hz",
@@ -64,5 +60,4 @@ __all__ = [
     "loudest_window",
     "new_phone",
     "tone_file",
-    "wait_until",
 ]

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,18 +92,6 @@ async def running_bridge(
         await client.close()
         if shared_data:
             shutil.rmtree(data_dir, ignore_errors=True)
-
-
-async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:
-    """Poll an async-free condition with a deadline (no fixed sleeps in tests)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

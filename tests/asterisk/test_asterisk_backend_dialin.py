@@ -9,7 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from live_bridge import Live, until
+from bridge_testing.wait import until
+from live_bridge import Live
 from sipp_runner import sipp_available
 
 from bridge.protocols.ami import AmiEvent

@@ -4,6 +4,7 @@ to a number through the trunk the operator configured (ami_dial_endpoint)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ async def test_dial_out_answered_joins_and_eject_ends_it(live: Live) -> None:
     await live.wait_hooks(conf["id"], "participant.left")
     done = await live.get(conf["id"], p["id"])
     assert done["status"] == "left" and done["leave_reason"] == "kicked"
-    assert done["seconds_connected_duration"] >= 0.0
+    # the span from joined_at to left_at (a participant that never joined reports 0.0)
+    span = datetime.fromisoformat(done["left_at"]) - datetime.fromisoformat(done["joined_at"])
+    assert done["seconds_connected_duration"] == round(span.total_seconds(), 1)
 
 
 async def test_dial_out_busy_fails_with_reason(live: Live) -> None:

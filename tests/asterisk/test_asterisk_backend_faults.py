@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import AMI_USER
-from live_bridge import Live, until
+from bridge_testing.wait import until
+from live_bridge import Live
 from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
@@ -72,7 +73,7 @@ async def test_ami_dropped_mid_conference_converges(
 
     resyncs = live.backend.resyncs
     proxy.restore()
-    await until(lambda: live.backend.resyncs > resyncs, within=30, what="resync after reconnect")
+    await until(lambda: live.backend.resyncs > resyncs, timeout=30, what="resync after reconnect")
     left = await live.wait_participants(conf["id"], 1, status="left")
     joined = await live.wait_participants(conf["id"], 2)
     assert left[0]["leave_reason"] == "hangup"
@@ -101,7 +102,7 @@ async def test_asterisk_restarted_mid_conference_converges(live: Live) -> None:
     await asyncio.to_thread(pbx.wait_fully_booted)
     await until(
         lambda: live.backend.ami is not None and live.backend.ami.connects > connects,
-        within=40,
+        timeout=40,
         what="reconnected after the restart",
     )
     # Asterisk came back with nobody in the conference: everyone left, once.

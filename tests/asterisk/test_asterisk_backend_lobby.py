@@ -7,7 +7,8 @@ import time
 
 import pytest
 from ami_test_client import next_action_id
-from live_bridge import Live, until
+from bridge_testing.wait import until
+from live_bridge import Live
 from sipp_runner import sipp_available
 
 from bridge.pbx.asterisk.location import Where

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import AsteriskProcess
-from live_bridge import Live, until
+from bridge_testing.wait import until
+from live_bridge import Live
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
 

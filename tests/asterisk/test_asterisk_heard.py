@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from bridge_testing.wait import until
 from heard import (
     FRAMES_PER_SECOND,
     SILENT,
@@ -18,7 +19,7 @@ from heard import (
     new_phone,
     tone_file,
 )
-from live_bridge import Live, until
+from live_bridge import Live
 from pbx_truth import pbx_places
 
 pytestmark = [pytest.mark.asterisk]

@@ -28,7 +28,8 @@ from typing import Any, cast
 import pytest
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import ADMIN_USER, AsteriskProcess
-from live_bridge import Live, running_bridge, until
+from bridge_testing.wait import until
+from live_bridge import Live, running_bridge
 from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
@@ -169,7 +170,7 @@ async def test_marker_check_detects_a_real_execution(
         )
         result = await client.send(action, within=15)
         assert result.ok, result
-        await until(lambda m=marker: markers.path(m).exists(), 10, f"marker {marker}")  # type: ignore[misc]
+        await until(lambda m=marker: markers.path(m).exists(), 10, f"marker {marker}")  # type: ignore[misc, arg-type]
     # Least privilege: the shipped user may not even read ${SHELL()} (needs write=system).
     marker = markers.new()
     result = await ami_client.send(raw_action("Getvar", f"Variable: SHELL(touch /tmp/{marker})"))

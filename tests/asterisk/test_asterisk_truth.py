@@ -26,7 +26,8 @@ import aiohttp
 import pytest
 from ami_test_client import AmiTestClient
 from asterisk_pbx import AMI_USER, AsteriskProcess
-from live_bridge import Live, until
+from bridge_testing.wait import until
+from live_bridge import Live
 from pbx_truth import api_places, pbx_places
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
@@ -178,9 +179,9 @@ async def test_ami_cut_with_commands_in_flight_converges_on_asterisk(
     # a command in flight when the link goes: it never reaches Asterisk
     proxy.swallow = True
     in_flight = asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True}))
-    await until(lambda: b"ConfbridgeMute" in proxy.swallowed, within=5, what="mute sent")
+    await until(lambda: b"ConfbridgeMute" in proxy.swallowed, timeout=5, what="mute sent")
     proxy.cut()
-    await until(lambda: not live.backend.available, within=2, what="engine unavailable")
+    await until(lambda: not live.backend.available, timeout=2, what="engine unavailable")
     status, body = await in_flight
     print(f"\nthe PATCH in flight answered {status}")
     # while it is down: refused, nothing changes
@@ -190,7 +191,7 @@ async def test_ami_cut_with_commands_in_flight_converges_on_asterisk(
 
     resyncs = live.backend.resyncs
     proxy.restore()
-    await until(lambda: live.backend.resyncs > resyncs, within=30, what="resync")
+    await until(lambda: live.backend.resyncs > resyncs, timeout=30, what="resync")
     await _converged(live, live.ami, conf["id"])
     # commands flow again
     await live.ok("PATCH", f"{path}/{b}", json={"muted": True})
@@ -210,7 +211,7 @@ async def test_asterisk_crash_marks_engine_unavailable_at_once(live: Live) -> No
     assert pbx.process is not None
     started = time.monotonic()
     os.killpg(pbx.process.pid, signal.SIGKILL)
-    await until(lambda: not live.backend.available, within=1.0, what="engine unavailable")
+    await until(lambda: not live.backend.available, timeout=1.0, what="engine unavailable")
     detected = time.monotonic() - started
     print(f"\nasterisk crash: engine unavailable after {detected * 1000:.0f} ms")
     path = f"/v1/conferences/{conf['id']}/participants/{joined[0]['id']}"
@@ -220,7 +221,7 @@ async def test_asterisk_crash_marks_engine_unavailable_at_once(live: Live) -> No
     await asyncio.to_thread(pbx.stop)
     await asyncio.to_thread(pbx.start)
     await asyncio.to_thread(pbx.wait_fully_booted)
-    await until(lambda: live.backend.available, within=15, what="engine back")
+    await until(lambda: live.backend.available, timeout=15, what="engine back")
     fresh = await AmiTestClient.connect("127.0.0.1", pbx.ports.ami, AMI_USER, pbx.secret)
     try:
         await live.wait_participants(conf["id"], 2, status="left", within=10)
@@ -250,7 +251,7 @@ async def test_hold_unhold_twelve_times_never_loses_the_call(live: Live) -> None
             )
         )
         await live.ok("PATCH", path, json=away)
-        await until(lambda: live.backend.registry.by_participant[pid].where == "hold", within=10)
+        await until(lambda: live.backend.registry.by_participant[pid].where == "hold", timeout=10)
         await live.ok("PATCH", path, json=back)
         await _converged(live, live.ami, conf["id"])
         assert (await pbx_places(live.ami, conf["id"])).get(pid) == ("conf", False), cycle
@@ -280,7 +281,7 @@ async def test_hangup_reported_when_asterisk_reports_it(live: Live) -> None:
             )
             == count
         ),
-        within=60,
+        timeout=60,
     )
 
     def last(name: str) -> float:

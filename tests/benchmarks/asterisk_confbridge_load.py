@@ -1,7 +1,7 @@
 """The Asterisk side of bench_embedded, and the load both engines share.
 
 Both engines get the same load: N SIPp callers (`uac_stream.xml`, the tone from
-tests/embedded/sipp.py, 100 new calls a second) stream into one conference; once all N are
+tests/bridge_testing/sipp.py, 100 new calls a second) stream into one conference; once all N are
 mixed, CPU is read over a fixed window; then every call is ended from the engine's side and
 the run waits for the room to empty before the next N.
 
@@ -22,16 +22,16 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
 
 from ami_test_client import AmiTestClient, next_action_id
 from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
-from sipp import start_sipp
+from bridge_testing.sipp import start_sipp
+from bridge_testing.wait import until
 
 from bridge.protocols import ami
 
@@ -54,15 +54,6 @@ exten => {BENCH_EXTENSION},1,Answer()
  same => n,ConfBridge({BENCH_ROOM})
  same => n,Hangup()
 """
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    """Poll an async condition with a deadline."""
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:.0f} s: {what}")
-        await asyncio.sleep(0.2)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -169,7 +160,7 @@ class AsteriskConfbridgeLoad:
             duration_ms=SAFETY_HOLD_SECONDS * 1000,
         )  # fmt: skip
         try:
-            await wait_until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge")
+            await until(all_in, n / SIPP_RATE + 20, f"{n} callers in ConfBridge", every=0.2)
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
             await asyncio.sleep(window)  # the measurement window itself
             cpu, wall = cpu_seconds(pid) - cpu0, time.monotonic() - wall0
@@ -179,7 +170,7 @@ class AsteriskConfbridgeLoad:
             assert kick.ok, kick.message
             # SIPp answers Asterisk's BYE and counts the call as aborted: exit code not 0.
             await asyncio.to_thread(sipp.process.wait, 60)
-            await wait_until(self._room_gone, 30, "the ConfBridge room to empty")
+            await until(self._room_gone, 30, "the ConfBridge room to empty", every=0.2)
         finally:
             sipp.stop()
         return AsteriskSample(n, cpu * 1000 / (n * wall), wall)

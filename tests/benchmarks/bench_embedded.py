@@ -16,16 +16,12 @@ Run: pytest tests/benchmarks/bench_embedded.py -m benchmark -s
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
-
 from aiohttp.test_utils import TestClient, TestServer
 from asterisk_confbridge_load import (
     SAFETY_HOLD_SECONDS,
@@ -33,10 +29,10 @@ from asterisk_confbridge_load import (
     AsteriskConfbridgeLoad,
     AsteriskSample,
     wait_root_free,
-    wait_until,
     why_not_measurable,
 )
-from sipp import Sipp, sipp_available, start_sipp
+from bridge_testing.sipp import Sipp, sipp_available, start_sipp
+from bridge_testing.wait import until
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config
@@ -128,7 +124,7 @@ async def _measure_embedded(tmp_path: Path) -> list[tuple[int, float, int]]:
 
             try:
                 conf.call_in(tmp_path / f"sipp{n}", backend.sip_address, code, n)
-                await wait_until(all_in, n / SIPP_RATE + 20, f"{n} callers to join")
+                await until(all_in, n / SIPP_RATE + 20, f"{n} callers to join")
                 await parts.observer.drain()  # the joins' database work is done
                 r = backend.rooms[cid]
                 ticks, late = r.ticks, r.late_ticks
@@ -139,7 +135,7 @@ async def _measure_embedded(tmp_path: Path) -> list[tuple[int, float, int]]:
                 rows.append((n, cpu * 1000 / (n * wall), r.late_ticks - late))
                 print(f"  embedded n={n}: {r.ticks - ticks} ticks in {wall:.2f} s")
                 await conf.terminate()
-                await wait_until(all_gone, 30, "callers to hang up")
+                await until(all_gone, 30, "callers to hang up")
             finally:
                 conf.stop()
     finally:

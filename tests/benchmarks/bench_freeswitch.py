@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "freeswitch"))
 
+from bridge_testing.wait import until
 from engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
@@ -30,7 +31,6 @@ from engine_fixtures import (
     find_event,
     make_conference,
     make_participant,
-    poll,
     reframe,
     with_sequence,
 )
@@ -124,7 +124,7 @@ async def test_events_end_to_end_and_cost_per_join(tmp_path: Path) -> None:
         frame = with_sequence(add, 50_000 + i).replace(ROOM1["Bob"][0].encode(), uuid.encode())
         target = backend.events_applied + 1
         await fake.push(frame)
-        await poll(lambda t=target: backend.events_applied >= t)  # type: ignore[misc]
+        await until(lambda t=target: backend.events_applied >= t)  # type: ignore[misc]
         await backend.drained()
         await parts.observer.drain()
         await caller.close()
@@ -147,7 +147,7 @@ async def test_events_end_to_end_and_cost_per_join(tmp_path: Path) -> None:
     target = backend.events_applied + count
     start = time.perf_counter()
     await fake.push(*frames)
-    await poll(lambda: backend.events_applied >= target, deadline=60)
+    await until(lambda: backend.events_applied >= target, 60)
     parsed = time.perf_counter() - start
     await backend.drained()
     await parts.observer.drain()

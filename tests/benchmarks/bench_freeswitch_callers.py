@@ -35,15 +35,15 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "freeswitch"))
 
 from aiohttp.test_utils import TestClient, TestServer
-from asterisk_confbridge_load import SAFETY_HOLD_SECONDS, cpu_seconds, wait_until
+from asterisk_confbridge_load import SAFETY_HOLD_SECONDS, cpu_seconds
+from bridge_testing.sipp import sipp_available, start_sipp
+from bridge_testing.wait import until
 from join_rig import TimedReceiver
 from live_app import start_live
 from real_freeswitch import FreeSwitchPorts, FreeSwitchProcess, freeswitch_home, installed
-from sipp import sipp_available, start_sipp
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config
@@ -154,13 +154,13 @@ async def _measure_freeswitch(tmp: Path, receiver: TimedReceiver) -> Figures:
                 async def all_hooked() -> bool:
                     return len(receiver.first("participant.joined", cid)) >= CALLERS
 
-                await wait_until(all_in, CALLERS / RATE + 60, f"{CALLERS} FreeSWITCH members")
+                await until(all_in, CALLERS / RATE + 60, f"{CALLERS} FreeSWITCH members")
                 pid = _pid(fs)
                 fs0, cpu0, wall0 = cpu_seconds(pid), time.process_time(), time.monotonic()
                 await asyncio.sleep(WINDOW_SECONDS)  # the measurement window itself
                 wall = time.monotonic() - wall0
                 fs_cpu, bridge_cpu = cpu_seconds(pid) - fs0, time.process_time() - cpu0
-                await wait_until(all_hooked, 60, "every participant.joined webhook")
+                await until(all_hooked, 60, "every participant.joined webhook")
                 to_webhook, admitted = _latencies(receiver, cid)
                 status, body = await live.call("DELETE", f"/v1/conferences/{cid}")
                 assert status == 200, body
@@ -221,13 +221,13 @@ async def _measure_embedded(tmp: Path, receiver: TimedReceiver) -> Figures:
             async def all_hooked() -> bool:
                 return len(receiver.first("participant.joined", cid)) >= CALLERS
 
-            await wait_until(all_in, CALLERS / RATE + 60, f"{CALLERS} embedded members")
+            await until(all_in, CALLERS / RATE + 60, f"{CALLERS} embedded members")
             await parts.observer.drain()
             cpu0, wall0 = time.process_time(), time.monotonic()
             await asyncio.sleep(WINDOW_SECONDS)  # the measurement window itself
             wall = time.monotonic() - wall0
             bridge_cpu = time.process_time() - cpu0
-            await wait_until(all_hooked, 60, "every participant.joined webhook")
+            await until(all_hooked, 60, "every participant.joined webhook")
             to_webhook, admitted = _latencies(receiver, cid)
             status, body = await call("DELETE", f"/v1/conferences/{cid}")
             assert status == 200, body

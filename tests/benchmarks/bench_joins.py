@@ -49,7 +49,6 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from asterisk_confbridge_load import wait_root_free, why_not_measurable
 from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root

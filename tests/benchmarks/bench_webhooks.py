@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import pytest
 from baseline import baseline_tree
+from bridge_testing.wait import until
 from sqlalchemy import func, insert, select
 
 from bridge.core.clock import SystemClock
@@ -160,13 +161,11 @@ class Receiver:
     async def wait_for(
         self, http: aiohttp.ClientSession, conference_id: str, count: int, within: float
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
+        async def arrived() -> dict[str, Any] | None:
             got = await self.stats(http, conference_id)
-            if got["count"] >= count:
-                return got
-            assert time.monotonic() < deadline, f"only {got['count']} of {count} arrived"
-            await asyncio.sleep(0.05)
+            return got if got["count"] >= count else None
+
+        return await until(arrived, within, f"{count} deliveries arrived", every=0.05)
 
 
 @pytest.fixture

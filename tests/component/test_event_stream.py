@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.wait import until
 from fakes import FakeBackend
 from harness import Bridge, app_config
 from sqlalchemy import select, text
@@ -68,14 +69,6 @@ class Sse:
                 fields[name] = value.removeprefix(" ")
 
 
-async def wait_for(predicate: Callable[[], bool], within: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
-
-
 @asynccontextmanager
 async def stream(
     bridge: Bridge, query: str = "", headers: dict[str, str] | None = None, key: str | None = None
@@ -89,7 +82,7 @@ async def stream(
     sse = Sse(resp)
     task = asyncio.create_task(sse.pump())
     try:
-        await wait_for(lambda: any(c[0] == "ready" for c in sse.controls), what="ready")
+        await until(lambda: any(c[0] == "ready" for c in sse.controls), what="ready")
         yield sse
     finally:
         task.cancel()
@@ -133,7 +126,7 @@ async def test_stream_carries_the_webhook_event_objects_live(bridge: Bridge) -> 
         cid = await conference(bridge, "live")
         await touch(bridge, cid, 3)
         stored = await all_events(bridge, [cid])
-        await wait_for(lambda: len(sse.events) >= len(stored), what="events")
+        await until(lambda: len(sse.events) >= len(stored), what="events")
         assert sse.events == stored  # the same objects as the webhooks and the event log
         assert [e["type"] for e in stored][:1] == ["conference.created"]
         assert len(set(sse.ids)) == len(sse.ids)
@@ -144,7 +137,7 @@ async def test_reconnect_with_last_event_id_loses_and_repeats_nothing(bridge: Br
     async with stream(bridge, "?last_event_id=0-ev_00000000000000000000000000") as first:
         await touch(bridge, a, 3)
         await touch(bridge, b, 2)
-        await wait_for(lambda: len(first.events) >= 7, what="first events")
+        await until(lambda: len(first.events) >= 7, what="first events")
         seen, last = list(first.events[:5]), first.ids[4]  # the client got five, then broke
     # while it is away, both conferences change; and again while it reconnects
     await touch(bridge, a, 2)
@@ -153,7 +146,7 @@ async def test_reconnect_with_last_event_id_loses_and_repeats_nothing(bridge: Br
     async with stream(bridge, headers={"Last-Event-ID": last}) as second:
         await writer
         total = len(await all_events(bridge, [a, b]))
-        await wait_for(lambda: len(seen) + len(second.events) >= total, what="all events")
+        await until(lambda: len(seen) + len(second.events) >= total, what="all events")
         await asyncio.sleep(0)  # nothing more may come
         got = seen + second.events
     stored = await all_events(bridge, [a, b])
@@ -169,7 +162,7 @@ async def test_resume_by_after_sequence_for_one_conference(bridge: Bridge) -> No
     await touch(bridge, b, 1)
     async with stream(bridge, f"?conference_id={a}&after_sequence=2") as sse:
         await touch(bridge, a, 1)
-        await wait_for(lambda: len(sse.events) >= 4, what="events of a")
+        await until(lambda: len(sse.events) >= 4, what="events of a")
         assert [e["sequence"] for e in sse.events] == [3, 4, 5, 6]
         assert {e["conference_id"] for e in sse.events} == {a}
 
@@ -185,8 +178,8 @@ async def test_filters_and_tenant_isolation(bridge: Bridge) -> None:
     ):
         await touch(bridge, mine, 2)
         theirs_cid = await conference(bridge, "theirs", key=key)
-        await wait_for(lambda: len(updates.events) >= 2 and len(theirs.events) >= 1)
-        await wait_for(lambda: len(one.events) >= 2)
+        await until(lambda: len(updates.events) >= 2 and len(theirs.events) >= 1)
+        await until(lambda: len(one.events) >= 2)
         assert {e["conference_id"] for e in theirs.events} == {theirs_cid}
         assert {e["type"] for e in updates.events} == {"conference.updated"}
         assert {e["conference_id"] for e in updates.events} == {mine}
@@ -218,7 +211,7 @@ async def test_hostile_input_is_refused_with_a_code(
 async def test_heartbeats_keep_an_idle_stream_awake(bridge: Bridge) -> None:
     bridge.client.app[FEED].heartbeat_seconds = 0.05
     async with stream(bridge) as sse:
-        await wait_for(lambda: sse.comments.count("heartbeat") >= 3, what="heartbeats")
+        await until(lambda: sse.comments.count("heartbeat") >= 3, what="heartbeats")
 
 
 async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
@@ -239,7 +232,7 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
     await loop.sock_sendall(stuck, request.encode())
     try:
         async with stream(bridge) as reader:
-            await wait_for(lambda: feed.subscribers == 2, what="both subscribed")
+            await until(lambda: feed.subscribers == 2, what="both subscribed")
             cids = [await conference(bridge, "load")]
             deadline = time.monotonic() + 30
             while feed.cut_off == 0:  # until the stuck client's buffer overflows
@@ -247,9 +240,9 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
                 await touch(bridge, cids[-1], 10)
             await touch(bridge, cids[-1], 5)  # and after it: the reader still gets everything
             stored = await all_events(bridge, cids)
-            await wait_for(lambda: len(reader.events) >= len(stored), what="reader's events")
+            await until(lambda: len(reader.events) >= len(stored), what="reader's events")
             assert [e["id"] for e in reader.events] == [e["id"] for e in stored]
-            await wait_for(lambda: feed.subscribers == 1, what="stuck one gone")
+            await until(lambda: feed.subscribers == 1, what="stuck one gone")
         # the stuck client, reading at last, finds the reason at the end of what it was sent
         received = b""
         while True:
@@ -298,7 +291,7 @@ async def test_a_stream_carries_every_instances_events_in_commit_order(
         await asyncio.gather(touch(bridge, a, 10), touch(second, b, 10), touch(second, c, 5))
         stored = await all_events(bridge, [a, b, c])
         for sse in (on_a, on_b):
-            await wait_for(has(sse, len(stored)), what="all events")
+            await until(has(sse, len(stored)), what="all events")
             await asyncio.sleep(0)  # nothing more may come
             assert sorted(e["id"] for e in sse.events) == sorted(e["id"] for e in stored)
             pos = positions_of(sse.ids)
@@ -316,7 +309,7 @@ async def test_resume_on_another_instance_loses_and_repeats_nothing(
     async with stream(bridge, "?last_event_id=0-ev_00000000000000000000000000") as first:
         await touch(bridge, a, 3)
         await touch(second, b, 3)
-        await wait_for(lambda: len(first.events) >= 8, what="first events")
+        await until(lambda: len(first.events) >= 8, what="first events")
         seen, last = list(first.events[:5]), first.ids[4]  # instance A's client broke here
     await touch(second, a, 2)
     await touch(bridge, b, 2)
@@ -324,7 +317,7 @@ async def test_resume_on_another_instance_loses_and_repeats_nothing(
     async with stream(second, headers={"Last-Event-ID": last}) as resumed:  # now on B
         await writer
         total = len(await all_events(bridge, [a, b]))
-        await wait_for(lambda: len(seen) + len(resumed.events) >= total, what="all events")
+        await until(lambda: len(seen) + len(resumed.events) >= total, what="all events")
         await asyncio.sleep(0)
         got = seen + resumed.events
     stored = await all_events(bridge, [a, b])
@@ -361,7 +354,7 @@ async def test_a_lost_listen_connection_is_covered_by_the_poll(
             )
         assert dropped == 2
         await touch(second, b, 3)
-        await wait_for(lambda: len(on_a.events) >= 3, within=10, what="events after the loss")
+        await until(lambda: len(on_a.events) >= 3, timeout=10, what="events after the loss")
         assert [e["sequence"] for e in on_a.events] == [2, 3, 4]
         # and the instances listen again: the next events come without waiting for a poll
         async with bridge.parts.services.db.read() as conn:

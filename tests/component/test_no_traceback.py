@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from bridge_testing.wait import until_sync
 
 import bridge
 from bridge.app import ADMIN_KEY_FILE
@@ -71,11 +71,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not (data / ADMIN_KEY_FILE).exists() or not _listening(port):
+
+        def started() -> bool:
             assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the server did not start:\n" + log.read_text()
-            time.sleep(0.05)
+            return (data / ADMIN_KEY_FILE).exists() and _listening(port)
+
+        until_sync(started, 60, "the server to start", every=0.05)
         key = (data / ADMIN_KEY_FILE).read_text().strip()
         yield Served(f"http://127.0.0.1:{port}", port, key, log, process)
     finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.wait import until
 from fakes import FakeBackend
 from harness import LOOPBACK_CIDRS, Bridge, app_config
 from receiver import WebhookReceiver
@@ -144,15 +144,16 @@ async def _deliveries(bridge: Bridge, cid: str) -> list[dict[str, Any]]:
 
 async def _wait_attempted(bridge: Bridge, cid: str, count: int = 1) -> list[dict[str, Any]]:
     """Wait until `count` deliveries of the conference were attempted at least once."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def attempted() -> list[dict[str, Any]] | None:
         items = await _deliveries(bridge, cid)
         done = [d for d in items if d["attempts"] >= 1 or d["status"] != "pending"]
         if len(done) >= count:
             return items
-        assert time.monotonic() < deadline, f"not attempted in time: {items}"
         await bridge.parts.dispatcher.run_once()
-        await asyncio.sleep(0.02)
+        return None
+
+    return await until(attempted, 10, f"{count} deliveries attempted", every=0.02)
 
 
 # --- stored: refused by the API -----------------------------------------------------------

@@ -222,6 +222,7 @@ def json_error_shape(ctx: Any, response: Any, case: Any) -> bool | None:
 CHECKS = [not_a_server_error, json_error_shape]
 
 
+@pytest.mark.timeout(300)  # one operation's examples: 40 s on a loaded two-core machine
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,

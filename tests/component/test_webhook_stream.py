@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from bridge_testing.wait import until
 from harness import LOOPBACK_CIDRS, Bridge
 from receiver import WebhookReceiver
 from sqlalchemy import event, insert, select, update
@@ -82,14 +83,6 @@ async def stream_receiver() -> AsyncIterator[StreamReceiver]:
         await r.stop()
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 10.0) -> None:
-    """Wait for a condition that needs a look at the database, with a deadline."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"not in time: {what}"
-        await asyncio.sleep(0.02)
-
-
 # --- the whole application -----------------------------------------------------------------
 
 
@@ -107,7 +100,7 @@ async def _all_delivered(bridge: Bridge, cid: str, count: int) -> list[dict[str,
         items = (await bridge.ok("GET", f"/v1/deliveries?conference_id={cid}"))["items"]
         return len(items) == count and all(d["status"] == "delivered" for d in items)
 
-    await until(done, f"{count} deliveries marked delivered")
+    await until(done, what=f"{count} deliveries marked delivered")
     return sorted(items, key=lambda d: d["sequence"])
 
 
@@ -274,7 +267,7 @@ async def test_streams_run_side_by_side_up_to_the_bound(
     async def four_in_flight() -> bool:
         return stream_receiver.in_flight >= 4
 
-    await until(four_in_flight, "four streams' first deliveries in flight at once")
+    await until(four_in_flight, what="four streams' first deliveries in flight at once")
     assert (stream_receiver.in_flight, d.sending, d.held) == (4, 4, 18)  # two streams wait
     stream_receiver.released.set()
     await stream_receiver.wait_for(lambda rs: len(rs) >= 18)
@@ -323,7 +316,7 @@ async def test_rows_another_process_holds_keep_newer_ones_waiting(
     async def waiting() -> bool:
         return d.waiting_streams == 1
 
-    await until(waiting, "the stream waits for the other process's rows")
+    await until(waiting, what="the stream waits for the other process's rows")
     assert stream_receiver.received == []
     # the other process dies: its leases run out, and this one takes the rows over
     async with store.db.begin() as conn:
@@ -380,7 +373,7 @@ async def test_leases_of_held_rows_are_renewed(
     async def taken() -> bool:
         return a.held == 3
 
-    await until(taken, "the first process claims the rows at start")
+    await until(taken, what="the first process claims the rows at start")
 
     first: dict[str, datetime] = {}
 
@@ -392,7 +385,7 @@ async def test_leases_of_held_rows_are_renewed(
             return False
         return all(rows[i] - first[i] > timedelta(seconds=1.2) for i in rows)
 
-    await until(renewed_twice, "the held rows' leases moved on past two lease lengths")
+    await until(renewed_twice, what="the held rows' leases moved on past two lease lengths")
     assert stream_receiver.received == [] and a.held == 3 and b.held == 0
     stream_receiver.fail_first = 0
     await stream_receiver.wait_for(lambda rs: len(rs) >= 3)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from bridge_testing.wait import until
 from harness import Bridge
 from receiver import WebhookReceiver
 
@@ -55,12 +57,12 @@ async def test_retry_after_the_receiver_was_down_keeps_order(
     # failed attempts are visible, later events wait behind the first
     async def retried() -> bool:
         page = await bridge.ok("GET", f"/v1/deliveries?conference_id={cid}")
-        return any(d["attempts"] >= 1 and d["last_status"] == 503 for d in page["items"])
-
-    deadline = time.monotonic() + 10
-    while not await retried():
-        assert time.monotonic() < deadline, "no failed attempt was recorded"
+        if any(d["attempts"] >= 1 and d["last_status"] == 503 for d in page["items"]):
+            return True
         await bridge.parts.dispatcher.run_once()
+        return False
+
+    await until(retried, 10, "a failed attempt recorded")
     receiver.status = 200
     got = await receiver.wait_for(lambda rs: len(rs) >= 4)
     seqs = [r.json["event"]["sequence"] for r in got]
@@ -101,12 +103,14 @@ async def test_subscriptions_and_dead_letters(bridge: Bridge, receiver: WebhookR
     await bridge.ok(
         "PATCH", f"/v1/conferences/{cid}", json={"status_callback_url": "http://127.0.0.1:9/none"}
     )
-    deadline = time.monotonic() + 10
-    while True:
-        dead = await bridge.ok("GET", "/v1/deliveries?status=dead")
+
+    async def dead_lettered() -> dict[str, Any] | None:
+        dead: dict[str, Any] = await bridge.ok("GET", "/v1/deliveries?status=dead")
         if dead["items"]:
-            break
-        assert time.monotonic() < deadline, "nothing was dead-lettered"
+            return dead
         await bridge.parts.dispatcher.run_once()
+        return None
+
+    dead = await until(dead_lettered, 10, "a delivery dead-lettered")
     assert dead["items"][0]["last_error"]
     await bridge.ok("POST", f"/v1/deliveries/{dead['items'][0]['id']}/retry", 202)

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "embedded"))
-
-from embedded_rig import Engine, rtp_range
-from harness import LOOPBACK_CIDRS
-from phone import SipPhone
-
-from bridge.app import PARTS, build_app
-from bridge.config import Config
-from bridge.media import tones
-from bridge.media.wav import write_wav
-from bridge.pbx.embedded.backend import EmbeddedBackend
+from bridge_testing.embedded import Engine, phone_set, running_app, write_tone
+from bridge_testing.phone import SipPhone
 
 pytestmark = pytest.mark.browser
 
@@ -40,46 +28,17 @@ def _missing(what: str) -> None:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    config = Config(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        webhook_retry_base_seconds=0.05,
-        webhook_retry_cap_seconds=0.2,
-        webhook_poll_seconds=0.1,
-        webhook_timeout_seconds=2.0,
-        webhook_max_age_seconds=0.5,  # a delivery to a closed port is dead-lettered at once
-        sip_host="127.0.0.1",
-        sip_port=0,
-        outbound_allowed_cidrs=LOOPBACK_CIDRS,
-    )
-    low, high = rtp_range()
-    backend = EmbeddedBackend(
-        sip_host=config.sip_host,
-        sip_port=config.sip_port,
-        rtp_port_min=low,
-        rtp_port_max=high,
-        media_dir=config.media_dir,
-        recordings_dir=config.recordings_dir,
-    )
-    app = build_app(config, backend=backend, run_scheduler=False)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    # a 2 kHz announcement in the media directory
-    write_wav(config.media_dir / "ann2000.wav", tones.tone_pcm([2000.0], 1500, 6000))
-    try:
-        yield Engine(client, parts, backend, parts.admin_key, config.media_dir)
-    finally:
-        await client.close()
+    # a delivery to a closed port is dead-lettered at once
+    options = {"webhook_max_age_seconds": 0.5}
+    async with running_app(tmp_path, config=options, host="127.0.0.1") as running:
+        write_tone(running.config.media_dir, "ann2000.wav", 2000.0, 1500)  # an announcement
+        yield Engine.of(running)
 
 
 @pytest.fixture
 async def phones() -> AsyncIterator[list[SipPhone]]:
-    made: list[SipPhone] = []
-    yield made
-    for phone in made:
-        await phone.stop()
+    async with phone_set() as made:
+        yield made
 
 
 @pytest.fixture

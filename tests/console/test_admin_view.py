@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedded_rig import Engine
+from bridge_testing.embedded import Engine
 
 
 async def test_admin_acts_on_another_account_tenant_cannot(engine: Engine) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, amplitude, wait_until
+from bridge_testing.embedded import Engine, new_phone
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.wait import until
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -56,23 +57,22 @@ async def api_participant(engine: Engine, cid: str, pid: str) -> dict[str, Any]:
 
 
 async def until_api(engine: Engine, cid: str, pid: str, field: str, value: object) -> None:
-    deadline = time.monotonic() + 10
-    while (await api_participant(engine, cid, pid))[field] != value:
-        assert time.monotonic() < deadline, f"{field} never became {value!r}"
-        await wait_until(lambda: True)
+    async def reached() -> bool:
+        return bool((await api_participant(engine, cid, pid))[field] == value)
+
+    await until(reached, 10, f"{field} to become {value!r}")
 
 
 async def joined_id(engine: Engine, cid: str, phone: SipPhone) -> str:
     """The participant id of `phone`'s call, once the API shows it joined."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def mine() -> str | None:
         await engine.settle()
         page = await engine.participants(cid)
-        mine = [p for p in page if p["from"] == phone.name and p["status"] == "joined"]
-        if mine:
-            return str(mine[0]["id"])
-        assert time.monotonic() < deadline, page
-        await wait_until(lambda: True)
+        ids = [p["id"] for p in page if p["from"] == phone.name and p["status"] == "joined"]
+        return str(ids[0]) if ids else None
+
+    return await until(mine, 10, f"{phone.name} joined")
 
 
 async def test_live_participants_talking_mute_and_kick(
@@ -122,7 +122,7 @@ async def test_live_participants_talking_mute_and_kick(
 
     # Kick: bob's phone gets a BYE, and the row goes away from the live view's actions
     await page.locator(f"tr[data-participant-id='{b}'] button[data-action='kick']").click()
-    await wait_until(lambda: bob.bye_received, 10.0, "BYE to the kicked phone")
+    await until(lambda: bob.bye_received, 10.0, "BYE to the kicked phone")
     await until_api(engine, cid, b, "status", "left")
     await page.wait_for_selector(f"tr[data-participant-id='{b}'] .status:text-is('left')")
     log = await page.locator("ol.log").inner_text()
@@ -132,7 +132,7 @@ async def test_live_participants_talking_mute_and_kick(
 
     # End the conference (the console asks first); alice is hung up too
     await page.click("button:text('End conference')")
-    await wait_until(lambda: alice.bye_received, 10.0, "BYE when the conference ends")
+    await until(lambda: alice.bye_received, 10.0, "BYE when the conference ends")
     await page.wait_for_selector("#conference-status:text-is('terminated')")
     assert [d.split(":")[0] for d in dialogs] == ["confirm"]
 
@@ -265,29 +265,34 @@ async def test_recording_announcement_and_webhook_retry(
     mark = time.monotonic()
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#toast:text-is('Announcement: done')")
-    await wait_until(
+    await until(
         lambda: amplitude(caller.heard_since(mark)[-8000:], 2000.0) > HEARD, 10.0, "announcement"
     )
 
     # every event went to a closed port: dead-lettered; Retry sends one again
     await page.click("a[href='#/webhooks']")
-    deadline = time.monotonic() + 10
-    while await page.locator("#webhooks button:text('Retry')").count() == 0:
-        assert time.monotonic() < deadline, "no dead delivery shown"
+
+    async def dead_shown() -> bool:
+        if await page.locator("#webhooks button:text('Retry')").count():
+            return True
         await page.click("a[href='#/conferences']")  # away and back: the page reads again
         await page.click("a[href='#/webhooks']")
         await page.wait_for_selector("#dead-count")
+        return False
+
+    await until(dead_shown, 10, "a dead delivery shown")
     await page.screenshot(path=str(artifacts / "webhooks-dead.png"), full_page=True)
     first = page.locator("#webhooks tr[data-delivery-id]").first
     delivery_id = await first.get_attribute("data-delivery-id")
     before = await delivery(engine, delivery_id)
     await first.locator("button:text('Retry')").click()
     await page.wait_for_selector("#toast:text-is('Retry: done')")
+
     # re-queued and tried again (and, the port still closed, dead-lettered again)
-    deadline = time.monotonic() + 10
-    while (await delivery(engine, delivery_id))["attempts"] <= before["attempts"]:
-        assert time.monotonic() < deadline, "the retried delivery was not sent again"
-        await wait_until(lambda: True)
+    async def retried() -> bool:
+        return bool((await delivery(engine, delivery_id))["attempts"] > before["attempts"])
+
+    await until(retried, 10, "the retried delivery sent again")
 
 
 async def delivery(engine: Engine, delivery_id: str | None) -> dict[str, Any]:
@@ -311,13 +316,14 @@ async def test_admin_sees_and_acts_on_another_account(
     caller = await new_phone(phones, "erin")
     assert await caller.call(engine.sip, "4405") == 200
     base = f"/v1/conferences/{cid}/participants"
-    deadline = time.monotonic() + 10
-    while True:
-        items = (await (await engine.client.get(base, headers=tenant)).json())["items"]
-        if items and items[0]["status"] == "joined":
-            break
-        assert time.monotonic() < deadline, items
-        await wait_until(lambda: True)
+
+    async def joined_items() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = (
+            await (await engine.client.get(base, headers=tenant)).json()
+        )["items"]
+        return items if items and items[0]["status"] == "joined" else None
+
+    items = await until(joined_items, 10, "erin joined")
     pid = items[0]["id"]
     # tenant isolation is unchanged: a tenant key cannot act as another account
     admin_account = (await engine.ok("GET", "/v1/account"))["id"]
@@ -344,10 +350,13 @@ async def test_admin_sees_and_acts_on_another_account(
     await row.wait_for()
     await page.wait_for_selector("#live.on")  # the stream of the chosen account
     await row.locator("button[data-action='muted']").click()
-    deadline = time.monotonic() + 10
-    while not (await (await engine.client.get(f"{base}/{pid}", headers=tenant)).json())["muted"]:
-        assert time.monotonic() < deadline, "the admin's Mute did not reach the other account"
-        await wait_until(lambda: True)
+
+    async def muted() -> bool:
+        return bool(
+            (await (await engine.client.get(f"{base}/{pid}", headers=tenant)).json())["muted"]
+        )
+
+    await until(muted, 10, "the admin's Mute reaching the other account")
     # the event came through the chosen account's live stream
     await page.wait_for_selector(f"tr[data-participant-id='{pid}'] button[aria-pressed='true']")
     await page.wait_for_selector("ol.log li:has-text('participant.updated')", timeout=5_000)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from embedded_rig import Engine
+from bridge_testing.embedded import Engine
 
 from bridge.console.console import CSP, STATIC
 

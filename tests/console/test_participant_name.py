@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone
+from bridge_testing.embedded import Engine, new_phone
+from bridge_testing.phone import SipPhone
 
 from bridge.core import validate as v
 from bridge.pbx.asterisk.dialin import caller_name

@@ -11,14 +11,14 @@ get free ports, never the ones of a PBX that may run on the same machine.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
-from phone import SipPhone, amplitude, wait_until
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.wait import until
 from podman_stack import Podman, Stack, free_both, free_port, rtp_range
 from receiver import WebhookReceiver
 
@@ -47,14 +47,12 @@ class Api:
             return body
 
     async def joined(self, cid: str, count: int, within: float = 15.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + within
-        while True:
+        async def enough() -> list[dict[str, Any]] | None:
             page = await self.call("GET", f"/v1/conferences/{cid}/participants")
             people: list[dict[str, Any]] = page["items"] if isinstance(page, dict) else page
-            if sum(1 for p in people if p["status"] == "joined") >= count:
-                return people
-            assert time.monotonic() < deadline, f"{count} not joined in {within}s: {people}"
-            await wait_until(lambda: True, 0.2)  # yields to the loop between reads
+            return people if sum(p["status"] == "joined" for p in people) >= count else None
+
+        return await until(enough, within, f"{count} participants joined", every=0.2)
 
 
 def admin_key(stack: Stack, service: str) -> str:
@@ -265,12 +263,13 @@ async def test_freeswitch_stack(
 
 async def wait_engine(api: Api, name: str, within: float = 60.0) -> None:
     """Until /healthz says the engine's control link is up."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def up() -> bool:
         health = await api.call("GET", "/healthz")
         engine = health.get("engine") or {}
         # asterisk: ok when AMI is ready; freeswitch: its ESL state
-        if engine.get("name") == name and (engine.get("ok") or engine.get("esl") == "connected"):
-            return
-        assert time.monotonic() < deadline, f"{name} link not up in {within}s: {health}"
-        await wait_until(lambda: True, 0.5)
+        return engine.get("name") == name and bool(
+            engine.get("ok") or engine.get("esl") == "connected"
+        )
+
+    await until(up, within, f"the {name} link up", every=0.5)

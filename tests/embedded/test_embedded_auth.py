@@ -11,25 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, amplitude, wait_until
-from sipp_args import start_sipp_with
-from test_embedded_calls import until_status
-from test_embedded_media import HEARD, joined
+from bridge_testing.embedded import (
+    HEARD,
+    REALM,
+    SECURED,
+    Engine,
+    joined,
+    new_phone,
+    until_status,
+)
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.sipp import start_sipp
+from bridge_testing.wait import until
 
-from bridge.protocols.digest import ha1, parse_challenge
+from bridge.protocols.digest import parse_challenge
 
 pytestmark = pytest.mark.embedded
-
-REALM = "bridge.test"
-USERS = {
-    "alice": "alice-pw",
-    "bob": "md5:" + ha1("bob", REALM, "bob-pw"),  # stored as H(A1), no password on disk
-    "sipp": "sipp-pw",
-}
-
-
-SECURED = {"sip_users": USERS, "sip_realm": REALM}  # EmbeddedBackend options
 
 
 @pytest.fixture
@@ -118,9 +115,9 @@ async def test_sipp_answers_the_challenge_and_is_heard(
     cid = await secured.conference("7105", play_beep="never")
     listener = await new_phone(phones, "alice")
     assert await listener.call_with_auth(secured.sip, "7105", "alice", "alice-pw") == 200
-    sipp = start_sipp_with(
+    sipp = start_sipp(
         tmp_path / "sipp", secured.sip, "7105",
-        ["-t", transport, "-au", "sipp", "-ap", "sipp-pw"],
+        options=["-t", transport, "-au", "sipp", "-ap", "sipp-pw"],
         scenario="uac_auth_stream.xml", duration_ms=4000,
     )  # fmt: skip
     try:
@@ -133,4 +130,4 @@ async def test_sipp_answers_the_challenge_and_is_heard(
         assert left["leave_reason"] == "hangup"
     finally:
         sipp.stop()
-    await wait_until(lambda: registrar_of(secured)[1] == 0, 1.0, "no failures")
+    await until(lambda: registrar_of(secured)[1] == 0, 1.0, "no failures")

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, wait_until
+from bridge_testing.embedded import Engine, joined, new_phone
+from bridge_testing.phone import SipPhone
+from bridge_testing.wait import until
 from receiver import WebhookReceiver
-from test_embedded_media import joined
 
 pytestmark = pytest.mark.embedded
 
@@ -24,7 +24,7 @@ async def test_joined_waits_for_the_ack_and_is_reported_once(
     late.held_acks = []
     assert await late.call(engine.sip, "8101") == 200
     # the 2xx retransmitted (Timer G2xx, 500 ms): the engine has been waiting for the ACK
-    await wait_until(lambda: answers(late) >= 2, 5.0, "2xx retransmission")
+    await until(lambda: answers(late) >= 2, 5.0, "2xx retransmission")
     await engine.settle()
     [p] = await engine.participants(cid)
     assert p["status"] == "joining", "not joined before the call is up"
@@ -51,10 +51,10 @@ async def test_a_call_whose_ack_never_comes_leaves_without_joining(
     lost = await new_phone(phones, "lost")
     lost.held_acks = []
     assert await lost.call(engine.sip, "8102") == 200
-    await wait_until(lambda: answers(lost) >= 2, 5.0, "2xx retransmission")
+    await until(lambda: answers(lost) >= 2, 5.0, "2xx retransmission")
     await lost.hangup()  # a BYE before any ACK: `answer` gives up, the call never joined
     await engine.settle()
-    await wait_until(lambda: not engine.backend.legs, 5.0, "the engine forgets the call")
+    await until(lambda: not engine.backend.legs, 5.0, "the engine forgets the call")
     [p] = await engine.participants(cid)
     assert p["status"] != "joined" and p["joined_at"] is None, p
 
@@ -72,10 +72,10 @@ async def test_the_engine_forgets_calls_however_they_end(
     assert len(engine.backend.legs) == 2
     victim = next(p for p in people if p["from"] == "kicked")
     await engine.ok("DELETE", f"/v1/conferences/{cid}/participants/{victim['id']}")
-    await wait_until(lambda: kicked.bye_received, 5.0, "BYE to the kicked phone")
+    await until(lambda: kicked.bye_received, 5.0, "BYE to the kicked phone")
     await hanging.hangup()
     await engine.settle()
-    await wait_until(
+    await until(
         lambda: not engine.backend.legs and not engine.backend.ua.calls, 5.0, "no calls left"
     )
     assert not engine.backend.by_participant
@@ -89,10 +89,10 @@ async def test_a_dial_out_kicked_while_ringing_is_cancelled_by_the_ua(
     ringing.answer_mode = "ring"
     dial = {"to": f"sip:{ringing.uri}", "seconds_answer_timeout": 30}
     p = await engine.ok("POST", f"/v1/conferences/{cid}/participants", 201, json=dial)
-    await wait_until(lambda: any(r.method == "INVITE" for r in ringing.requests), 5.0, "INVITE")
-    await wait_until(lambda: bool(engine.backend.ua.calls), 5.0, "the call is dialling")
+    await until(lambda: any(r.method == "INVITE" for r in ringing.requests), 5.0, "INVITE")
+    await until(lambda: bool(engine.backend.ua.calls), 5.0, "the call is dialling")
     await engine.ok("DELETE", f"/v1/conferences/{cid}/participants/{p['id']}")
-    await wait_until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")
+    await until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")
     await engine.settle()
     assert not engine.backend.ua.calls and not engine.backend.legs
     got = await engine.ok("GET", f"/v1/conferences/{cid}/participants/{p['id']}")

@@ -7,31 +7,22 @@ import io
 import time
 import wave
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, amplitude, burst_amplitude, wait_until
+from bridge_testing.embedded import (
+    HEARD,
+    SILENT,
+    Engine,
+    joined,
+    new_phone,
+    until_flag,
+    until_status,
+)
+from bridge_testing.phone import SipPhone, amplitude, burst_amplitude
+from bridge_testing.wait import until
 from receiver import WebhookReceiver
-from test_embedded_media import HEARD, SILENT, joined
 
 pytestmark = pytest.mark.embedded
-
-
-async def status_of(engine: Engine, cid: str, pid: str) -> dict[str, Any]:
-    await engine.settle()
-    body: dict[str, Any] = await engine.ok("GET", f"/v1/conferences/{cid}/participants/{pid}")
-    return body
-
-
-async def until_status(engine: Engine, cid: str, pid: str, *wanted: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while True:
-        p = await status_of(engine, cid, pid)
-        if p["status"] in wanted:
-            return p
-        assert time.monotonic() < deadline, p
-        await wait_until(lambda: True)
 
 
 async def test_refusals_carry_the_right_sip_status(engine: Engine, phones: list[SipPhone]) -> None:
@@ -92,8 +83,7 @@ async def test_pin_wait_media_start_and_beeps(
     assert conf["status"] == "in_progress"
 
     guest.send_digits("5")  # the mute digit mutes, through core's decision
-    await wait_until(lambda: True)
-    muted = await until_status_flag(engine, cid, p["id"], "muted", True)
+    muted = await until_flag(engine, cid, p["id"], "muted", True)
     assert muted["muted"] is True
     await host.listen(0.3)
     assert amplitude(await host.listen(1.0), 500.0) < SILENT
@@ -106,18 +96,6 @@ async def test_pin_wait_media_start_and_beeps(
         r.json["event"]["type"] for r in rs})  # fmt: skip
 
 
-async def until_status_flag(
-    engine: Engine, cid: str, pid: str, flag: str, value: object
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while True:
-        p = await status_of(engine, cid, pid)
-        if p[flag] == value:
-            return p
-        assert time.monotonic() < deadline, p
-        await wait_until(lambda: True)
-
-
 async def test_wrong_pin_hears_an_error_tone_then_bye(
     engine: Engine, phones: list[SipPhone]
 ) -> None:
@@ -126,7 +104,7 @@ async def test_wrong_pin_hears_an_error_tone_then_bye(
     assert await phone.call(engine.sip, "7002") == 200
     mark = time.monotonic()
     phone.send_digits("999#" * 3)
-    await wait_until(lambda: phone.bye_received, 10.0, "BYE after a wrong PIN")
+    await until(lambda: phone.bye_received, 10.0, "BYE after a wrong PIN")
     pcm = phone.heard_since(mark)
     assert burst_amplitude(pcm, 480.0) > 1500.0 and burst_amplitude(pcm, 620.0) > 1500.0
 
@@ -170,7 +148,7 @@ async def test_exit_digit_hold_play_and_recording(
     assert amplitude(audio, 500.0) > 500 and amplitude(audio, 700.0) > 500
 
     a.send_digits("#")
-    await wait_until(lambda: a.bye_received, 10.0, "BYE after the exit digit")
+    await until(lambda: a.bye_received, 10.0, "BYE after the exit digit")
     left = await until_status(engine, cid, people["a"]["id"], "left")
     assert left["leave_reason"] == "exit_digit"
 
@@ -188,7 +166,7 @@ async def test_dial_out_answer_busy_and_no_answer(engine: Engine, phones: list[S
     assert amplitude(await callee.listen(1.0), 500.0) > HEARD
     assert amplitude(await inside.listen(1.0), 700.0) > HEARD
     await engine.ok("DELETE", f"/v1/conferences/{cid}/participants/{p['id']}")
-    await wait_until(lambda: callee.bye_received, 5.0, "BYE on eject")
+    await until(lambda: callee.bye_received, 5.0, "BYE on eject")
 
     busy = await new_phone(phones, "busy")
     busy.answer_mode = "busy"
@@ -203,7 +181,7 @@ async def test_dial_out_answer_busy_and_no_answer(engine: Engine, phones: list[S
                         json={"to": f"sip:{ringing.uri}", "seconds_answer_timeout": 1})  # fmt: skip
     failed = await until_status(engine, cid, p["id"], "failed")
     assert failed["failure_reason"] == "no_answer"
-    await wait_until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")
+    await until(lambda: any(r.method == "CANCEL" for r in ringing.requests), 5.0, "CANCEL")
 
 
 async def test_phone_hold_by_reinvite_and_bye_from_the_phone(
@@ -227,7 +205,7 @@ async def test_phone_hold_by_reinvite_and_bye_from_the_phone(
     left = await until_status(engine, cid, people["b"]["id"], "left")
     assert left["leave_reason"] == "hangup"
     await engine.ok("DELETE", f"/v1/conferences/{cid}")
-    await wait_until(lambda: a.bye_received, 5.0, "BYE when the conference ends")
+    await until(lambda: a.bye_received, 5.0, "BYE when the conference ends")
 
 
 async def test_without_users_nothing_is_challenged_and_register_is_refused(

@@ -7,11 +7,10 @@ import asyncio
 import socket
 
 import pytest
-from embedded_rig import Engine, new_phone
+from bridge_testing.embedded import HEARD, Engine, joined, new_phone
+from bridge_testing.phone import SipPhone, amplitude
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from phone import SipPhone, amplitude
-from test_embedded_media import HEARD, joined
 
 pytestmark = pytest.mark.embedded
 

@@ -11,15 +11,15 @@ the call. Figures are printed (run with -s).
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone
+from bridge_testing.embedded import Engine, joined, new_phone
+from bridge_testing.phone import SipPhone
+from bridge_testing.wait import until
 
 from bridge.media import FRAME_SAMPLES, SILENCE_FRAME, tones
 
@@ -68,17 +68,6 @@ def pulse_delays(spoken: list[float], heard: list[float]) -> list[tuple[float, f
     return pairs
 
 
-async def wait_joined(engine: Engine, cid: str, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        await engine.settle()
-        people = await engine.participants(cid)
-        if sum(1 for p in people if p["status"] == "joined") >= count:
-            return
-        assert time.monotonic() < deadline, f"{count} participants did not join in 10 s"
-        await asyncio.sleep(0.02)
-
-
 async def test_the_delay_a_burst_adds_goes_away_while_the_caller_keeps_talking(
     engine: Engine, phones: list[SipPhone]
 ) -> None:
@@ -89,13 +78,15 @@ async def test_the_delay_a_burst_adds_goes_away_while_the_caller_keeps_talking(
     bob = await new_phone(phones, "bob")
     for phone in (alice, bob):
         assert await phone.call(engine.sip, "5301") == 200
-    await wait_joined(engine, cid, 2)
+    await joined(engine, cid, 2)
 
     async def pulses_after(mark: float, count: int) -> None:
-        deadline = time.monotonic() + count * 0.5 + 5
-        while sum(1 for s in alice.spoken if s >= mark) < count:
-            assert time.monotonic() < deadline, "alice stopped speaking"
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: sum(1 for s in alice.spoken if s >= mark) >= count,
+            count * 0.5 + 5,
+            f"alice to speak {count} pulses",
+            every=0.05,
+        )
 
     start = time.monotonic()
     await pulses_after(start, 8)  # 4 s of steady talk: any delay from the join is gone

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, amplitude
+from bridge_testing.embedded import HEARD, SILENT, Engine, joined, new_phone
+from bridge_testing.phone import SipPhone, amplitude
 
 pytestmark = pytest.mark.embedded
-
-HEARD = 1500.0  # a 6000-peak tone arrives at about 6000; silence well under 100
-SILENT = 300.0
-
-
-async def joined(engine: Engine, cid: str, count: int) -> list[dict[str, Any]]:
-    async def check() -> bool:
-        await engine.settle()
-        got = [p for p in await engine.participants(cid) if p["status"] == "joined"]
-        return len(got) >= count
-
-    deadline = time.monotonic() + 10  # a deadline, not a count: a read can be microseconds
-    while not await check():
-        assert time.monotonic() < deadline, f"{count} participants did not join in 10 s"
-    return await engine.participants(cid)
 
 
 async def test_each_hears_the_others_not_itself_and_not_the_muted(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, wait_until
-from test_embedded_media import joined
+from bridge_testing.embedded import Engine, joined, new_phone
+from bridge_testing.phone import SipPhone
+from bridge_testing.wait import until
 
 pytestmark = pytest.mark.embedded
 TIMEOUT = 1.0
@@ -31,7 +31,7 @@ async def test_silent_phone_is_hung_up_and_leaves(engine: Engine, phones: list[S
     held.remote_media = None  # on hold, and quiet
     gone.remote_media = None  # its RTP stops; no BYE is ever sent
 
-    await wait_until(lambda: gone.bye_received, 6 * TIMEOUT + 5, "the bridge's BYE")
+    await until(lambda: gone.bye_received, 6 * TIMEOUT + 5, "the bridge's BYE")
     await engine.settle()
     everyone = await engine.participants(cid)
     assert sorted(p["status"] for p in everyone) == ["joined", "joined", "left"], everyone

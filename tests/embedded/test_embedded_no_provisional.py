@@ -6,10 +6,9 @@ out only once (if ever) a provisional response arrives. Real SIP over loopback."
 from __future__ import annotations
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, wait_until
-from test_embedded_calls import until_status
-from test_embedded_media import joined
+from bridge_testing.embedded import Engine, joined, new_phone, until_status
+from bridge_testing.phone import SipPhone
+from bridge_testing.wait import until
 
 pytestmark = pytest.mark.embedded
 
@@ -35,8 +34,6 @@ async def test_no_cancel_before_a_provisional_response(
     # A provisional response after we gave up: now (and only now) the CANCEL may go.
     mark = len(silent.requests)
     silent.ring_now()
-    await wait_until(
-        lambda: any(r.method == "CANCEL" for r in silent.requests[mark:]), 5.0, "CANCEL"
-    )
+    await until(lambda: any(r.method == "CANCEL" for r in silent.requests[mark:]), 5.0, "CANCEL")
     cancel = next(r for r in silent.requests if r.method == "CANCEL")
     assert cancel.call_id == invites[0].call_id

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, burst_amplitude, wait_until
-from test_embedded_media import joined
+from bridge_testing.embedded import Engine, joined, new_phone
+from bridge_testing.phone import SipPhone, burst_amplitude
+from bridge_testing.wait import until
 
 from bridge.core import pin
 
@@ -26,13 +26,13 @@ def heard(phone: SipPhone, since: float, hz: float) -> bool:
 
 async def prompted(phone: SipPhone, since: float) -> None:
     """The first prompt was heard, and is over (so it is not taken for a re-prompt)."""
-    await wait_until(lambda: heard(phone, since, PROMPT_HZ), 10.0, "the first PIN prompt")
+    await until(lambda: heard(phone, since, PROMPT_HZ), 10.0, "the first PIN prompt")
     await phone.listen(0.3)
 
 
 async def reprompted(phone: SipPhone, since: float) -> None:
     """A wrong entry with attempts left: an error burst, then the prompt again; no BYE."""
-    await wait_until(lambda: heard(phone, since, PROMPT_HZ), 10.0, "the PIN prompt again")
+    await until(lambda: heard(phone, since, PROMPT_HZ), 10.0, "the PIN prompt again")
     assert heard(phone, since, REORDER_HZ), "an error burst before the new prompt"
     assert not phone.bye_received, "attempts were left: the call stays up"
     await phone.listen(0.3)  # the prompt is over before the next entry
@@ -69,7 +69,7 @@ async def test_three_wrong_pins_hear_the_error_tone_then_bye(
         await reprompted(phone, mark)
     mark = time.monotonic()
     phone.send_digits("999#")
-    await wait_until(lambda: phone.bye_received, 10.0, "BYE after the third wrong PIN")
+    await until(lambda: phone.bye_received, 10.0, "BYE after the third wrong PIN")
     pcm = phone.heard_since(mark)
     assert burst_amplitude(pcm, 480.0) > LOUD and burst_amplitude(pcm, 620.0) > LOUD
     assert not heard(phone, mark, PROMPT_HZ), "no prompt after the last attempt"
@@ -85,5 +85,5 @@ async def test_silence_uses_up_the_attempts_too(
     phone = await new_phone(phones, "silent")
     mark = time.monotonic()
     assert await phone.call(engine.sip, "7103") == 200
-    await wait_until(lambda: phone.bye_received, 10.0, "BYE after three pauses")
+    await until(lambda: phone.bye_received, 10.0, "BYE after three pauses")
     assert heard(phone, mark, REORDER_HZ), "the error tone before BYE"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, amplitude, wait_until
-from test_embedded_media import HEARD, SILENT, joined
+from bridge_testing.embedded import HEARD, SILENT, Engine, joined, new_phone
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.wait import until
 
 from bridge.core.models import MediaItem
 from bridge.media import tones
@@ -67,7 +67,7 @@ async def test_name_and_joined_then_name_and_left_are_heard_by_the_room(
     mark = time.monotonic()
     assert await a.call(engine.sip, "8101") == 200
     # the joiner hears its own announcement too (it is played to the whole room)
-    await wait_until(lambda: onset(a.heard_since(mark), JOINED_HZ) is not None, 5.0, "a's own")
+    await until(lambda: onset(a.heard_since(mark), JOINED_HZ) is not None, 5.0, "a's own")
     await a.listen(0.3)
 
     b = await new_phone(phones, "b")
@@ -145,7 +145,7 @@ async def test_pre_actions_greet_alone_and_post_actions_follow_a_kick(
 
     mark = time.monotonic()
     await engine.ok("DELETE", f"/v1/conferences/{cid}/participants/{pb['id']}")
-    await wait_until(lambda: b.bye_received, 5.0, "BYE after the post_actions")
+    await until(lambda: b.bye_received, 5.0, "BYE after the post_actions")
     farewell = b.heard_since(mark)
     post = onset(farewell, POST_HZ)
     assert post is not None, "the kicked call hears the post_actions"

@@ -6,12 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import SipPhone, burst_amplitude
+from bridge_testing.embedded import Engine, joined, new_phone, until_flag, until_status
+from bridge_testing.phone import SipPhone, burst_amplitude
+from bridge_testing.sipp import start_sipp
 from receiver import WebhookReceiver
-from sipp import start_sipp
-from test_embedded_calls import until_status, until_status_flag
-from test_embedded_media import joined
 
 pytestmark = [
     pytest.mark.embedded,
@@ -33,7 +31,7 @@ async def test_sipp_is_heard_and_its_mute_digit_mutes(
         people = await joined(engine, cid, 2)
         caller = next(p for p in people if p["from"] == "sipp")
         assert burst_amplitude(await listener.listen(1.0), 1000.0, 0.5) > 1500.0
-        muted = await until_status_flag(engine, cid, caller["id"], "muted", True)
+        muted = await until_flag(engine, cid, caller["id"], "muted", True)
         assert muted["muted"] is True
         code = await asyncio.to_thread(sipp.process.wait, 30)
         assert code == 0, sipp.output()

@@ -9,12 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from embedded_rig import Engine, new_phone
-from phone import HOST, SipPhone, amplitude
-from sipp_args import start_sipp_with
-from test_embedded_auth import SECURED
-from test_embedded_calls import until_status
-from test_embedded_media import HEARD, joined
+from bridge_testing.embedded import HEARD, SECURED, Engine, joined, new_phone, until_status
+from bridge_testing.phone import HOST, SipPhone, amplitude
+from bridge_testing.sipp import start_sipp
 
 from bridge.protocols.digest import build_authorization, parse_challenge
 from bridge.protocols.sip import (
@@ -141,7 +138,10 @@ async def test_sipp_over_tcp_joins_and_is_heard(
     cid = await engine.conference("7201", play_beep="never")
     listener = await new_phone(phones, "listener")
     assert await listener.call(engine.sip, "7201") == 200
-    sipp = start_sipp_with(tmp_path / "sipp", engine.sip, "7201", ["-t", "t1"], duration_ms=4000)
+    sipp = start_sipp(
+        tmp_path / "sipp", engine.sip, "7201",
+        scenario="uac_stream.xml", duration_ms=4000, options=["-t", "t1"],
+    )  # fmt: skip
     try:
         people = await joined(engine, cid, 2)
         caller = next(p for p in people if p["from"] == "sipp")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import Tenant
+from bridge_testing.facades import Tenant
 from harness import Bridge
 from replay import Replay, load
 

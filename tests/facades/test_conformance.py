@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 import pytest
+from bridge_testing.facades import Tenant
 from conformance import DOC, Conformance, install
-from conftest import Tenant
 from harness import Bridge
 
 from bridge.api import facades

@@ -3,7 +3,7 @@ shape, and the same data through /v1 and the other facades."""
 
 from __future__ import annotations
 
-from conftest import Tenant, make_tenant
+from bridge_testing.facades import Tenant, make_tenant
 from harness import Bridge
 from receiver import WebhookReceiver
 from replay import Replay, load

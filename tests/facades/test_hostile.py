@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import Tenant
+from bridge_testing.facades import Tenant
 from harness import Bridge
 
 BAD_TEXT = ("a\r\nb", "${jndi}", "x|y", "\x00")

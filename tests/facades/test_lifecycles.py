@@ -6,17 +6,16 @@ reporting seconds_connected_duration to next_page."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Live
-from embedded_rig import new_phone
-from phone import SipPhone, wait_until
+from bridge_testing.embedded import new_phone
+from bridge_testing.facades import Live
+from bridge_testing.phone import SipPhone
+from bridge_testing.wait import until
 from receiver import WebhookReceiver
 
 from bridge.api.facades import freeclimb
@@ -25,15 +24,13 @@ from bridge.protocols.sip import build_response
 pytestmark = pytest.mark.embedded
 
 
-async def until(probe: Callable[[], Awaitable[Any]], wanted: Any, what: str) -> Any:
-    """Poll `probe` until it returns `wanted`; fail after 10 seconds."""
-    deadline = time.monotonic() + 10
-    while True:
-        got = await probe()
-        if got == wanted:
-            return got
-        assert time.monotonic() < deadline, f"{what}: {got!r}, not {wanted!r}"
-        await asyncio.sleep(0.02)
+def equals(probe: Callable[[], Awaitable[Any]], wanted: Any) -> Callable[[], Awaitable[bool]]:
+    """A condition for `until`: `probe()` returns `wanted`."""
+
+    async def check() -> bool:
+        return bool(await probe() == wanted)
+
+    return check
 
 
 async def test_freeclimb_conference_lifecycle(
@@ -62,12 +59,12 @@ async def test_freeclimb_conference_lifecycle(
     guest = await new_phone(phones, "guest", 500.0)
     assert await guest.call(live.sip, "8101") == 200
     guest.send_digits("1111#")
-    await until(status, "populated", "a participant without startConfOnEnter")
+    await until(equals(status, "populated"), what="a participant without startConfOnEnter")
     host = await new_phone(phones, "host", 700.0)
     assert await host.call(live.sip, "8101") == 200
     host.send_digits("2222#")
-    await until(status, "inProgress", "a start-moderator joined")
-    await until(joined, 2, "both participants listed")
+    await until(equals(status, "inProgress"), what="a start-moderator joined")
+    await until(equals(joined, 2), what="both participants listed")
 
     page = await live.ok("GET", f"{base}/{cid}/Participants", t.freeclimb)
     guest_p = next(p for p in page["participants"] if not p["startConfOnEnter"])
@@ -95,8 +92,8 @@ async def test_freeclimb_conference_lifecycle(
     await host.hangup()
     resp = await live.client.delete(part, headers=t.freeclimb)
     assert resp.status == 204
-    await wait_until(lambda: guest.bye_received, 5.0, "BYE on remove")
-    await until(status, "empty", "the last participant left")
+    await until(lambda: guest.bye_received, 5.0, "BYE on remove")
+    await until(equals(status, "empty"), what="the last participant left")
     done = await live.ok("POST", f"{base}/{cid}", t.freeclimb, json={"status": "terminated"})
     assert done["status"] == "terminated"
 
@@ -114,7 +111,7 @@ async def test_freeclimb_conference_lifecycle(
     async def recordings() -> int:
         return len((await live.ok("GET", recs_uri, t.freeclimb))["recordings"])
 
-    await until(recordings, 1, "the recording listed")
+    await until(equals(recordings, 1), what="the recording listed")
     [rec] = (await live.ok("GET", recs_uri, t.freeclimb))["recordings"]
     assert rec["conferenceId"] == cid and rec["uri"].endswith(f"/Recordings/{rec['recordingId']}")
     assert isinstance(rec["durationSec"], int)
@@ -158,7 +155,7 @@ async def test_voipbin_conferencecall_lifecycle(live: Live, phones: list[SipPhon
     phones.append(phone)
     dialled = await live.ok("POST", f"/v1/conferences/{cid}/participants", t.v1, 201,
                             json={"to": f"sip:{phone.uri}"})  # fmt: skip
-    await wait_until(lambda: phone.held is not None, 5.0, "the call rings")
+    await until(lambda: phone.held is not None, 5.0, "the call rings")
     one = f"/v1.0/conferencecalls/{dialled['id']}"
     call = await live.ok("GET", one, t.voipbin)
     assert call["status"] == "joining" and call["reference_type"] == "call"
@@ -174,7 +171,7 @@ async def test_voipbin_conferencecall_lifecycle(live: Live, phones: list[SipPhon
         return got
 
     phone.answer_now()
-    await until(status, "joined", "the call was answered")
+    await until(equals(status, "joined"), what="the call was answered")
     conference = await live.ok("GET", f"/v1.0/conferences/{cid}", t.voipbin)
     assert conference["status"] == "progressing"
     assert conference["conferencecall_ids"] == [call["id"]]
@@ -182,8 +179,8 @@ async def test_voipbin_conferencecall_lifecycle(live: Live, phones: list[SipPhon
     removed = await live.ok("DELETE", one, t.voipbin)
     assert removed["status"] == "leaving", "DELETE starts the disconnection"
     seen.append("leaving")
-    await wait_until(lambda: phone.bye_received, 5.0, "BYE to the call")
-    await until(status, "leaved", "the call left")
+    await until(lambda: phone.bye_received, 5.0, "BYE to the call")
+    await until(equals(status, "leaved"), what="the call left")
     assert seen == ["joining", "joined", "leaving", "leaved"], seen
     final = await live.ok("GET", one, t.voipbin)
     assert final["tm_delete"] != "9999-01-01 00:00:00.000000"
@@ -224,10 +221,10 @@ async def test_aculab_reservation_lifecycle(live: Live, phones: list[SipPhone]) 
 
     live.clock.advance(10 * 60)
     await live.parts.scheduler.tick()
-    await until(listed, "HOLDING", "the start time came")
+    await until(equals(listed, "HOLDING"), what="the start time came")
     leader = await new_phone(phones, "leader", 500.0)
     assert await leader.call(live.sip, "8301") == 200
-    await until(listed, "ACTIVE", "a participant that starts the conference")
+    await until(equals(listed, "ACTIVE"), what="a participant that starts the conference")
     other = await new_phone(phones, "other", 700.0)
     assert await other.call(live.sip, "8301") == 200
 
@@ -236,7 +233,7 @@ async def test_aculab_reservation_lifecycle(live: Live, phones: list[SipPhone]) 
                              params={"conference_name": "Board"})  # fmt: skip
         return len(body["participants"])
 
-    await until(people, 2, "both callers listed")
+    await until(equals(people, 2), what="both callers listed")
     body = await live.ok("GET", "/webservices/conference_participant_list", t.aculab,
                          params={"reservation_token": token})  # fmt: skip
     assert body["status"] == "ACTIVE"
@@ -255,13 +252,13 @@ async def test_aculab_reservation_lifecycle(live: Live, phones: list[SipPhone]) 
     got = await live.ok("GET", "/webservices/conference_participant_eject", t.aculab,
                         params={"conference_name": "Board", "participant_id": pid})  # fmt: skip
     assert got == {"ejected": True}
-    await until(people, 1, "the ejected participant left")
+    await until(equals(people, 1), what="the ejected participant left")
 
     live.clock.advance(31 * 60)  # past the reservation's end
     await live.parts.scheduler.tick()
-    await until(listed, "COMPLETED", "the reservation ended")
+    await until(equals(listed, "COMPLETED"), what="the reservation ended")
     for phone in (leader, other):
-        await wait_until(lambda p=phone: p.bye_received, 5.0, "BYE at the end")  # type: ignore[misc]
+        await until(lambda p=phone: p.bye_received, 5.0, "BYE at the end")  # type: ignore[misc]
 
 
 async def test_aculab_connect_to_conference(
@@ -293,8 +290,8 @@ async def test_aculab_connect_to_conference(
                              params={"conference_name": "Adhoc"})  # fmt: skip
         return len(body["participants"])
 
-    await until(present, 1, "the secondary call joined")
-    await wait_until(lambda: callee.answered, 5.0, "the callee answered")
+    await until(equals(present, 1), what="the secondary call joined")
+    await until(lambda: callee.answered, 5.0, "the callee answered")
     await callee.listen(0.5)
     callee.send_digits("#")  # the exit digit
     ended = await receiver.wait_for(lambda rs: any(r.path == "/hook/next" for r in rs))

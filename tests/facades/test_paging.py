@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import Tenant
+from bridge_testing.facades import Tenant
 from harness import Bridge
 
 from bridge.api.facades import common

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from conftest import Tenant
+from bridge_testing.facades import Tenant
 from harness import Bridge
 from replay import Replay, load
 

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -455,12 +455,3 @@ class Observations(ObservationQueue):
 class NoRouter:
     async def route(self, call: InboundCall) -> Route:
         raise AssertionError("no dial-in expected")
-
-
-async def poll(cond: Callable[[], bool], deadline: float = 5.0) -> None:
-    """Wait for a condition that the ESL thread makes true; fail after ``deadline``."""
-    for _ in range(int(deadline / 0.005)):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not met in time")

@@ -10,12 +10,8 @@ music, 1800 and 2000-2900 Hz digits).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "embedded"))
-
-from phone import SipPhone, amplitude, wait_until
+from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.wait import until
 from real_freeswitch import FreeSwitchProcess
 
 from bridge.media import tones
@@ -49,7 +45,7 @@ def loudest_window(pcm: bytes, hz: float, window: float = 0.2) -> float:
 
 async def hears(phone: SipPhone, hz: float, since: float, within: float = 10.0) -> None:
     """Wait until `phone` has heard the tone at `hz` after `since` (time.monotonic())."""
-    await wait_until(
+    await until(
         lambda: loudest_window(phone.heard_since(since), hz) > HEARD,
         within,
         f"{phone.name} to hear {hz:.0f} Hz",
@@ -71,5 +67,4 @@ __all__ = [
     "loudest_window",
     "new_phone",
     "tone_file",
-    "wait_until",
 ]

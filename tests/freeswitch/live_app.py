@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,17 +23,6 @@ from real_freeswitch import FreeSwitchProcess
 from bridge.app import ADMIN_KEY_FILE, PARTS, Parts, build_app
 from bridge.config import Config
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
-
-
-async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

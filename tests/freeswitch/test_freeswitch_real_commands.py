@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_app import Live, start_live, until
+from bridge_testing.wait import until
+from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
 from test_freeswitch_real_engine import conference_name, dial_out_member, member_flags, members
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fs_heard import hears, new_phone, wait_until
+from bridge_testing.wait import until
+from fs_heard import hears, new_phone
 from fs_phones import dial, uac_scenario
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
@@ -164,7 +165,7 @@ async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
             if attempt < 2:
                 await hears(phone, BAD_PIN_HZ, mark)
                 mark = time.monotonic()  # the PIN prompt follows the bad-PIN prompt
-        await wait_until(lambda: phone.bye_received, 15.0, "FreeSWITCH to hang up")
+        await until(lambda: phone.bye_received, 15.0, "FreeSWITCH to hang up")
     finally:
         await phone.stop()
     assert [p for p in await live.participants(conf["id"]) if p["status"] == "joined"] == []

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_testing.wait import until
 from esl_proxy import CuttableProxy
 from fs_heard import new_phone
 from fs_phones import dial, uac_scenario
-from live_app import Live, start_live, until
+from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
 
 from bridge.pbx.freeswitch import mapping

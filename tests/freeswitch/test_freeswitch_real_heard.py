@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bridge_testing.wait import until
 from fs_heard import ENTRY_HZ, HEARD, SILENT, SipPhone, hears, loudest_window, new_phone, tone_file
-from live_app import Live, start_live, until
+from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
 from test_freeswitch_real_engine import members
 

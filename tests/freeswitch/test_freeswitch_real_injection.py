@@ -87,17 +87,6 @@ def anywhere(fs: FreeSwitchProcess, m: str) -> bool:
     return m in fs.log_text()
 
 
-async def until(predicate: Callable[[], Any], within: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s: {what}")
-        await asyncio.sleep(0.05)
-
-
 # --------------------------------------------------------------------------- the app
 
 

@@ -1,7 +1,8 @@
 """Run SIPp (Debian package sip-tester) callers against the embedded engine.
 
 The working directory gets the scenario, a raw µ-law tone made with bridge.media (what
-`rtp_stream` sends) and the RFC 4733 capture of one digit shipped with sip-tester.
+`rtp_stream` sends) and the RFC 4733 capture of one digit shipped with sip-tester; extra
+command-line options (`-t t1` for TCP, `-au user -ap password`) go in `options`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,7 @@ def start_sipp(
     calls: int = 1,
     rate: int = 10,
     duration_ms: int = 0,
+    options: Sequence[str] = (),
 ) -> Sipp:
     """Start `calls` SIPp callers dialling `service` (the access code) at `server`."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,7 @@ def start_sipp(
     ]  # fmt: skip
     if duration_ms:
         command += ["-d", str(duration_ms)]
-    command.append(f"{server[0]}:{server[1]}")
+    command += [*options, f"{server[0]}:{server[1]}"]
     with (workdir / "sipp.out").open("wb") as out:
         process = subprocess.Popen(
             command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT

@@ -34,18 +34,10 @@ from bridge.protocols.sip import (
     parse_message,
     parse_uri,
 )
+from bridge_testing.wait import until
 
 Address = tuple[str, int]
 HOST = "127.0.0.1"
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 5.0, what: str = "") -> None:
-    """Poll `predicate` until true; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 def amplitude(pcm: bytes, hz: float) -> float:
@@ -193,16 +185,16 @@ class SipPhone:
         while len(self.responses) == count:
             self._send_sip(self._invite, self._server)
             with contextlib.suppress(AssertionError):
-                await wait_until(lambda: len(self.responses) > count, 0.5)
+                await until(lambda: len(self.responses) > count, 0.5)
             assert time.monotonic() < deadline, f"{self.name}: no response to INVITE"
-        await wait_until(lambda: self.final_status is not None, within, f"{self.name} answer")
+        await until(lambda: self.final_status is not None, within, f"{self.name} answer")
 
     async def hangup(self) -> None:
         assert self.dialog is not None and self._server is not None
         bye = self.dialog.create_request("BYE", local_via("UDP", HOST, self.sip_port))
         count = len(self.responses)
         self._send_sip(bye, self._server)
-        await wait_until(
+        await until(
             lambda: any(r.cseq.method == "BYE" for r in self.responses[count:]), 5.0, "BYE 200"
         )
         self.remote_media = None
@@ -350,7 +342,7 @@ class SipPhone:
         """Audio received over the next `seconds` (waits for that many frames to arrive)."""
         mark = time.monotonic()
         frames = int(seconds * 50)
-        await wait_until(
+        await until(
             lambda: sum(1 for at, _ in self.received[-frames - 5 :] if at >= mark) >= frames,
             seconds + 5.0,
             f"{self.name} to receive {frames} frames",
@@ -383,7 +375,7 @@ class SipPhone:
             )
 
         self._send_sip(request, server)
-        await wait_until(lambda: final() is not None, within, f"{self.name}: answer to {key}")
+        await until(lambda: final() is not None, within, f"{self.name}: answer to {key}")
         response = final()
         assert response is not None
         return response
