@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -446,6 +447,8 @@ class AsteriskBackend:
                 BRIDGE_PLAY_CONTEXT=(back[0], "name"),
                 BRIDGE_PLAY_EXTEN=(back[1], "name"),
                 BRIDGE_PLAY_MOVE=(call.loc.move(), "integer"),
+                # read back by a resync after a bridge restart, to report it finished
+                BRIDGE_PLAY_ANNOUNCEMENT=(call.playing[0][0] or "none", "token"),
             )
             if not ready:
                 self._not_moved(call, target, move)
@@ -458,8 +461,11 @@ class AsteriskBackend:
             self._not_moved(call, target, move)
 
     def _not_moved(self, call: Call, target: Where, move: int) -> None:
-        """The call stays where it is; an announcement that could not start is finished."""
+        """The call stays where it is; an announcement that could not start is finished.
+        A move lost with the AMI link is made after the reconnect (the resync converges)."""
         call.loc.not_moved(call.loc.issued if target == Where.PLAY else move)
+        if not self.available and target != Where.PLAY:
+            call.unsynced = True
         if target == Where.PLAY:
             self._played(call)
 
@@ -506,6 +512,8 @@ class AsteriskBackend:
                 variables={
                     "BRIDGE_CONF": (room.name, "name"),
                     "BRIDGE_ANNOUNCE": (mapping.checked_playlist(files), "text"),
+                    # read back by a resync after a bridge restart (see _readopt_announcers)
+                    "BRIDGE_ANNOUNCEMENT": (announcement_id or "none", "token"),
                 },
             )
         )
@@ -584,7 +592,15 @@ class AsteriskBackend:
         if call.where == Where.CONF and call.channel is not None:
             name, channel = call.room.name, call.channel
             build = ami.confbridge_mute if muted else ami.confbridge_unmute
-            result = await self._send(lambda aid: build(name, channel, aid))
+            try:
+                result = await self._send(lambda aid: build(name, channel, aid))
+            except EngineError:
+                if self.available:
+                    raise
+                # lost with the link (accepted while it was up): the resync applies it
+                call.unsynced = True
+                log.info("mute of %s lost with AMI; applied after the reconnect", p.id)
+                return
             if not result.ok:
                 raise EngineError(f"ConfbridgeMute/Unmute refused: {result.message}")
         # elsewhere: applied when the call (re)enters the conference
@@ -755,6 +771,7 @@ class AsteriskBackend:
                     members[uid] = member
         channels = await self._send(_core_show_channels, early=True)
         alive = {uid: ev for ev in channels.events if (uid := _uid_of(ev))}
+        await self._readopt_announcers(alive)
         present: dict[str, set[str]] = {}
         flags: dict[str, e.MemberFlags] = {}
         seen: set[str] = set()
@@ -762,6 +779,11 @@ class AsteriskBackend:
             call = self._found(uid, members.get(uid), alive.get(uid))
             if call is None:
                 continue
+            if call.where == Where.PLAY and not call.playing:
+                # out for an announcement this bridge no longer knows (it restarted): the
+                # channel says which, so its end is reported when the dialplan says so
+                ann = await self._getvar(uid, "BRIDGE_PLAY_ANNOUNCEMENT")
+                call.playing.append((ann if ann and is_id(ann, "announcement") else None, ""))
             seen.add(uid)
             present.setdefault(call.room.conference.id, set()).add(call.participant_id)
             if not call.adopted or call.where == Where.CONF:
@@ -785,6 +807,38 @@ class AsteriskBackend:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         self.resyncs += 1
         self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}, flags))
+        unsynced = [c for c in self.registry.calls.values() if c.unsynced]
+        if unsynced:
+            self._spawn(self._converge(unsynced))
+
+    async def _converge(self, calls: list[Call]) -> None:
+        """Commands accepted while AMI was up and lost with it: once actions flow again,
+        Asterisk is brought to our flags (the Snapshot reported ours for these calls)."""
+        assert self.ami is not None
+        if not await self.ami.wait_ready(self._ready_timeout):
+            return  # still down: the next resync tries again (the calls stay unsynced)
+        for call in calls:
+            if self.registry.calls.get(call.uniqueid) is not call:
+                continue
+            call.unsynced = False
+            await self._apply_mute(call)
+            self._settle(call)
+
+    async def _getvar(self, uid: str, variable: str) -> str | None:
+        result = await self._send(partial(ami.getvar, variable, channel=uid), early=True)
+        return (result.response.get("Value") if result.response else None) or None
+
+    async def _readopt_announcers(self, alive: dict[str, AmiEvent]) -> None:
+        """Announcer channels this bridge no longer knows (it restarted): their hangup
+        still ends their announcement (its id is on the channel)."""
+        for uid, channel in alive.items():
+            if uid in self._announcers or not _ANNOUNCER.fullmatch(uid):
+                continue
+            conference_id = conference_id_of(channel.chan_var("BRIDGE_CONF") or "")
+            ann = await self._getvar(uid, "BRIDGE_ANNOUNCEMENT")
+            if conference_id is not None:
+                ok = ann is not None and is_id(ann, "announcement")
+                self._announcers[uid] = (conference_id, ann if ok else None)
 
     def _found(self, uid: str, member: AmiEvent | None, channel: AmiEvent | None) -> Call | None:
         """One of our calls as Asterisk lists it (None: not ours, or not at one of our
@@ -813,11 +867,13 @@ class AsteriskBackend:
         if channel_name and is_safe(channel_name, "channel"):
             call.channel = channel_name
         call.joined_reported = True
-        if member is not None:  # in the mix: neither held nor deaf; muted as listed
+        if call.unsynced:
+            pass  # a command of ours was lost with the link: ours win (_converge)
+        elif member is not None:  # in the mix: neither held nor deaf; muted as listed
             call.muted = (member.get("Muted") or "").lower() == "yes"
             call.hold = call.deaf = False
-        elif place == Where.PLAY and not call.playing:
-            pass  # someone else's announcement: the dialplan takes the call back after it
+        elif place == Where.PLAY:
+            pass  # the dialplan takes the call back after the announcement
         elif place == Where.HOLD:  # [bridge-hold] s: listen=false/deaf; moh, media: held
             call.hold = (event.get("Exten") or "") in ("moh", "media")
             call.deaf = call.deaf or not call.hold
@@ -838,6 +894,7 @@ class AsteriskBackend:
         return call
 
 
+_ANNOUNCER = re.compile(r"cb-ann-[0-9a-f]{16}")  # the ;1 half (_new_uid), in the conference
 _ARRIVALS = {"BridgeLobby": Where.LOBBY, "BridgeHold": Where.HOLD, "BridgePlay": Where.PLAY}
 _PLACES = (Where.LOBBY, Where.CONF, Where.HOLD, Where.PLAY)
 
