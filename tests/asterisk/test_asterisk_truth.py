@@ -3,6 +3,9 @@
 * The bridge is SIGKILLed with live calls and restarted: it adopts every call Asterisk still
   has (participant id from the channel variable the dialplan sets), with Asterisk's flags;
   the calls stay controllable.
+* The bridge is SIGKILLed while an announcement plays to one participant alone: after the
+  restart its `announcement.finished` still comes, and the participant is back in the mix
+  with its mute as the API has it.
 * AMI is cut with commands in flight, and while it is down changes are refused (503); after
   the reconnect the engine's flags win.
 * Asterisk crashes (SIGKILL): the engine is unavailable at once, and the API converges when
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -26,8 +30,10 @@ import aiohttp
 import pytest
 from ami_test_client import AmiTestClient
 from asterisk_pbx import AMI_USER, AsteriskProcess
+from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live, until
 from pbx_truth import api_places, pbx_places
+from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
@@ -158,6 +164,74 @@ async def test_bridge_sigkill_with_live_calls_adopts_them(
     finally:
         for phone in phones:
             phone.stop()
+
+
+async def test_bridge_sigkill_during_an_announcement_to_one_participant(
+    bridge_process: BridgeProcess,
+    asterisk: AsteriskProcess,
+    ami_client: AmiTestClient,
+    receiver: WebhookReceiver,
+) -> None:
+    bridge = bridge_process
+    conf = await bridge.ok(
+        "POST",
+        "/v1/conferences",
+        201,
+        json={
+            "name": "adopt-play",
+            "play_beep": "never",
+            "status_callback_url": receiver.url,
+            "dial_in": {"access_code": "7106"},
+        },
+    )
+    cid = conf["id"]
+    phones: list[SipPhone] = []
+    try:
+        ids: list[str] = []
+        for n in range(2):  # one after the other: the first joined is the first phone
+            phones.append(phone := await new_phone(f"adopt{n}"))
+            assert await phone.call(("127.0.0.1", asterisk.ports.sip), "7106") == 200
+            deadline = time.monotonic() + 20
+            while len(joined := await bridge.participants(cid)) <= n:
+                assert time.monotonic() < deadline, joined
+                await asyncio.sleep(0.1)
+            ids += [p["id"] for p in joined if p["id"] not in ids]
+        a, b = phones
+        pa = ids[0]
+        path = f"/v1/conferences/{cid}"
+        await bridge.ok("PATCH", f"{path}/participants/{pa}", json={"muted": True})
+        await _converged(bridge, ami_client, cid)
+
+        # long enough to outlast the kill and the restart
+        long_tone = tone_file(asterisk, 900, ms=8000)
+        mark = time.monotonic()
+        body = {"media": [{"play": {"file": long_tone}}], "participant_id": pa}
+        ann = await bridge.ok("POST", f"{path}/announcements", 202, json=body)
+        await hears(a, 900, mark)  # out of the mix, the announcement playing to it
+        await bridge.kill()
+        await bridge.start()
+
+        def finished(_: object) -> bool:
+            return any(
+                h["type"] == "announcement.finished"
+                and h["data"].get("announcement_id") == ann["id"]
+                for h in receiver.events(cid)
+            )
+
+        await receiver.wait_for(finished, within=20)
+        # back in the mix, still muted as the API says, and hearing the others again
+        await _converged(bridge, ami_client, cid)
+        places = await pbx_places(ami_client, cid)
+        assert places[pa] == ("conf", True), places
+        assert await bridge.participants(cid, "left") == []
+        b.set_tone(1300)
+        await hears(a, 1300, time.monotonic())
+    finally:
+        for phone in phones:
+            if phone.answered and not phone.bye_received and phone.dialog is not None:
+                with contextlib.suppress(AssertionError):
+                    await phone.hangup()
+            await phone.stop()
 
 
 # ---------------------------------------------------------------- AMI outage, commands in flight

@@ -449,12 +449,20 @@ class AsteriskBackend:
                 BRIDGE_PLAY_MOVE=(call.loc.move(), "integer"),
                 # read back by a resync after a bridge restart, to report it finished
                 BRIDGE_PLAY_ANNOUNCEMENT=(call.playing[0][0] or "none", "token"),
+                BRIDGE_MUTED=(_flag(call.muted), "integer"),
             )
             if not ready:
                 self._not_moved(call, target, move)
                 return
         else:
             context, exten = await self._place(call, target)
+            # outside the conference Asterisk keeps no mute: a resync after a bridge
+            # restart reads ours back from the channel, to apply it on the way back in
+            if target != Where.CONF and not await self._setvars(
+                call, BRIDGE_MUTED=(_flag(call.muted), "integer")
+            ):
+                self._not_moved(call, target, move)
+                return
         result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
         if result is None or not result.ok:
             log.info("could not move %s to %s", call.participant_id, target)
@@ -603,7 +611,11 @@ class AsteriskBackend:
                 return
             if not result.ok:
                 raise EngineError(f"ConfbridgeMute/Unmute refused: {result.message}")
-        # elsewhere: applied when the call (re)enters the conference
+            return
+        # elsewhere: applied when the call (re)enters the conference; kept on the channel
+        # too, for a resync after a bridge restart (best effort: the call may be moving)
+        if call.where not in (Where.ROUTING, Where.LEFT):
+            await self._setvars(call, BRIDGE_MUTED=(_flag(muted), "integer"))
 
     def _set_away(self, command: e.SetDeaf | e.SetHold) -> None:
         call = self._call(command.participant)
@@ -779,6 +791,11 @@ class AsteriskBackend:
             call = self._found(uid, members.get(uid), alive.get(uid))
             if call is None:
                 continue
+            if call.adopted and uid not in members and not call.unsynced:
+                # out of the mix, where Asterisk keeps no mute: ours is on the channel
+                muted = await self._getvar(uid, "BRIDGE_MUTED")
+                if muted in ("0", "1"):
+                    call.muted = muted == "1"
             if call.where == Where.PLAY and not call.playing:
                 # out for an announcement this bridge no longer knows (it restarted): the
                 # channel says which, so its end is reported when the dialplan says so
@@ -915,6 +932,10 @@ def is_playlist(value: str) -> bool:
     except UnsafeValueError:
         return False
     return True
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
 
 
 def _uid_of(event: AmiEvent) -> str | None:
