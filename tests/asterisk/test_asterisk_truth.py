@@ -237,39 +237,70 @@ async def test_bridge_sigkill_during_an_announcement_to_one_participant(
 # ---------------------------------------------------------------- AMI outage, commands in flight
 
 
-async def test_ami_cut_with_commands_in_flight_converges_on_asterisk(
+async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
     proxied: tuple[Live, CuttableProxy],
 ) -> None:
+    """The rule: a change refused while the link is down changes nothing (503); one the API
+    accepted while it was up (answered 200) is carried out after the reconnect, whether
+    its action was lost on the way or in Asterisk's answer. Asterisk ends with what the
+    API says."""
     live, proxy = proxied
     conf = await live.conference("7102")
-    live.phone("7102")
-    live.phone("7102")
-    joined = await live.wait_participants(conf["id"], 2)
-    a, b = (p["id"] for p in joined)
+    for _ in range(4):
+        live.phone("7102")
+    joined = await live.wait_participants(conf["id"], 4)
+    a, b, c, d = (p["id"] for p in joined)
     path = f"/v1/conferences/{conf['id']}/participants"
     await _converged(live, live.ami, conf["id"])
 
-    # a command in flight when the link goes: it never reaches Asterisk
+    # commands in flight when the link goes: the mute sent and never arriving, the hold
+    # and the eject decided (the link was up) and waiting behind it to be sent
     proxy.swallow = True
-    in_flight = asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True}))
+    started = time.monotonic()
+    in_flight = [
+        asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True})),
+        asyncio.create_task(live.call("PATCH", f"{path}/{b}", json={"hold": True})),
+        asyncio.create_task(live.call("DELETE", f"{path}/{c}")),
+    ]
     await until(lambda: b"ConfbridgeMute" in proxy.swallowed, within=5, what="mute sent")
+    deadline = time.monotonic() + 5  # the hold and the eject are decided (the link is up)
+    while not (
+        (await live.get(conf["id"], b))["hold"] is True
+        and (await live.get(conf["id"], c))["status"] != "joined"
+    ):
+        assert time.monotonic() < deadline, "hold and eject not decided"
+        await asyncio.sleep(0.02)
     proxy.cut()
     await until(lambda: not live.backend.available, within=2, what="engine unavailable")
-    status, body = await in_flight
-    print(f"\nthe PATCH in flight answered {status}")
+    answers = await asyncio.gather(*in_flight)
+    print(
+        f"\nthe commands in flight answered {[s for s, _ in answers]} "
+        f"{(time.monotonic() - started) * 1000:.0f} ms after they were sent"
+    )
+    assert [s for s, _ in answers] == [200, 200, 200], answers
     # while it is down: refused, nothing changes
-    status, body = await live.call("PATCH", f"{path}/{b}", json={"muted": True})
+    status, body = await live.call("PATCH", f"{path}/{d}", json={"muted": True})
     assert status == 503 and body["error"]["code"] == "engine_unavailable", (status, body)
-    assert (await live.get(conf["id"], b))["muted"] is False
+    assert (await live.get(conf["id"], d))["muted"] is False
+    places = await pbx_places(live.ami, conf["id"])
+    assert places[a] == places[b] == places[c] == ("conf", False), places  # not carried out
 
     resyncs = live.backend.resyncs
     proxy.restore()
     await until(lambda: live.backend.resyncs > resyncs, within=30, what="resync")
+    # what the API answered 200 to is what Asterisk ends with
     await _converged(live, live.ami, conf["id"])
+    places = await pbx_places(live.ami, conf["id"])
+    assert places == {a: ("conf", True), b: ("hold", False), d: ("conf", False)}, places
+    assert (await live.get(conf["id"], a))["muted"] is True
+    assert (await live.get(conf["id"], b))["hold"] is True
+    assert (await live.get(conf["id"], c))["status"] == "left"
     # commands flow again
-    await live.ok("PATCH", f"{path}/{b}", json={"muted": True})
+    await live.ok("PATCH", f"{path}/{d}", json={"muted": True})
+    await live.ok("PATCH", f"{path}/{b}", json={"hold": False})
     await _converged(live, live.ami, conf["id"])
-    assert (await pbx_places(live.ami, conf["id"]))[b] == ("conf", True)
+    places = await pbx_places(live.ami, conf["id"])
+    assert places == {a: ("conf", True), b: ("conf", False), d: ("conf", True)}, places
 
 
 # ---------------------------------------------------------------- Asterisk crash

@@ -473,7 +473,7 @@ class AsteriskBackend:
         A move lost with the AMI link is made after the reconnect (the resync converges)."""
         call.loc.not_moved(call.loc.issued if target == Where.PLAY else move)
         if not self.available and target != Where.PLAY:
-            call.unsynced = True
+            self._lost_with_link(call, f"move to {target}")
         if target == Where.PLAY:
             self._played(call)
 
@@ -587,10 +587,26 @@ class AsteriskBackend:
         call.kick_reason = reason
         if call.where == Where.CONF and call.channel is not None:
             name, channel = call.room.name, call.channel
-            result = await self._send(lambda aid: ami.confbridge_kick(name, channel, aid))
+            try:
+                result = await self._send(lambda aid: ami.confbridge_kick(name, channel, aid))
+            except EngineError:
+                if self.available:
+                    raise
+                self._lost_with_link(call, "eject")
+                return
             if result.ok:
                 return
-        await self._try(lambda aid: ami.hangup(call.uniqueid, aid))
+        hung_up = await self._try(lambda aid: ami.hangup(call.uniqueid, aid))
+        if hung_up is None and not self.available:
+            self._lost_with_link(call, "eject")
+
+    def _lost_with_link(self, call: Call, what: str) -> None:
+        """A command accepted while AMI was up (the API answered it) and lost with the
+        link: the resync after the reconnect keeps our flags and carries it out."""
+        call.unsynced = True
+        log.info(
+            "%s of %s lost with AMI; carried out after the reconnect", what, call.participant_id
+        )
 
     async def _set_mute(self, p: Participant, muted: bool) -> None:
         if not muted and not p.options.talker:
@@ -605,9 +621,7 @@ class AsteriskBackend:
             except EngineError:
                 if self.available:
                     raise
-                # lost with the link (accepted while it was up): the resync applies it
-                call.unsynced = True
-                log.info("mute of %s lost with AMI; applied after the reconnect", p.id)
+                self._lost_with_link(call, "mute")
                 return
             if not result.ok:
                 raise EngineError(f"ConfbridgeMute/Unmute refused: {result.message}")
@@ -838,6 +852,10 @@ class AsteriskBackend:
             if self.registry.calls.get(call.uniqueid) is not call:
                 continue
             call.unsynced = False
+            if call.kick_reason is not None:
+                with contextlib.suppress(EngineError):  # refused: the call is gone already
+                    await self._kick(call, call.kick_reason)
+                continue
             await self._apply_mute(call)
             self._settle(call)
 
