@@ -18,6 +18,7 @@ runs=(
     "tests/unit:tests"
     "tests/component:tests"
     "tests/asterisk:tests:tests/asterisk:tests/embedded"
+    "tests/adoption:tests:tests/adoption:tests/asterisk:tests/freeswitch:tests/embedded:tests/benchmarks"
     "tests/embedded:tests:tests/embedded"
     "tests/facades:tests:tests/facades:tests/embedded"
     "tests/freeswitch:tests:tests/freeswitch"
@@ -46,7 +47,7 @@ done
 unchecked=$(find tests -name '*.py' -not -path 'tests/unit/*' -not -path 'tests/component/*' \
     -not -path 'tests/asterisk/*' -not -path 'tests/embedded/*' -not -path 'tests/freeswitch/*' \
     -not -path 'tests/console/*' -not -path 'tests/facades/*' -not -path 'tests/docker/*' \
-    -not -path 'tests/benchmarks/*' -not -regex 'tests/[^/]*\.py')
+    -not -path 'tests/benchmarks/*' -not -path 'tests/adoption/*' -not -regex 'tests/[^/]*\.py')
 if [[ -n $unchecked ]]; then
     printf 'not covered by any mypy run (add a line to runs=):\n%s\n' "$unchecked"
     failed+=("uncovered files")

@@ -1,13 +1,12 @@
 """After every fault the API says what Asterisk has (ConfbridgeList, CoreShowChannels).
 
-* The bridge is SIGKILLed with live calls and restarted: it adopts every call Asterisk still
-  has (participant id from the channel variable the dialplan sets), with Asterisk's flags;
-  the calls stay controllable.
+* The bridge is SIGKILLed with live calls and restarted (the adoption test of both engines
+  is tests/adoption): a held call is adopted where it is, and the calls stay controllable.
 * The bridge is SIGKILLed while an announcement plays to one participant alone: after the
   restart its `announcement.finished` still comes, and the participant is back in the mix
   with its mute as the API has it.
-* AMI is cut with commands in flight, and while it is down changes are refused (503); after
-  the reconnect the engine's flags win.
+* AMI is cut with commands in flight: those the API answered are carried out after the
+  reconnect; while it is down changes are refused (503).
 * Asterisk crashes (SIGKILL): the engine is unavailable at once, and the API converges when
   Asterisk is back.
 * Hold/unhold 12 times in a row never loses the call; a hangup is reported when Asterisk
@@ -118,12 +117,15 @@ async def bridge_process(asterisk: AsteriskProcess, tmp_path: Path) -> AsyncIter
             await bridge.kill()
 
 
-async def test_bridge_sigkill_with_live_calls_adopts_them(
+async def test_adopted_held_call_stays_controllable(
     bridge_process: BridgeProcess,
     asterisk: AsteriskProcess,
     ami_client: AmiTestClient,
     tmp_path: Path,
 ) -> None:
+    """The adoption itself (both engines, one test) is tests/adoption; here what only the
+    Asterisk engine has to rebuild: a call out of the mix (held, in [bridge-hold]) adopted
+    where it is, and every adopted call still controllable (unhold, unmute, eject)."""
     bridge = bridge_process
     conf = await bridge.ok(
         "POST", "/v1/conferences", 201, json={"name": "adopt", "dial_in": {"access_code": "7101"}}
