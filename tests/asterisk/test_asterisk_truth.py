@@ -305,6 +305,42 @@ async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
     assert places == {a: ("conf", True), b: ("conf", False), d: ("conf", True)}, places
 
 
+async def test_ami_cut_after_asterisk_carried_out_a_command_whose_answer_is_lost(
+    proxied: tuple[Live, CuttableProxy],
+) -> None:
+    """Asterisk muted the caller, its answer (and events) never came back, then the link
+    went: the PATCH is answered 200 at once, and after the reconnect API and Asterisk
+    agree it is muted (carrying it out again changes nothing)."""
+    live, proxy = proxied
+    conf = await live.conference("7107")
+    live.phone("7107")
+    [p] = await live.wait_participants(conf["id"], 1)
+    await _converged(live, live.ami, conf["id"])
+    proxy.deaf = True
+    started = time.monotonic()
+    in_flight = asyncio.create_task(
+        live.call(
+            "PATCH", f"/v1/conferences/{conf['id']}/participants/{p['id']}", json={"muted": True}
+        )
+    )
+    deadline = time.monotonic() + 5
+    while (await pbx_places(live.ami, conf["id"])).get(p["id"]) != ("conf", True):
+        assert time.monotonic() < deadline, "Asterisk never muted the caller"
+        await asyncio.sleep(0.05)
+    proxy.cut()
+    status, body = await in_flight
+    took = time.monotonic() - started
+    print(f"\nthe PATCH whose answer was lost answered {status} after {took * 1000:.0f} ms")
+    assert status == 200, body
+    assert took < live.backend._action_timeout, "it waited out the action timeout"
+    resyncs = live.backend.resyncs
+    proxy.restore()
+    await until(lambda: live.backend.resyncs > resyncs, within=30, what="resync")
+    await _converged(live, live.ami, conf["id"])
+    assert (await pbx_places(live.ami, conf["id"]))[p["id"]] == ("conf", True)
+    assert (await live.get(conf["id"], p["id"]))["muted"] is True
+
+
 # ---------------------------------------------------------------- Asterisk crash
 
 

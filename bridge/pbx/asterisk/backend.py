@@ -501,10 +501,9 @@ class AsteriskBackend:
         if call.channel is None or call.where != Where.CONF:
             return
         name, channel = call.room.name, call.channel
-        if call.muted:
-            await self._try(lambda aid: ami.confbridge_mute(name, channel, aid))
-        else:
-            await self._try(lambda aid: ami.confbridge_unmute(name, channel, aid))
+        build = ami.confbridge_mute if call.muted else ami.confbridge_unmute
+        if await self._try(lambda aid: build(name, channel, aid)) is None and not self.available:
+            self._lost_with_link(call, "mute")
 
     async def _announce(self, room: Room, files: str, announcement_id: str | None) -> None:
         uid = _new_uid("ann")
