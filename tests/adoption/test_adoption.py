@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Rig
 from join_rig import BridgeChild
+from pbx_rigs import Rig
 from phone import SipPhone
 from receiver import WebhookReceiver
 
