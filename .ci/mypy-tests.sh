@@ -20,6 +20,7 @@ runs=(
     "tests/unit:tests"
     "tests/component:tests"
     "tests/asterisk:tests:tests/asterisk"
+    "tests/adoption:tests:tests/adoption:tests/asterisk:tests/freeswitch:tests/benchmarks"
     "tests/embedded:tests:tests/embedded"
     "tests/facades:tests:tests/facades"
     "tests/freeswitch:tests:tests/freeswitch"
@@ -48,7 +49,8 @@ done
 unchecked=$(find tests -name '*.py' -not -path 'tests/unit/*' -not -path 'tests/component/*' \
     -not -path 'tests/asterisk/*' -not -path 'tests/embedded/*' -not -path 'tests/freeswitch/*' \
     -not -path 'tests/console/*' -not -path 'tests/facades/*' -not -path 'tests/docker/*' \
-    -not -path 'tests/benchmarks/*' -not -path 'tests/bridge_testing/*' -not -regex 'tests/[^/]*\.py')
+    -not -path 'tests/benchmarks/*' -not -path 'tests/bridge_testing/*' -not -path 'tests/adoption/*' \
+    -not -regex 'tests/[^/]*\.py')
 if [[ -n $unchecked ]]; then
     printf 'not covered by any mypy run (add a line to runs=):\n%s\n' "$unchecked"
     failed+=("uncovered files")

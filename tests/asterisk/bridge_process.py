@@ -11,6 +11,7 @@ restart on the same data dir prints the key the first run wrote.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -43,4 +44,7 @@ async def main(database_url: str, data_dir: Path, ami_port: int, agi_port: int) 
 
 
 if __name__ == "__main__":
+    # the backend's INFO lines (adoption, moves, lost commands) in bridge.log, for a failure
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     asyncio.run(main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shared_asterisk
 from ami_test_client import AmiTestClient
-from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
-from secret_guard import register_secret
+from asterisk_pbx import AMI_USER, AsteriskProcess, asterisk_root, root_is_complete
 
 
 def _unavailable(reason: str) -> None:
@@ -32,15 +32,11 @@ def asterisk() -> Iterator[AsteriskProcess]:
         _unavailable(f"no Asterisk root at {root}; run .ci/asterisk-root.sh")
     if os.geteuid() != 0:
         _unavailable("the Asterisk tests need root (chroot, mount)")
-    pbx = AsteriskProcess(root, AsteriskPorts.pick())
-    register_secret(pbx.secret)  # the AMI secret must never reach the log
+    pbx = shared_asterisk.acquire()  # shared with tests/adoption in one run
     try:
-        pbx.start()
-        seconds = pbx.wait_fully_booted()
-        print(f"\nasterisk: FullyBooted {seconds:.2f}s after start (ports {pbx.ports})")
         yield pbx
     finally:
-        pbx.stop()
+        shared_asterisk.release()
 
 
 @pytest.fixture

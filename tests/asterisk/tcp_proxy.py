@@ -2,7 +2,8 @@
 
 ``cut()`` drops every open connection and refuses new ones (accepted, then closed at
 once, as a dead peer would look); ``restore()`` lets connections through again.
-``swallow = True`` drops what the client writes (a command in flight that never arrives).
+``swallow = True`` drops what the client writes (a command in flight that never arrives);
+``deaf = True`` drops what the server answers (a command carried out, its answer lost).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class CuttableProxy:
         self.target = (target_host, target_port)
         self.blocked = False
         self.swallow = False
+        self.deaf = False
         self.accepted = 0
         self.sent = bytearray()  # everything the client wrote upstream, for the tests
         self.swallowed = bytearray()  # what it wrote while `swallow` was set
@@ -43,8 +45,7 @@ class CuttableProxy:
         self._writers.clear()
 
     def restore(self) -> None:
-        self.blocked = False
-        self.swallow = False
+        self.blocked = self.swallow = self.deaf = False
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.blocked:
@@ -76,6 +77,8 @@ class CuttableProxy:
                         self.swallowed += data
                         continue
                     record += data
+                elif self.deaf:
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:

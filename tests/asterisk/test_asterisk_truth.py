@@ -1,10 +1,12 @@
 """After every fault the API says what Asterisk has (ConfbridgeList, CoreShowChannels).
 
-* The bridge is SIGKILLed with live calls and restarted: it adopts every call Asterisk still
-  has (participant id from the channel variable the dialplan sets), with Asterisk's flags;
-  the calls stay controllable.
-* AMI is cut with commands in flight, and while it is down changes are refused (503); after
-  the reconnect the engine's flags win.
+* The bridge is SIGKILLed with live calls and restarted (the adoption test of both engines
+  is tests/adoption): a held call is adopted where it is, and the calls stay controllable.
+* The bridge is SIGKILLed while an announcement plays (to one participant alone, or to
+  everyone): after the restart its `announcement.finished` still comes, and the participant
+  is back in the mix with its mute as the API has it.
+* AMI is cut with commands in flight: those the API answered are carried out after the
+  reconnect; while it is down changes are refused (503).
 * Asterisk crashes (SIGKILL): the engine is unavailable at once, and the API converges when
   Asterisk is back.
 * Hold/unhold 12 times in a row never loses the call; a hangup is reported when Asterisk
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -27,8 +30,10 @@ import pytest
 from ami_test_client import AmiTestClient
 from asterisk_pbx import AMI_USER, AsteriskProcess
 from bridge_testing.wait import until
+from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live
 from pbx_truth import api_places, pbx_places
+from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
@@ -39,6 +44,7 @@ pytestmark = [
 ]
 
 SERVER = Path(__file__).resolve().parent / "bridge_process.py"
+PLAYS_SECONDS = 15  # the announcement that plays through a bridge restart
 
 
 async def _converged(live_api: Any, ami: AmiTestClient, conf_id: str, within: float = 15.0) -> None:
@@ -113,12 +119,15 @@ async def bridge_process(asterisk: AsteriskProcess, tmp_path: Path) -> AsyncIter
             await bridge.kill()
 
 
-async def test_bridge_sigkill_with_live_calls_adopts_them(
+async def test_adopted_held_call_stays_controllable(
     bridge_process: BridgeProcess,
     asterisk: AsteriskProcess,
     ami_client: AmiTestClient,
     tmp_path: Path,
 ) -> None:
+    """The adoption itself (both engines, one test) is tests/adoption; here what only the
+    Asterisk engine has to rebuild: a call out of the mix (held, in [bridge-hold]) adopted
+    where it is, and every adopted call still controllable (unhold, unmute, eject)."""
     bridge = bridge_process
     conf = await bridge.ok(
         "POST", "/v1/conferences", 201, json={"name": "adopt", "dial_in": {"access_code": "7101"}}
@@ -161,42 +170,188 @@ async def test_bridge_sigkill_with_live_calls_adopts_them(
             phone.stop()
 
 
+@pytest.mark.parametrize("alone", [True, False], ids=["to-one-participant", "to-everyone"])
+async def test_bridge_sigkill_during_an_announcement(
+    bridge_process: BridgeProcess,
+    asterisk: AsteriskProcess,
+    ami_client: AmiTestClient,
+    receiver: WebhookReceiver,
+    alone: bool,
+) -> None:
+    """To one participant: it is out of the mix, in [bridge-hold] play; to everyone: an
+    announcer channel is in the conference. Either way the restarted bridge reads the
+    announcement's id back from the channel and reports its end, once."""
+    bridge = bridge_process
+    conf = await bridge.ok(
+        "POST",
+        "/v1/conferences",
+        201,
+        json={
+            "name": "adopt-play",
+            "play_beep": "never",
+            "status_callback_url": receiver.url,
+            "dial_in": {"access_code": "7106"},
+        },
+    )
+    cid = conf["id"]
+    phones: list[SipPhone] = []
+    try:
+        ids: list[str] = []
+        for n in range(2):  # one after the other: the first joined is the first phone
+            phones.append(phone := await new_phone(f"adopt{n}"))
+            assert await phone.call(("127.0.0.1", asterisk.ports.sip), "7106") == 200
+            deadline = time.monotonic() + 20
+            while len(joined := await bridge.participants(cid)) <= n:
+                assert time.monotonic() < deadline, joined
+                await asyncio.sleep(0.1)
+            ids += [p["id"] for p in joined if p["id"] not in ids]
+        a, b = phones
+        pa = ids[0]
+        path = f"/v1/conferences/{cid}"
+        await bridge.ok("PATCH", f"{path}/participants/{pa}", json={"muted": True})
+        await _converged(bridge, ami_client, cid)
+
+        # long enough to outlast the kill and the restart on a loaded machine (one that
+        # ends while no bridge runs is never reported: nothing on Asterisk says it played)
+        long_tone = tone_file(asterisk, 900, ms=PLAYS_SECONDS * 1000)
+        mark = time.monotonic()
+        body: dict[str, Any] = {"media": [{"play": {"file": long_tone}}]}
+        if alone:
+            body["participant_id"] = pa
+        ann = await bridge.ok("POST", f"{path}/announcements", 202, json=body)
+        await hears(a, 900, mark)  # the announcement is playing
+        await bridge.kill()
+        await bridge.start()
+
+        def finished(_: object) -> bool:
+            return any(
+                h["type"] == "announcement.finished"
+                and h["data"].get("announcement_id") == ann["id"]
+                for h in receiver.events(cid)
+            )
+
+        await receiver.wait_for(finished, within=PLAYS_SECONDS + 15)
+        assert time.monotonic() - mark > PLAYS_SECONDS - 1, "reported finished before its end"
+        # back in the mix, still muted as the API says, and hearing the others again
+        await _converged(bridge, ami_client, cid)
+        places = await pbx_places(ami_client, cid)
+        assert places[pa] == ("conf", True), places
+        assert await bridge.participants(cid, "left") == []
+        b.set_tone(1300)
+        await hears(a, 1300, time.monotonic())
+        kinds = [h["type"] for h in receiver.events(cid)]
+        assert kinds.count("announcement.finished") == 1, kinds
+    finally:
+        for phone in phones:
+            if phone.answered and not phone.bye_received and phone.dialog is not None:
+                with contextlib.suppress(AssertionError):
+                    await phone.hangup()
+            await phone.stop()
+
+
 # ---------------------------------------------------------------- AMI outage, commands in flight
 
 
-async def test_ami_cut_with_commands_in_flight_converges_on_asterisk(
+async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
     proxied: tuple[Live, CuttableProxy],
 ) -> None:
+    """The rule: a change refused while the link is down changes nothing (503); one the API
+    accepted while it was up (answered 200) is carried out after the reconnect, whether
+    its action was lost on the way or in Asterisk's answer. Asterisk ends with what the
+    API says."""
     live, proxy = proxied
     conf = await live.conference("7102")
-    live.phone("7102")
-    live.phone("7102")
-    joined = await live.wait_participants(conf["id"], 2)
-    a, b = (p["id"] for p in joined)
+    for _ in range(4):
+        live.phone("7102")
+    joined = await live.wait_participants(conf["id"], 4)
+    a, b, c, d = (p["id"] for p in joined)
     path = f"/v1/conferences/{conf['id']}/participants"
     await _converged(live, live.ami, conf["id"])
 
-    # a command in flight when the link goes: it never reaches Asterisk
+    # commands in flight when the link goes: the mute sent and never arriving, the hold
+    # and the eject decided (the link was up) and waiting behind it to be sent
     proxy.swallow = True
-    in_flight = asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True}))
+    started = time.monotonic()
+    in_flight = [
+        asyncio.create_task(live.call("PATCH", f"{path}/{a}", json={"muted": True})),
+        asyncio.create_task(live.call("PATCH", f"{path}/{b}", json={"hold": True})),
+        asyncio.create_task(live.call("DELETE", f"{path}/{c}")),
+    ]
     await until(lambda: b"ConfbridgeMute" in proxy.swallowed, timeout=5, what="mute sent")
+
+    async def decided() -> bool:  # the hold and the eject are decided (the link is up)
+        return (await live.get(conf["id"], b))["hold"] is True and (await live.get(conf["id"], c))[
+            "status"
+        ] != "joined"
+
+    await until(decided, timeout=5, what="hold and eject decided")
     proxy.cut()
     await until(lambda: not live.backend.available, timeout=2, what="engine unavailable")
-    status, body = await in_flight
-    print(f"\nthe PATCH in flight answered {status}")
+    answers = await asyncio.gather(*in_flight)
+    print(
+        f"\nthe commands in flight answered {[s for s, _ in answers]} "
+        f"{(time.monotonic() - started) * 1000:.0f} ms after they were sent"
+    )
+    assert [s for s, _ in answers] == [200, 200, 200], answers
     # while it is down: refused, nothing changes
-    status, body = await live.call("PATCH", f"{path}/{b}", json={"muted": True})
+    status, body = await live.call("PATCH", f"{path}/{d}", json={"muted": True})
     assert status == 503 and body["error"]["code"] == "engine_unavailable", (status, body)
-    assert (await live.get(conf["id"], b))["muted"] is False
+    assert (await live.get(conf["id"], d))["muted"] is False
+    places = await pbx_places(live.ami, conf["id"])
+    assert places[a] == places[b] == places[c] == ("conf", False), places  # not carried out
 
     resyncs = live.backend.resyncs
     proxy.restore()
     await until(lambda: live.backend.resyncs > resyncs, timeout=30, what="resync")
+    # what the API answered 200 to is what Asterisk ends with
     await _converged(live, live.ami, conf["id"])
+    places = await pbx_places(live.ami, conf["id"])
+    assert places == {a: ("conf", True), b: ("hold", False), d: ("conf", False)}, places
+    assert (await live.get(conf["id"], a))["muted"] is True
+    assert (await live.get(conf["id"], b))["hold"] is True
+    assert (await live.get(conf["id"], c))["status"] == "left"
     # commands flow again
-    await live.ok("PATCH", f"{path}/{b}", json={"muted": True})
+    await live.ok("PATCH", f"{path}/{d}", json={"muted": True})
+    await live.ok("PATCH", f"{path}/{b}", json={"hold": False})
     await _converged(live, live.ami, conf["id"])
-    assert (await pbx_places(live.ami, conf["id"]))[b] == ("conf", True)
+    places = await pbx_places(live.ami, conf["id"])
+    assert places == {a: ("conf", True), b: ("conf", False), d: ("conf", True)}, places
+
+
+async def test_ami_cut_after_asterisk_carried_out_a_command_whose_answer_is_lost(
+    proxied: tuple[Live, CuttableProxy],
+) -> None:
+    """Asterisk muted the caller, its answer (and events) never came back, then the link
+    went: the PATCH is answered 200 at once, and after the reconnect API and Asterisk
+    agree it is muted (carrying it out again changes nothing)."""
+    live, proxy = proxied
+    conf = await live.conference("7107")
+    live.phone("7107")
+    [p] = await live.wait_participants(conf["id"], 1)
+    await _converged(live, live.ami, conf["id"])
+    proxy.deaf = True
+    started = time.monotonic()
+    in_flight = asyncio.create_task(
+        live.call(
+            "PATCH", f"/v1/conferences/{conf['id']}/participants/{p['id']}", json={"muted": True}
+        )
+    )
+    deadline = time.monotonic() + 5
+    while (await pbx_places(live.ami, conf["id"])).get(p["id"]) != ("conf", True):
+        assert time.monotonic() < deadline, "Asterisk never muted the caller"
+        await asyncio.sleep(0.05)
+    proxy.cut()
+    status, body = await in_flight
+    took = time.monotonic() - started
+    print(f"\nthe PATCH whose answer was lost answered {status} after {took * 1000:.0f} ms")
+    assert status == 200, body
+    assert took < live.backend._action_timeout, "it waited out the action timeout"
+    resyncs = live.backend.resyncs
+    proxy.restore()
+    await until(lambda: live.backend.resyncs > resyncs, timeout=30, what="resync")
+    await _converged(live, live.ami, conf["id"])
+    assert (await pbx_places(live.ami, conf["id"]))[p["id"]] == ("conf", True)
+    assert (await live.get(conf["id"], p["id"]))["muted"] is True
 
 
 # ---------------------------------------------------------------- Asterisk crash

@@ -15,6 +15,8 @@ meeting. Per run it measures, black-box (HTTP API, webhooks, SIP only):
 - all joined listed: from the first INVITE until GET .../participants?status=joined lists
   all N (polled every 0.1 s, so up to 0.1 s late).
 - all left: from the mass hangup until no participant is joining, joined or leaving.
+- hangup -> left webhook: per caller, from the mass hangup (the first INFO that makes the
+  callers send their BYE) to its participant.left webhook arriving; p50 and p99, in ms.
 
 Engines: the embedded engine (SIPp dials the bridge) and a real Asterisk (SIPp dials
 Asterisk, which hands each call to the bridge's FastAGI dial-in, as bench_asterisk.py does);
@@ -92,6 +94,7 @@ class Row:
     database: str
     design: str
     latencies_ms: list[float] = field(default_factory=list)
+    leave_ms: list[float] = field(default_factory=list)  # mass hangup -> participant.left
     all_listed_s: float | None = None
     all_left_s: float | None = None
     connected: int = 0
@@ -103,10 +106,11 @@ class Row:
     def failures(self) -> int:
         return CALLERS - self.connected
 
-    def percentile(self, q: float) -> float | None:
-        if not self.latencies_ms:
+    def percentile(self, q: float, of: list[float] | None = None) -> float | None:
+        values = self.latencies_ms if of is None else of
+        if not values:
             return None
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
@@ -124,11 +128,13 @@ class Table:
             "  join->webhook: caller's 200 OK -> participant.joined at the receiver (ms); "
             "listed: first INVITE -> GET ?status=joined lists all (s);\n"
             "  left: mass hangup -> none joining/joined/leaving (s); "
+            "leave p50/p99: mass hangup -> each participant.left webhook (ms);\n  "
             f"target: join->webhook p99 <= {TARGET_P99_MS:.0f} ms"
         )
         head = (
             f"{'engine':<9}{'db':<9}{'design':<9}{'p50':>8}{'p99':>8}{'max':>8}{'n':>5}"
             f"{'p99<=50':>9}{'listed':>8}{'left':>7}{'failed':>7}{'joined hooks':>13}"
+            f"{'leave p50':>10}{'leave p99':>10}"
         )
         print(head)
         print("-" * len(head))
@@ -140,6 +146,7 @@ class Table:
                 f"{_ms(p99):>8}{_ms(max(r.latencies_ms, default=None)):>8}"
                 f"{len(r.latencies_ms):>5}{target:>9}{_s(r.all_listed_s):>8}"
                 f"{_s(r.all_left_s):>7}{r.failures:>7}{r.joined_webhooks:>8}/{CALLERS:<4}"
+                f"{_ms(r.percentile(0.5, r.leave_ms)):>10}{_ms(r.percentile(0.99, r.leave_ms)):>10}"
             )
             for note in r.notes:
                 print(f"    {r.engine}/{r.database}/{r.design}: {note}")
@@ -346,6 +353,9 @@ async def _scenario(
         row.all_listed_s = listed_at - min(a.invite_at for a in answered.values())
     if left_at is not None:
         row.all_left_s = left_at - hung_up_at
+    row.leave_ms = [
+        (at - hung_up_at) * 1000 for at in receiver.first("participant.left", cid).values()
+    ]
     row.module = str(Path(bridge.module).parent)
 
 

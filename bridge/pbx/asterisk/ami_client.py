@@ -152,6 +152,9 @@ class AmiClient:
         self._retry: asyncio.TimerHandle | None = None
         self._ready_task: asyncio.Task[None] | None = None
         self.connects = 0  # successful (re)connects, for health and tests
+        # actions sent and not answered: failed at once when the link goes (panoramisk
+        # would drop them silently and leave us waiting out the action timeout)
+        self._in_flight: dict[asyncio.Future[Any], str] = {}
         self.last_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -221,6 +224,10 @@ class AmiClient:
         self._ready.clear()
         if self._ready_task is not None:
             self._ready_task.cancel()
+        for future, name in list(self._in_flight.items()):
+            if not future.done():  # Asterisk may or may not have carried it out
+                future.set_exception(AmiUnavailable(f"AMI connection lost with {name} in flight"))
+        self._in_flight.clear()
         self._schedule_reconnect(f"connection lost: {exc!r}")
 
     def _dispatch(self, manager: Manager, message: Message) -> None:
@@ -268,12 +275,15 @@ class AmiClient:
         # as_list stays None: panoramisk then finds list replies by "EventList: start" and
         # still completes a plain "Response: Error" (as_list=True would wait forever).
         future = manager.send_action(headers)
+        self._in_flight[future] = action.name
         try:
             async with asyncio.timeout(within or self.action_timeout):
                 reply = await future
         except TimeoutError:
             future.cancel()
             raise
+        finally:
+            self._in_flight.pop(future, None)
         tracker = ActionTracker()
         tracker.register(action)
         for message in _to_messages(reply):

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -446,20 +447,33 @@ class AsteriskBackend:
                 BRIDGE_PLAY_CONTEXT=(back[0], "name"),
                 BRIDGE_PLAY_EXTEN=(back[1], "name"),
                 BRIDGE_PLAY_MOVE=(call.loc.move(), "integer"),
+                # read back by a resync after a bridge restart, to report it finished
+                BRIDGE_PLAY_ANNOUNCEMENT=(call.playing[0][0] or "none", "token"),
+                BRIDGE_MUTED=(_flag(call.muted), "integer"),
             )
             if not ready:
                 self._not_moved(call, target, move)
                 return
         else:
             context, exten = await self._place(call, target)
+            # outside the conference Asterisk keeps no mute: a resync after a bridge
+            # restart reads ours back from the channel, to apply it on the way back in
+            if target != Where.CONF and not await self._setvars(
+                call, BRIDGE_MUTED=(_flag(call.muted), "integer")
+            ):
+                self._not_moved(call, target, move)
+                return
         result = await self._try(lambda aid: ami.redirect(call.uniqueid, context, exten, aid))
         if result is None or not result.ok:
             log.info("could not move %s to %s", call.participant_id, target)
             self._not_moved(call, target, move)
 
     def _not_moved(self, call: Call, target: Where, move: int) -> None:
-        """The call stays where it is; an announcement that could not start is finished."""
+        """The call stays where it is; an announcement that could not start is finished.
+        A move lost with the AMI link is made after the reconnect (the resync converges)."""
         call.loc.not_moved(call.loc.issued if target == Where.PLAY else move)
+        if not self.available and target != Where.PLAY:
+            self._lost_with_link(call, f"move to {target}")
         if target == Where.PLAY:
             self._played(call)
 
@@ -487,10 +501,9 @@ class AsteriskBackend:
         if call.channel is None or call.where != Where.CONF:
             return
         name, channel = call.room.name, call.channel
-        if call.muted:
-            await self._try(lambda aid: ami.confbridge_mute(name, channel, aid))
-        else:
-            await self._try(lambda aid: ami.confbridge_unmute(name, channel, aid))
+        build = ami.confbridge_mute if call.muted else ami.confbridge_unmute
+        if await self._try(lambda aid: build(name, channel, aid)) is None and not self.available:
+            self._lost_with_link(call, "mute")
 
     async def _announce(self, room: Room, files: str, announcement_id: str | None) -> None:
         uid = _new_uid("ann")
@@ -506,6 +519,8 @@ class AsteriskBackend:
                 variables={
                     "BRIDGE_CONF": (room.name, "name"),
                     "BRIDGE_ANNOUNCE": (mapping.checked_playlist(files), "text"),
+                    # read back by a resync after a bridge restart (see _readopt_announcers)
+                    "BRIDGE_ANNOUNCEMENT": (announcement_id or "none", "token"),
                 },
             )
         )
@@ -571,10 +586,26 @@ class AsteriskBackend:
         call.kick_reason = reason
         if call.where == Where.CONF and call.channel is not None:
             name, channel = call.room.name, call.channel
-            result = await self._send(lambda aid: ami.confbridge_kick(name, channel, aid))
+            try:
+                result = await self._send(lambda aid: ami.confbridge_kick(name, channel, aid))
+            except EngineError:
+                if self.available:
+                    raise
+                self._lost_with_link(call, "eject")
+                return
             if result.ok:
                 return
-        await self._try(lambda aid: ami.hangup(call.uniqueid, aid))
+        hung_up = await self._try(lambda aid: ami.hangup(call.uniqueid, aid))
+        if hung_up is None and not self.available:
+            self._lost_with_link(call, "eject")
+
+    def _lost_with_link(self, call: Call, what: str) -> None:
+        """A command accepted while AMI was up (the API answered it) and lost with the
+        link: the resync after the reconnect keeps our flags and carries it out."""
+        call.unsynced = True
+        log.info(
+            "%s of %s lost with AMI; carried out after the reconnect", what, call.participant_id
+        )
 
     async def _set_mute(self, p: Participant, muted: bool) -> None:
         if not muted and not p.options.talker:
@@ -584,10 +615,20 @@ class AsteriskBackend:
         if call.where == Where.CONF and call.channel is not None:
             name, channel = call.room.name, call.channel
             build = ami.confbridge_mute if muted else ami.confbridge_unmute
-            result = await self._send(lambda aid: build(name, channel, aid))
+            try:
+                result = await self._send(lambda aid: build(name, channel, aid))
+            except EngineError:
+                if self.available:
+                    raise
+                self._lost_with_link(call, "mute")
+                return
             if not result.ok:
                 raise EngineError(f"ConfbridgeMute/Unmute refused: {result.message}")
-        # elsewhere: applied when the call (re)enters the conference
+            return
+        # elsewhere: applied when the call (re)enters the conference; kept on the channel
+        # too, for a resync after a bridge restart (best effort: the call may be moving)
+        if call.where not in (Where.ROUTING, Where.LEFT):
+            await self._setvars(call, BRIDGE_MUTED=(_flag(muted), "integer"))
 
     def _set_away(self, command: e.SetDeaf | e.SetHold) -> None:
         call = self._call(command.participant)
@@ -755,6 +796,7 @@ class AsteriskBackend:
                     members[uid] = member
         channels = await self._send(_core_show_channels, early=True)
         alive = {uid: ev for ev in channels.events if (uid := _uid_of(ev))}
+        await self._readopt_announcers(alive)
         present: dict[str, set[str]] = {}
         flags: dict[str, e.MemberFlags] = {}
         seen: set[str] = set()
@@ -762,6 +804,16 @@ class AsteriskBackend:
             call = self._found(uid, members.get(uid), alive.get(uid))
             if call is None:
                 continue
+            if call.adopted and uid not in members and not call.unsynced:
+                # out of the mix, where Asterisk keeps no mute: ours is on the channel
+                muted = await self._getvar(uid, "BRIDGE_MUTED")
+                if muted in ("0", "1"):
+                    call.muted = muted == "1"
+            if call.where == Where.PLAY and not call.playing:
+                # out for an announcement this bridge no longer knows (it restarted): the
+                # channel says which, so its end is reported when the dialplan says so
+                ann = await self._getvar(uid, "BRIDGE_PLAY_ANNOUNCEMENT")
+                call.playing.append((ann if ann and is_id(ann, "announcement") else None, ""))
             seen.add(uid)
             present.setdefault(call.room.conference.id, set()).add(call.participant_id)
             if not call.adopted or call.where == Where.CONF:
@@ -785,6 +837,42 @@ class AsteriskBackend:
             self._on_hangup(AmiEvent((("Event", "Hangup"), ("Uniqueid", uid))))
         self.resyncs += 1
         self._report(e.Snapshot({k: frozenset(v) for k, v in present.items()}, flags))
+        unsynced = [c for c in self.registry.calls.values() if c.unsynced]
+        if unsynced:
+            self._spawn(self._converge(unsynced))
+
+    async def _converge(self, calls: list[Call]) -> None:
+        """Commands accepted while AMI was up and lost with it: once actions flow again,
+        Asterisk is brought to our flags (the Snapshot reported ours for these calls)."""
+        assert self.ami is not None
+        if not await self.ami.wait_ready(self._ready_timeout):
+            return  # still down: the next resync tries again (the calls stay unsynced)
+        for call in calls:
+            if self.registry.calls.get(call.uniqueid) is not call:
+                continue
+            call.unsynced = False
+            if call.kick_reason is not None:
+                with contextlib.suppress(EngineError):  # refused: the call is gone already
+                    await self._kick(call, call.kick_reason)
+                continue
+            await self._apply_mute(call)
+            self._settle(call)
+
+    async def _getvar(self, uid: str, variable: str) -> str | None:
+        result = await self._send(partial(ami.getvar, variable, channel=uid), early=True)
+        return (result.response.get("Value") if result.response else None) or None
+
+    async def _readopt_announcers(self, alive: dict[str, AmiEvent]) -> None:
+        """Announcer channels this bridge no longer knows (it restarted): their hangup
+        still ends their announcement (its id is on the channel)."""
+        for uid, channel in alive.items():
+            if uid in self._announcers or not _ANNOUNCER.fullmatch(uid):
+                continue
+            conference_id = conference_id_of(channel.chan_var("BRIDGE_CONF") or "")
+            ann = await self._getvar(uid, "BRIDGE_ANNOUNCEMENT")
+            if conference_id is not None:
+                ok = ann is not None and is_id(ann, "announcement")
+                self._announcers[uid] = (conference_id, ann if ok else None)
 
     def _found(self, uid: str, member: AmiEvent | None, channel: AmiEvent | None) -> Call | None:
         """One of our calls as Asterisk lists it (None: not ours, or not at one of our
@@ -813,11 +901,13 @@ class AsteriskBackend:
         if channel_name and is_safe(channel_name, "channel"):
             call.channel = channel_name
         call.joined_reported = True
-        if member is not None:  # in the mix: neither held nor deaf; muted as listed
+        if call.unsynced:
+            pass  # a command of ours was lost with the link: ours win (_converge)
+        elif member is not None:  # in the mix: neither held nor deaf; muted as listed
             call.muted = (member.get("Muted") or "").lower() == "yes"
             call.hold = call.deaf = False
-        elif place == Where.PLAY and not call.playing:
-            pass  # someone else's announcement: the dialplan takes the call back after it
+        elif place == Where.PLAY:
+            pass  # the dialplan takes the call back after the announcement
         elif place == Where.HOLD:  # [bridge-hold] s: listen=false/deaf; moh, media: held
             call.hold = (event.get("Exten") or "") in ("moh", "media")
             call.deaf = call.deaf or not call.hold
@@ -838,6 +928,7 @@ class AsteriskBackend:
         return call
 
 
+_ANNOUNCER = re.compile(r"cb-ann-[0-9a-f]{16}")  # the ;1 half (_new_uid), in the conference
 _ARRIVALS = {"BridgeLobby": Where.LOBBY, "BridgeHold": Where.HOLD, "BridgePlay": Where.PLAY}
 _PLACES = (Where.LOBBY, Where.CONF, Where.HOLD, Where.PLAY)
 
@@ -858,6 +949,10 @@ def is_playlist(value: str) -> bool:
     except UnsafeValueError:
         return False
     return True
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
 
 
 def _uid_of(event: AmiEvent) -> str | None:

@@ -57,6 +57,9 @@ class Call:
     hangup_cause: str | None = None  # Q.850 cause of an unanswered dial-out
     gone: asyncio.Event = field(default_factory=asyncio.Event)  # hung up or reported left
     adopted: bool = False  # rebuilt from Asterisk on a resync: the participant is a stand-in
+    # a command for this call was lost with the AMI link (in flight, or its move could not
+    # be sent): the next resync converges Asterisk on our flags instead of taking its own
+    unsynced: bool = False
     # announcements to this call alone, (announcement id, playlist); the first is playing
     playing: list[tuple[str | None, str]] = field(default_factory=list)
 
