@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from esl_recorded import REFUSED_RECORDED, build, recorded_commands
 from fake_esl import FakeFactory, Faults, load_transcript
-from test_esl_commands import REFUSED_RECORDED, build, recorded_commands
 
 from bridge.pbx.freeswitch.connection import (
     EslAuthError,

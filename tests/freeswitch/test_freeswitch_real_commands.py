@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from bridge_testing.wait import until
+from fs_members import conference_name, dial_out_member, member_flags, members
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
-from test_freeswitch_real_engine import conference_name, dial_out_member, member_flags, members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 

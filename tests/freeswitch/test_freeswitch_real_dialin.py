@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from bridge_testing.wait import until
 from fs_heard import hears, new_phone
+from fs_members import dial_out_member, members
 from fs_phones import dial, uac_scenario
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess
-from test_freeswitch_real_engine import dial_out_member, members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from engine_fixtures import REAL_REPLIES
+from fs_members import conference_name, dial_out_member, members
 from live_app import Live, start_live
 from real_freeswitch import FreeSwitchProcess, raw_esl
-from test_freeswitch_real_engine import conference_name, dial_out_member, members
 
 from bridge.pbx.freeswitch import mapping
 from bridge.protocols import esl
