@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,25 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-for folder in ("asterisk", "freeswitch", "benchmarks"):
-    sys.path.insert(0, str(TESTS / folder))
-
-import shared_asterisk  # noqa: E402
-from ami_test_client import AmiTestClient  # noqa: E402
-from asterisk_pbx import AMI_USER, asterisk_root, root_is_complete  # noqa: E402
-from pbx_truth import pbx_places  # noqa: E402
-from real_freeswitch import (  # noqa: E402
+from bridge_testing import shared_asterisk
+from bridge_testing.ami_test_client import AmiTestClient
+from bridge_testing.asterisk_pbx import AMI_USER, asterisk_root, root_is_complete
+from bridge_testing.pbx_truth import pbx_places
+from bridge_testing.real_freeswitch import (
     INSTALL_HINT,
     FreeSwitchPorts,
     FreeSwitchProcess,
     freeswitch_home,
 )
-from real_freeswitch import installed as freeswitch_installed  # noqa: E402
-from secret_guard import register_secret  # noqa: E402
+from bridge_testing.real_freeswitch import installed as freeswitch_installed
+from secret_guard import register_secret
 
-from bridge.pbx.freeswitch import mapping  # noqa: E402
+from bridge.pbx.freeswitch import mapping
 
 
 @dataclass

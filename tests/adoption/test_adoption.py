@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_testing.join_rig import BridgeChild
 from bridge_testing.phone import SipPhone
 from bridge_testing.wait import until
-from join_rig import BridgeChild
 from pbx_rigs import Rig
 from receiver import WebhookReceiver
 

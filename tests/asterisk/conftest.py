@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import shared_asterisk
-from ami_test_client import AmiTestClient
-from asterisk_pbx import AMI_USER, AsteriskProcess, asterisk_root, root_is_complete
+from bridge_testing import shared_asterisk
+from bridge_testing.ami_test_client import AmiTestClient
+from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess, asterisk_root, root_is_complete
 
 
 def _unavailable(reason: str) -> None:

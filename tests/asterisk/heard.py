@@ -6,7 +6,7 @@ announcement reached which caller.
 
 from __future__ import annotations
 
-from asterisk_pbx import AsteriskProcess
+from bridge_testing.asterisk_pbx import AsteriskProcess
 from bridge_testing.phone import SipPhone, amplitude
 from bridge_testing.wait import until
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import AsteriskProcess
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import AsteriskProcess
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 

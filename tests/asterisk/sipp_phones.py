@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asterisk_pbx import free_port
+from bridge_testing.asterisk_pbx import free_port
 from sipp_runner import tone_ulaw
 
 DTMF_DIR = Path("/usr/share/sip-tester")

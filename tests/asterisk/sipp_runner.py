@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from asterisk_pbx import free_port
+from bridge_testing.asterisk_pbx import free_port
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP_DTMF_DIR = Path("/usr/share/sip-tester")

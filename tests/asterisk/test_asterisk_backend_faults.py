@@ -12,8 +12,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import AMI_USER
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import AMI_USER
 from bridge_testing.wait import until
 from live_bridge import Live
 from sipp_runner import sipp_available

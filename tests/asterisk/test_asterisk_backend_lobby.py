@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from ami_test_client import next_action_id
+from bridge_testing.ami_test_client import next_action_id
 from bridge_testing.wait import until
 from live_bridge import Live
 from sipp_runner import sipp_available

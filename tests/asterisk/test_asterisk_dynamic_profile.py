@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import AsteriskProcess
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import AsteriskProcess
 from bridge_testing.wait import until
 from live_bridge import Live
 from sipp_phones import Phone, dial, uac_scenario

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from bridge_testing.pbx_truth import pbx_places
 from bridge_testing.wait import until
 from heard import (
     FRAMES_PER_SECOND,
@@ -20,7 +21,6 @@ from heard import (
     tone_file,
 )
 from live_bridge import Live
-from pbx_truth import pbx_places
 
 pytestmark = [pytest.mark.asterisk]
 

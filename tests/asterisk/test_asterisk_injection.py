@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import ADMIN_USER, AsteriskProcess
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import ADMIN_USER, AsteriskProcess
 from bridge_testing.wait import until
 from live_bridge import Live, running_bridge
 from sipp_runner import sipp_available

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import AMI_USER, AsteriskProcess
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
 from sipp_runner import sipp_available, start_call
 
 from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer

@@ -27,12 +27,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from ami_test_client import AmiTestClient
-from asterisk_pbx import AMI_USER, AsteriskProcess
+from bridge_testing.ami_test_client import AmiTestClient
+from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
+from bridge_testing.pbx_truth import api_places, pbx_places
 from bridge_testing.wait import until
 from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live
-from pbx_truth import api_places, pbx_places
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
@@ -72,7 +72,10 @@ class BridgeProcess:
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        env = {**os.environ, "BRIDGE_TEST_AMI_SECRET": self.pbx.secret}
+        # tests/ on the child's path for harness (a script gets only its own folder)
+        tests = str(SERVER.parents[1])
+        path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "BRIDGE_TEST_AMI_SECRET": self.pbx.secret, "PYTHONPATH": path}
         args = [f"sqlite:///{self.workdir / 'bridge.db'}", str(self.workdir)]
         args += [str(self.pbx.ports.ami), str(self.pbx.ports.agi)]
         with (self.workdir / "bridge.log").open("a") as log:

@@ -20,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
-
-from ami_test_client import AmiTestClient, next_action_id
-from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root, root_is_complete
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.asterisk_pbx import (
+    AMI_USER,
+    AsteriskPorts,
+    AsteriskProcess,
+    asterisk_root,
+    root_is_complete,
+)
 from bridge_testing.sipp import start_sipp
 from bridge_testing.wait import until
 

@@ -10,18 +10,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "freeswitch"))
-
-from bridge_testing.wait import until
-from engine_fixtures import (
+from bridge_testing.engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
     FakeFreeSwitchCaller,
@@ -34,7 +29,8 @@ from engine_fixtures import (
     reframe,
     with_sequence,
 )
-from fake_esl import REFERENCE
+from bridge_testing.fake_esl import REFERENCE
+from bridge_testing.wait import until
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config

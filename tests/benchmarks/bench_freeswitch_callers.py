@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,16 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "freeswitch"))
-
 from aiohttp.test_utils import TestClient, TestServer
 from asterisk_confbridge_load import SAFETY_HOLD_SECONDS, cpu_seconds
+from bridge_testing.join_rig import TimedReceiver
+from bridge_testing.live_app import start_live
+from bridge_testing.real_freeswitch import (
+    FreeSwitchPorts,
+    FreeSwitchProcess,
+    freeswitch_home,
+    installed,
+)
 from bridge_testing.sipp import sipp_available, start_sipp
 from bridge_testing.wait import until
-from join_rig import TimedReceiver
-from live_app import start_live
-from real_freeswitch import FreeSwitchPorts, FreeSwitchProcess, freeswitch_home, installed
 
 from bridge.app import PARTS, build_app
 from bridge.config import Config

@@ -41,7 +41,6 @@ import io
 import os
 import random
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,13 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
-
 from asterisk_confbridge_load import wait_root_free, why_not_measurable
-from asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root
 from baseline import BASELINE_COMMIT, ROOT, baseline_tree
-from join_rig import (
+from bridge_testing.asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root
+from bridge_testing.join_rig import (
     BridgeChild,
     Callers,
     TimedReceiver,

@@ -15,9 +15,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
-from real_freeswitch import INSTALL_HINT, FreeSwitchPorts, FreeSwitchProcess, freeswitch_home
-from real_freeswitch import installed as freeswitch_installed
+from bridge_testing.fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
+from bridge_testing.real_freeswitch import (
+    INSTALL_HINT,
+    FreeSwitchPorts,
+    FreeSwitchProcess,
+    freeswitch_home,
+)
+from bridge_testing.real_freeswitch import installed as freeswitch_installed
 from secret_guard import register_secret
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from fake_esl import raw_stream
+from bridge_testing.fake_esl import raw_stream
 
 from bridge.protocols import esl
 from bridge.protocols.safe import UnsafeValueError

@@ -11,8 +11,8 @@ music, 1800 and 2000-2900 Hz digits).
 from __future__ import annotations
 
 from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
-from real_freeswitch import FreeSwitchProcess
 
 from bridge.media import tones
 from bridge.media.wav import write_wav

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from live_app import Live
-from real_freeswitch import FreeSwitchProcess
+from bridge_testing.live_app import Live
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 
 from bridge.pbx.freeswitch import mapping
 

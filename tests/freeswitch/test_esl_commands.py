@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from bridge_testing.fake_esl import raw_stream
 from esl_recorded import REFUSED_RECORDED, build, recorded_commands
-from fake_esl import raw_stream
 
 from bridge.protocols import esl
 from bridge.protocols.safe import UnsafeValueError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from bridge_testing.fake_esl import FakeFactory, Faults, load_transcript
 from esl_recorded import REFUSED_RECORDED, build, recorded_commands
-from fake_esl import FakeFactory, Faults, load_transcript
 
 from bridge.pbx.freeswitch.connection import (
     EslAuthError,

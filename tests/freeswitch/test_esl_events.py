@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from fake_esl import raw_stream
+from bridge_testing.fake_esl import raw_stream
 
 from bridge.protocols import esl
 from bridge.protocols.esl_events import EventOrderer, background_job, conference_event

@@ -8,7 +8,7 @@ import re
 from typing import Literal
 
 import pytest
-from fake_esl import RECORDINGS, REFERENCE, load_transcript, raw_stream
+from bridge_testing.fake_esl import RECORDINGS, REFERENCE, load_transcript, raw_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

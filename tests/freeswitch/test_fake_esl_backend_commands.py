@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import pytest
-from engine_fixtures import (
+from bridge_testing.engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
     NoRouter,

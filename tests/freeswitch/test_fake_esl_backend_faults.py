@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from engine_fixtures import (
+from bridge_testing.engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
     NoRouter,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine_fixtures import make_conference, make_participant
+from bridge_testing.engine_fixtures import make_conference, make_participant
 
 from bridge.core.ids import engine_name
 from bridge.core.models import (

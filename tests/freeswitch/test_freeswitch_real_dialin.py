@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bridge_testing.live_app import Live, start_live
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
 from fs_heard import hears, new_phone
 from fs_members import dial_out_member, members
 from fs_phones import dial, uac_scenario
-from live_app import Live, start_live
-from real_freeswitch import FreeSwitchProcess
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bridge_testing.live_app import Live, start_live
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
 from fs_heard import ENTRY_HZ, HEARD, SILENT, SipPhone, hears, loudest_window, new_phone, tone_file
 from fs_members import members
-from live_app import Live, start_live
-from real_freeswitch import FreeSwitchProcess
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 

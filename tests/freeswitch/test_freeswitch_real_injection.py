@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 from esl_proxy import CuttableProxy
-from real_freeswitch import FreeSwitchProcess
 
 from bridge.app import PARTS, Parts, build_app
 from bridge.config import Config

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from engine_fixtures import REAL_REPLIES
+from bridge_testing.engine_fixtures import REAL_REPLIES
+from bridge_testing.live_app import Live, start_live
+from bridge_testing.real_freeswitch import FreeSwitchProcess, raw_esl
 from fs_members import conference_name, dial_out_member, members
-from live_app import Live, start_live
-from real_freeswitch import FreeSwitchProcess, raw_esl
 
 from bridge.pbx.freeswitch import mapping
 from bridge.protocols import esl

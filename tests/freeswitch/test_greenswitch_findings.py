@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from fake_esl import raw_stream
+from bridge_testing.fake_esl import raw_stream
 from needs import in_ci
 
 from bridge.protocols import esl

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from aiohttp.test_utils import TestClient, TestServer
-from real_freeswitch import FreeSwitchProcess
 
 from bridge.app import ADMIN_KEY_FILE, PARTS, Parts, build_app
 from bridge.config import Config
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
+from bridge_testing.real_freeswitch import FreeSwitchProcess
 
 
 @dataclass

@@ -4,8 +4,9 @@ first user starts it, the last one stops it."""
 
 from __future__ import annotations
 
-from asterisk_pbx import AsteriskPorts, AsteriskProcess, asterisk_root
 from secret_guard import register_secret
+
+from bridge_testing.asterisk_pbx import AsteriskPorts, AsteriskProcess, asterisk_root
 
 _pbx: AsteriskProcess | None = None
 _users = 0

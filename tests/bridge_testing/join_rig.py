@@ -38,7 +38,7 @@ from receiver import WebhookReceiver
 
 from bridge.media import g711, tones
 
-SERVER = Path(__file__).resolve().parent / "join_server.py"
+SERVER = Path(__file__).resolve().parents[1] / "benchmarks" / "join_server.py"  # a script
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
 RESEND_SECONDS = 0.25
 CALL_ID = "%u-%p@%s"  # SIPp's -cid_str: call number, SIPp's pid, its IP (127.0.0.1)

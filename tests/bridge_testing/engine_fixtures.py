@@ -25,13 +25,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fake_esl import GOODBYE, Frame, load_transcript
-
 from bridge.core.engine import Observation
 from bridge.core.ids import new_id
 from bridge.core.models import Conference, Participant
 from bridge.pbx.backend import InboundCall, Route
 from bridge.pbx.observations import ObservationQueue
+from bridge_testing.fake_esl import GOODBYE, Frame, load_transcript
 
 # Replies to commands the recording never saw, as this FreeSWITCH 1.11 answered them
 # (body only); test_freeswitch_real_replies.py checks each against the real FreeSWITCH.

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ami_test_client import AmiTestClient, next_action_id
-
 from bridge.protocols import ami
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 
 PLACES = {"bridge-hold": "hold", "bridge-lobby": "lobby"}
 
