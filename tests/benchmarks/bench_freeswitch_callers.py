@@ -2,7 +2,7 @@
 engine under the same load in the same run. Prints figures only.
 
 FreeSWITCH side: a real FreeSWITCH in its own tree with our freeswitch-conf/ installed
-(tests/freeswitch/real_freeswitch.py), the real app with the FreeSWITCH engine; the
+(tests/bridge_testing/real_freeswitch.py), the real app with the FreeSWITCH engine; the
 callers dial the access code through the shipped SIP profile and the shipped dialplan's
 outbound socket, so every join goes through the bridge. The tree gets two load settings
 that are no install step: more RTP ports and more new sessions a second than the trimmed
