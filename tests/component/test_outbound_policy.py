@@ -285,7 +285,6 @@ async def test_names_resolving_to_forbidden_addresses_are_never_connected(
     ]
     assert name in net.lookups
     assert net.connects == [] and net.refused_sockets == []
-    await asyncio.sleep(0.1)
     assert receiver.received == []
 
 
@@ -331,7 +330,6 @@ async def test_literal_targets_that_skipped_the_api_are_refused_at_delivery(
     items = await _wait_attempted(bridge, cid)
     assert [(d["status"], d["last_error"]) for d in items] == [("dead", "target_not_allowed")]
     assert net.lookups == [] and net.connects == [] and net.refused_sockets == []
-    await asyncio.sleep(0.1)
     assert receiver.received == []
 
 
@@ -449,7 +447,6 @@ async def test_the_production_connector_connects_only_where_the_policy_allows(
     for cid in (bad, literal):
         items = await _wait_attempted(bridge, cid)
         assert {d["last_error"] for d in items} == {"target_not_allowed"}, items
-    await asyncio.sleep(0.1)
     assert [r.path for r in receiver.received] == ["/good"]
     assert receiver.received[0].json["event"]["conference_id"] == good
     assert net.lookups.count("hooks.test") == 1 and "loop.test" in net.lookups
