@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AsteriskProcess
+from bridge_testing.wait import until
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 
@@ -154,28 +153,22 @@ class Live:
     async def wait_participants(
         self, conf_id: str, count: int, status: str = "joined", within: float = 20.0
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + within
-        while True:
+        async def counted() -> list[dict[str, Any]] | None:
             items = await self.participants(conf_id, status)
-            if len(items) == count:
-                return items
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(items)} {status} participants, wanted {count}")
-            await asyncio.sleep(0.1)
+            return items if len(items) == count else None
+
+        return await until(counted, within, f"{count} {status} participants")
 
     async def get(self, conf_id: str, pid: str | None = None) -> dict[str, Any]:
         path = f"/v1/conferences/{conf_id}" + (f"/participants/{pid}" if pid else "")
         return await self.ok("GET", path)  # type: ignore[no-any-return]
 
     async def wait_status(self, conf_id: str, status: str, within: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
+        async def reached() -> dict[str, Any] | None:
             conf = await self.get(conf_id)
-            if conf["status"] == status:
-                return conf
-            if time.monotonic() > deadline:
-                raise AssertionError(f"conference is {conf['status']}, wanted {status}")
-            await asyncio.sleep(0.1)
+            return conf if conf["status"] == status else None
+
+        return await until(reached, within, f"conference {status}")
 
     async def pbx_members(self, conf_id: str) -> list[AmiEvent]:
         """Asterisk's own view: ConfbridgeList of the conference's engine name."""

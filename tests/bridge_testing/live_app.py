@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from bridge.app import ADMIN_KEY_FILE, PARTS, Parts, build_app
 from bridge.config import Config
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.wait import until
 
 
 @dataclass
@@ -60,35 +60,31 @@ class Live:
     async def wait_participant(
         self, conf_id: str, pid: str, status: str, within: float = 20.0, **fields: Any
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
+        async def matching() -> dict[str, Any] | None:
             p = await self.participant(conf_id, pid)
-            if p["status"] == status and all(p.get(k) == v for k, v in fields.items()):
-                return p
-            assert time.monotonic() < deadline, (status, fields, p)
-            await asyncio.sleep(0.1)
+            ok = p["status"] == status and all(p.get(k) == v for k, v in fields.items())
+            return p if ok else None
+
+        return await until(matching, within, f"participant {pid} {status} {fields}")
 
     async def wait_event(
         self, conf_id: str, kind: str, within: float = 20.0, **data: Any
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
+        async def matching() -> dict[str, Any] | None:
             for event in await self.events(conf_id):
                 if event["type"] == kind and all(
                     (event.get("data") or {}).get(k) == v for k, v in data.items()
                 ):
                     return event
-            assert time.monotonic() < deadline, (kind, data, await self.events(conf_id))
-            await asyncio.sleep(0.1)
+            return None
+
+        return await until(matching, within, f"event {kind} {data}")
 
     async def wait_conference(self, conf_id: str, status: str, within: float = 20.0) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            conf = await self.ok("GET", f"/v1/conferences/{conf_id}")
-            if conf["status"] == status:
-                return
-            assert time.monotonic() < deadline, conf
-            await asyncio.sleep(0.1)
+        async def reached() -> bool:
+            return bool((await self.ok("GET", f"/v1/conferences/{conf_id}"))["status"] == status)
+
+        await until(reached, within, f"conference {status}")
 
     async def wait_ready(self, within: float = 20.0) -> None:
         await asyncio.wait_for(self.backend.ready.wait(), within)
