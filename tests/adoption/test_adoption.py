@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from bridge_testing.join_rig import BridgeChild
 from bridge_testing.phone import SipPhone
-from bridge_testing.wait import until
+from bridge_testing.wait import Not, until
 from pbx_rigs import Rig
 from receiver import WebhookReceiver
 
@@ -32,10 +31,12 @@ async def _api(bridge: BridgeChild, cid: str) -> dict[str, bool]:
 
 async def _converged(bridge: BridgeChild, rig: Rig, cid: str, within: float = 20.0) -> None:
     """The API's joined participants equal what the PBX has in the conference, mute too."""
-    deadline = time.monotonic() + within
-    while (ours := await _api(bridge, cid)) != (theirs := await rig.truth(cid)):
-        assert time.monotonic() < deadline, f"{rig.engine}: API {ours} != PBX {theirs}"
-        await asyncio.sleep(0.1)
+
+    async def equal() -> bool | Not:
+        ours, theirs = await _api(bridge, cid), await rig.truth(cid)
+        return ours == theirs or Not(f"{rig.engine}: API {ours} != PBX {theirs}")
+
+    await until(equal, within, "the API equals the PBX")
 
 
 @pytest.fixture

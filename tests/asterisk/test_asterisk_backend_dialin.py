@@ -4,12 +4,10 @@ Asterisk's own ConfbridgeList."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bridge_testing.wait import until
+from bridge_testing.wait import Not, until
 from live_bridge import Live
 from sipp_runner import sipp_available
 
@@ -117,13 +115,12 @@ async def until_members(
     live: Live, conf_id: str, count: int, within: float = 15.0
 ) -> list[AmiEvent]:
     """Poll Asterisk's ConfbridgeList until it lists `count` members."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def counted() -> list[AmiEvent] | Not:
         members = await live.pbx_members(conf_id)
-        if len(members) == count or time.monotonic() > deadline:
-            assert len(members) == count, members
-            return list(members)
-        await asyncio.sleep(0.1)
+        return list(members) if len(members) == count else Not(members)
+
+    return await until(counted, within, f"{count} members in ConfbridgeList")
 
 
 async def test_digits_mute_unmute_exit(live: Live) -> None:

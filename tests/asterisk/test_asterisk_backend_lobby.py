@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from bridge_testing.ami_test_client import next_action_id
-from bridge_testing.wait import until
+from bridge_testing.wait import Not, until
 from live_bridge import Live
 from sipp_runner import sipp_available
 
@@ -37,13 +34,12 @@ async def _channels(live: Live) -> list[ami.AmiEvent]:
 
 
 async def _members(live: Live, conf_id: str, count: int, within: float = 15.0) -> list[str]:
-    deadline = time.monotonic() + within
-    while True:
+
+    async def counted() -> list[str] | Not:
         names = [m.get("Channel") or "" for m in await live.pbx_members(conf_id)]
-        if len(names) == count or time.monotonic() > deadline:
-            assert len(names) == count, names
-            return names
-        await asyncio.sleep(0.1)
+        return names if len(names) == count else Not(names)
+
+    return await until(counted, within, f"{count} members in ConfbridgeList")
 
 
 def _conference_body(**moderator: object) -> dict[str, object]:

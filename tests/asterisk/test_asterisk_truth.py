@@ -30,7 +30,7 @@ import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
 from bridge_testing.pbx_truth import api_places, pbx_places
-from bridge_testing.wait import until
+from bridge_testing.wait import Not, until
 from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live
 from receiver import WebhookReceiver
@@ -49,15 +49,13 @@ PLAYS_SECONDS = 15  # the announcement that plays through a bridge restart
 
 async def _converged(live_api: Any, ami: AmiTestClient, conf_id: str, within: float = 15.0) -> None:
     """The API's joined participants equal what Asterisk has, place and mute."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def equal() -> bool | Not:
         ours = api_places(await live_api.participants(conf_id))
         theirs = await pbx_places(ami, conf_id)
-        if ours == theirs:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"API {ours} != Asterisk {theirs}")
-        await asyncio.sleep(0.1)
+        return ours == theirs or Not(f"API {ours} != Asterisk {theirs}")
+
+    await until(equal, within, "the API equals Asterisk")
 
 
 # ---------------------------------------------------------------- the bridge as a process
@@ -140,10 +138,12 @@ async def test_adopted_held_call_stays_controllable(
         dial(tmp_path / f"sipp/p{n}", asterisk.ports.sip, "7101", uac_scenario()) for n in range(3)
     ]
     try:
-        deadline = time.monotonic() + 20
-        while len(joined := await bridge.participants(cid)) < 3:
-            assert time.monotonic() < deadline, joined
-            await asyncio.sleep(0.1)
+
+        async def three() -> list[dict[str, Any]] | None:
+            joined = await bridge.participants(cid)
+            return joined if len(joined) >= 3 else None
+
+        joined = await until(three, 20, "three callers joined")
         talker, muted, held = (p["id"] for p in joined)
         path = f"/v1/conferences/{cid}/participants"
         await bridge.ok("PATCH", f"{path}/{muted}", json={"muted": True})
@@ -203,10 +203,12 @@ async def test_bridge_sigkill_during_an_announcement(
         for n in range(2):  # one after the other: the first joined is the first phone
             phones.append(phone := await new_phone(f"adopt{n}"))
             assert await phone.call(("127.0.0.1", asterisk.ports.sip), "7106") == 200
-            deadline = time.monotonic() + 20
-            while len(joined := await bridge.participants(cid)) <= n:
-                assert time.monotonic() < deadline, joined
-                await asyncio.sleep(0.1)
+
+            async def more(n: int = n) -> list[dict[str, Any]] | None:
+                joined = await bridge.participants(cid)
+                return joined if len(joined) > n else None
+
+            joined = await until(more, 20, f"caller {n} joined")
             ids += [p["id"] for p in joined if p["id"] not in ids]
         a, b = phones
         pa = ids[0]
@@ -339,10 +341,11 @@ async def test_ami_cut_after_asterisk_carried_out_a_command_whose_answer_is_lost
             "PATCH", f"/v1/conferences/{conf['id']}/participants/{p['id']}", json={"muted": True}
         )
     )
-    deadline = time.monotonic() + 5
-    while (await pbx_places(live.ami, conf["id"])).get(p["id"]) != ("conf", True):
-        assert time.monotonic() < deadline, "Asterisk never muted the caller"
-        await asyncio.sleep(0.05)
+
+    async def muted_there() -> bool:
+        return (await pbx_places(live.ami, conf["id"])).get(p["id"]) == ("conf", True)
+
+    await until(muted_there, 5, "Asterisk mutes the caller")
     proxy.cut()
     status, body = await in_flight
     took = time.monotonic() - started

@@ -15,9 +15,22 @@ TIMEOUT = 15.0
 EVERY = 0.01
 
 
+class Not:
+    """A falsy answer that says why: `until` shows the last one in its failure."""
+
+    def __init__(self, why: object) -> None:
+        self.why = why
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"not yet: {self.why}"
+
+
 @overload
 async def until(
-    condition: Callable[[], Awaitable[T | None]],
+    condition: Callable[[], Awaitable[T | Not | None]],
     timeout: float = ...,  # noqa: ASYNC109
     what: str = ...,
     *,
@@ -27,7 +40,7 @@ async def until(
 
 @overload
 async def until(
-    condition: Callable[[], T | None],
+    condition: Callable[[], T | Not | None],
     timeout: float = ...,  # noqa: ASYNC109
     what: str = ...,
     *,
