@@ -86,6 +86,14 @@ async def test_bridge_sigkill_with_live_calls_adopts_them(
             "PATCH", f"/v1/conferences/{cid}/participants/{ids[1]}", json={"muted": True}
         )
         await _converged(bridge, rig, cid)
+
+        # every webhook so far marked sent: one still leased by the killed process would
+        # hold its conference's later webhooks until the lease runs out (60 s)
+        async def all_sent() -> bool:
+            page = await bridge.ok("GET", f"/v1/deliveries?status=pending&conference_id={cid}")
+            return not page["items"]
+
+        await until(all_sent, 20, "every webhook before the kill marked sent")
         bridge.process.kill()  # SIGKILL: no shutdown, the calls stay up on the PBX
         await asyncio.to_thread(bridge.process.wait, 10)
 

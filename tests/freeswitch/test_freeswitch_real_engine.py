@@ -7,12 +7,10 @@ tests cut the real ESL connection with a TCP proxy (esl_proxy.py).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import math
 import re
 import shutil
-import time
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -369,11 +367,7 @@ async def test_a_callers_audio_is_in_the_conference_recording(live: Live, tmp_pa
         items = (await live.ok("GET", path))["items"]
         return [r for r in items if r["status"] in ("stopped", "failed")]
 
-    deadline = time.monotonic() + 20
-    while not (done := await stopped()):
-        assert time.monotonic() < deadline, await live.ok("GET", path)
-        await asyncio.sleep(0.1)
-    [rec] = done
+    [rec] = await until(stopped, 20, "the recording stopped")
     assert rec["status"] == "stopped", rec
     audio = await live.ok("GET", f"{path}/{rec['id']}/audio")
     with wave.open(io.BytesIO(audio)) as w:

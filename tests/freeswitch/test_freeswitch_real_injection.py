@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.wait import Not, until, until_sync
 from esl_proxy import CuttableProxy
 
 from bridge.app import PARTS, Parts, build_app
@@ -123,13 +123,11 @@ class Live:
         return await self.ok("GET", f"/v1/conferences/{conf_id}/participants/{pid}")  # type: ignore[no-any-return]
 
     async def wait_participant(self, conf_id: str, pid: str, status: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while True:
+        async def reached() -> dict[str, Any] | Not:
             p = await self.participant(conf_id, pid)
-            if p["status"] == status:
-                return p
-            assert time.monotonic() < deadline, p
-            await asyncio.sleep(0.1)
+            return p if p["status"] == status else Not(p)
+
+        return await until(reached, 20, f"participant {status}")
 
 
 @pytest.fixture
@@ -183,10 +181,9 @@ def test_control_log_check_detects_an_executed_marker(
     m = marker()
     assert executed(freeswitch, m, tmp_path) == []
     assert freeswitch.api(f"log CRIT {m}").startswith("+OK")
-    deadline = time.monotonic() + 5
-    while not executed(freeswitch, m, tmp_path):
-        assert time.monotonic() < deadline, "log CRIT marker never reached freeswitch.log"
-        time.sleep(0.05)
+    until_sync(
+        lambda: executed(freeswitch, m, tmp_path), 5, "the log CRIT marker in freeswitch.log"
+    )
 
 
 def test_control_the_original_hole_is_real_on_this_freeswitch(
@@ -200,21 +197,20 @@ def test_control_the_original_hole_is_real_on_this_freeswitch(
     )
     assert reply.startswith("+OK"), reply
     try:
-        deadline = time.monotonic() + 10
-        while True:  # the conference application runs just after originate returns
-            listing = freeswitch.api(f"conference {room} list")
-            member = listing.split(";", 1)[0].strip()
-            if member.isdigit():
-                break
-            assert time.monotonic() < deadline, listing
-            time.sleep(0.05)
+
+        def listed() -> str | None:  # conference runs just after originate returns
+            member = freeswitch.api(f"conference {room} list").split(";", 1)[0].strip()
+            return member if member.isdigit() else None
+
+        member = until_sync(listed, 10, "the member listed")
         m1, m2 = marker(), marker()
         freeswitch.api(f"conference {room} saymember {member} ${{log(CRIT {m1})}}")
         freeswitch.api(f"conference {room} saymember {member} ${{system(touch {tmp_path}/{m2})}}")
-        deadline = time.monotonic() + 5
-        while not (executed(freeswitch, m1, tmp_path) and executed(freeswitch, m2, tmp_path)):
-            assert time.monotonic() < deadline, "the raw saymember attack did not expand"
-            time.sleep(0.05)
+        until_sync(
+            lambda: executed(freeswitch, m1, tmp_path) and executed(freeswitch, m2, tmp_path),
+            5,
+            "the raw saymember attack expanded",
+        )
     finally:
         freeswitch.api(f"uuid_kill {call}")
 
@@ -515,19 +511,13 @@ async def test_hostile_sip_caller_id_is_not_expanded_nor_kept(live: Live) -> Non
     # Admitted (a participant exists), then ended when SIPp hung up. Whether it is `left`
     # or `failed` is not this test's matter: in 2 of 3 clean CI runs the member's join was
     # not seen before the 3 s call ended (a FreeSWITCH-engine defect, not an injection).
-    deadline = time.monotonic() + 30
-    while True:
-        page = await live.ok("GET", f"/v1/conferences/{conf['id']}/participants?status=left,failed")
-        if page["items"]:
-            break
-        if time.monotonic() > deadline:
-            everyone = await live.ok("GET", f"/v1/conferences/{conf['id']}/participants")
-            pytest.fail(
-                f"the SIP caller was never admitted and ended: {everyone['items']}; "
-                f"SIPp: {result.output[-800:]}; freeswitch.log: {live.fs.log_text()[-3000:]}"
-            )
-        await asyncio.sleep(0.1)
-    (p,) = page["items"]
+    ended = f"/v1/conferences/{conf['id']}/participants?status=left,failed"
+
+    async def gone() -> list[dict[str, Any]] | Not:
+        items = list((await live.ok("GET", ended))["items"])
+        return items or Not(f"SIPp: {result.output[-800:]}; log: {live.fs.log_text()[-3000:]}")
+
+    (p,) = await until(gone, 30, "the SIP caller admitted and ended")
     assert p["seconds_connected_duration"] is None or p["seconds_connected_duration"] >= 0, p
     assert p["from"] in (None, "") or "$" not in str(p["from"]), p
     for m in (m1, m2):
