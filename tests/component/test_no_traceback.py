@@ -51,34 +51,17 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    port, sip = free_port(), free_port(socket.SOCK_DGRAM)
-    rtp = 30000 + (os.getpid() % 500) * 20
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
-        "BRIDGE_SIP_PORT": str(sip),
-        "BRIDGE_RTP_PORT_MIN": str(rtp),
-        "BRIDGE_RTP_PORT_MAX": str(rtp + 19),
-    }
-    env.pop("BRIDGE_CONFIG", None)
-    log = tmp_path / "server.log"
-    data = tmp_path / "data"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--engine", "embedded", "--data-dir", str(data)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-        )  # fmt: skip
+    # a free port can be taken again before the server binds it (by another test's client
+    # socket): that start is tried again on fresh ports, the only failure retried
+    for attempt in range(3):
+        started = _serve(tmp_path / f"run{attempt}")
+        if started is not None:
+            break
+    else:
+        pytest.fail("the server found its ports taken three times")
+    served, process = started
     try:
-
-        def started() -> bool:
-            assert process.poll() is None, log.read_text()
-            return (data / ADMIN_KEY_FILE).exists() and _listening(port)
-
-        until_sync(started, 60, "the server to start", every=0.05)
-        key = (data / ADMIN_KEY_FILE).read_text().strip()
-        yield Served(f"http://127.0.0.1:{port}", port, key, log, process)
+        yield served
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -86,6 +69,48 @@ def served(tmp_path: Path) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _serve(workdir: Path) -> tuple[Served, subprocess.Popen[bytes]] | None:
+    """`bridge serve` started and answering, or None when a port it was given was taken."""
+    workdir.mkdir(parents=True)
+    port, sip = free_port(), free_port(socket.SOCK_DGRAM)
+    rtp = 30000 + (os.getpid() % 500) * 20
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.db'}",
+        "BRIDGE_SIP_PORT": str(sip),
+        "BRIDGE_RTP_PORT_MIN": str(rtp),
+        "BRIDGE_RTP_PORT_MAX": str(rtp + 19),
+    }
+    env.pop("BRIDGE_CONFIG", None)
+    log = workdir / "server.log"
+    data = workdir / "data"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--engine", "embedded", "--data-dir", str(data)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir,
+        )  # fmt: skip
+
+    def started_or_exited() -> bool:
+        if process.poll() is not None:
+            return True
+        return (data / ADMIN_KEY_FILE).exists() and _listening(port)
+
+    try:
+        until_sync(started_or_exited, 60, "the server to start", every=0.05)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if process.poll() is not None:
+        text = log.read_text(errors="replace")
+        assert "address already in use" in text, text
+        return None
+    key = (data / ADMIN_KEY_FILE).read_text().strip()
+    return Served(f"http://127.0.0.1:{port}", port, key, log, process), process
 
 
 def _listening(port: int) -> bool:
