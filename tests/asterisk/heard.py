@@ -7,7 +7,7 @@ announcement reached which caller.
 from __future__ import annotations
 
 from bridge_testing.asterisk_pbx import AsteriskProcess
-from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.phone import SipPhone, burst_amplitude
 from bridge_testing.wait import until
 
 from bridge.media import tones
@@ -27,19 +27,10 @@ def tone_file(pbx: AsteriskProcess, hz: int, ms: int = 600) -> str:
     return f"{TONE_DIR}/tone-{hz}"
 
 
-def loudest_window(pcm: bytes, hz: float, window: float = 0.2) -> float:
-    """The tone's highest amplitude over any `window` of `pcm` (8 kHz, 16-bit)."""
-    size = int(window * 8000) * 2
-    best = 0.0
-    for start in range(0, max(1, len(pcm) - size + 1), size // 2):
-        best = max(best, amplitude(pcm[start : start + size], hz))
-    return best
-
-
 async def hears(phone: SipPhone, hz: float, since: float, within: float = 8.0) -> None:
     """Wait until `phone` has heard the tone at `hz` after `since` (time.monotonic())."""
     await until(
-        lambda: loudest_window(phone.heard_since(since), hz) > HEARD,
+        lambda: burst_amplitude(phone.heard_since(since), hz) > HEARD,
         within,
         f"{phone.name} to hear {hz:.0f} Hz",
     )
@@ -56,8 +47,8 @@ __all__ = [
     "HEARD",
     "SILENT",
     "SipPhone",
+    "burst_amplitude",
     "hears",
-    "loudest_window",
     "new_phone",
     "tone_file",
 ]

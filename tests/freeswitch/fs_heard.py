@@ -10,7 +10,7 @@ music, 1800 and 2000-2900 Hz digits).
 
 from __future__ import annotations
 
-from bridge_testing.phone import SipPhone, amplitude
+from bridge_testing.phone import SipPhone, burst_amplitude
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
 
@@ -34,19 +34,10 @@ def tone_file(fs: FreeSwitchProcess, hz: int, ms: int = 1000) -> str:
     return name
 
 
-def loudest_window(pcm: bytes, hz: float, window: float = 0.2) -> float:
-    """The tone's highest amplitude over any `window` of `pcm` (8 kHz, 16-bit)."""
-    size = int(window * 8000) * 2
-    best = 0.0
-    for start in range(0, max(1, len(pcm) - size + 1), size // 2):
-        best = max(best, amplitude(pcm[start : start + size], hz))
-    return best
-
-
 async def hears(phone: SipPhone, hz: float, since: float, within: float = 10.0) -> None:
     """Wait until `phone` has heard the tone at `hz` after `since` (time.monotonic())."""
     await until(
-        lambda: loudest_window(phone.heard_since(since), hz) > HEARD,
+        lambda: burst_amplitude(phone.heard_since(since), hz) > HEARD,
         within,
         f"{phone.name} to hear {hz:.0f} Hz",
     )
@@ -63,8 +54,8 @@ __all__ = [
     "HEARD",
     "SILENT",
     "SipPhone",
+    "burst_amplitude",
     "hears",
-    "loudest_window",
     "new_phone",
     "tone_file",
 ]

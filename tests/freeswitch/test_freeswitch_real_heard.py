@@ -15,7 +15,7 @@ import pytest
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
-from fs_heard import ENTRY_HZ, HEARD, SILENT, SipPhone, hears, loudest_window, new_phone, tone_file
+from fs_heard import ENTRY_HZ, HEARD, SILENT, SipPhone, burst_amplitude, hears, new_phone, tone_file
 from fs_members import members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
@@ -89,7 +89,7 @@ async def test_a_waiting_caller_hears_its_wait_media_until_the_start(
     await live.wait_conference(conf_id, "in_progress")
     await until(lambda: len(members(live.fs, conf_id)) == 2, what="the guest moved in")
     after = await guest.listen(1.0)
-    assert loudest_window(after, WAIT_HZ) < SILENT, "the wait media goes on after the start"
+    assert burst_amplitude(after, WAIT_HZ) < SILENT, "the wait media goes on after the start"
     assert (await live.participant(conf_id, joined["participant_id"]))["status"] == "joined"
     await live.ok("DELETE", f"/v1/conferences/{conf_id}")
 
@@ -122,7 +122,7 @@ async def test_entry_tone_is_heard_only_when_the_conference_beeps(
     # the entry tone is 200 ms, played as the member enters: two seconds hold it
     await phone.listen(2.0)
     heard = phone.heard_since(mark)
-    loudest = max(loudest_window(heard, hz) for hz in ENTRY_HZ)
+    loudest = max(burst_amplitude(heard, hz) for hz in ENTRY_HZ)
     if play_beep == "always":
         assert loudest > HEARD, f"no entry tone heard ({loudest:.0f})"
     else:
