@@ -16,7 +16,7 @@ from receiver import WebhookReceiver
 from bridge.app import PARTS, build_app
 from bridge.core.clock import OffsetClock
 
-pytest_plugins = ["secret_guard"]
+pytest_plugins = ["secret_guard", "bridge_testing.twins"]
 
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL")
 
