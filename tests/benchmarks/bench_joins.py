@@ -41,6 +41,7 @@ import io
 import os
 import random
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,10 +57,10 @@ from bridge_testing.join_rig import (
     Callers,
     TimedReceiver,
     call_number,
-    free_port,
     postgres_schema,
     wait_for,
 )
+from bridge_testing.process import free_port
 from secret_guard import register_secret
 
 pytestmark = pytest.mark.benchmark
@@ -322,7 +323,7 @@ async def _scenario(
             with contextlib.suppress(asyncio.CancelledError):
                 await hanging_up
         _progress(row, "all left" if left_at is not None else "not all left")
-        code = await callers.finished(30.0)
+        code = await callers.ended(30.0)
         _progress(row, f"SIPp ended: {code}")
         if code != 0:
             row.notes.append(f"SIPp exit code {code}: {callers.output()[-600:]!r}")
@@ -369,7 +370,7 @@ async def test_joins_embedded(
             row = Row("embedded", database, design)
             table.rows.append(row)
             rows.append(row)
-            sip_port = free_port(also_tcp=True)
+            sip_port = free_port(socket.SOCK_DGRAM, both=True)
             low = random.randrange(30000, 60000 - 2 * CALLERS - 200, 2)
             engine = {
                 "engine": "embedded",

@@ -8,7 +8,6 @@ ship is what we test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.protocols import ami
+from bridge_testing.process import free_port, wait_started
 
 REPO = Path(__file__).resolve().parents[2]
 DIALPLAN = REPO / "dialplan"
@@ -92,12 +92,6 @@ def root_is_complete(root: Path) -> bool:
     return (root / ROOT_MARKER).is_file() and (root / "usr/sbin/asterisk").exists()
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class AsteriskPorts:
     ami: int
@@ -167,28 +161,17 @@ class AsteriskProcess:
             )
 
     def wait_fully_booted(self, within: float = 60.0) -> float:
-        """Poll AMI until a login sees FullyBooted; returns seconds since start."""
-        assert self.process is not None
+        """Until an AMI login sees FullyBooted (or Asterisk exits); seconds since start."""
         started = time.monotonic()
-        deadline = started + within
-        last_error = "no attempt"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"asterisk exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            try:
-                if self._login_sees_fully_booted(deadline):
-                    self.boot_seconds = time.monotonic() - started
-                    return self.boot_seconds
-            except OSError as exc:
-                last_error = repr(exc)
-            # Waiting on the process doubles as the pause between attempts.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=0.1)
-        raise TimeoutError(
-            f"Asterisk not FullyBooted within {within}s ({last_error}):\n{self.tail()}"
+        wait_started(
+            lambda: self._login_sees_fully_booted(started + within),
+            within=within,
+            what="Asterisk FullyBooted",
+            process=self.process,
+            output=self.tail,
         )
+        self.boot_seconds = time.monotonic() - started
+        return self.boot_seconds
 
     def _login_sees_fully_booted(self, deadline: float) -> bool:
         with socket.create_connection(("127.0.0.1", self.ports.ami), timeout=2) as sock:

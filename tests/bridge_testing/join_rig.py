@@ -36,29 +36,13 @@ import aiohttp
 from aiohttp import web
 from receiver import WebhookReceiver
 
-from bridge.media import g711, tones
+from bridge_testing.sipp import Sipp, launch
 
 SERVER = Path(__file__).resolve().parents[1] / "benchmarks" / "join_server.py"  # a script
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
 RESEND_SECONDS = 0.25
 CALL_ID = "%u-%p@%s"  # SIPp's -cid_str: call number, SIPp's pid, its IP (127.0.0.1)
 CALLER_PREFIX = "4420794"  # + call number: a phone-number-like, unique From user per call
-
-
-def free_port(kind: int = socket.SOCK_DGRAM, *, also_tcp: bool = False) -> int:
-    """A loopback port free now (for UDP, and TCP too when asked)."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not also_tcp:
-            return port
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
 
 
 async def wait_for(
@@ -270,13 +254,10 @@ class Answered:
 
 
 @dataclass
-class Callers:
+class Callers(Sipp):
     """One SIPp process: `calls` callers at `rate` per second dialling `service` at `server`."""
 
-    process: subprocess.Popen[bytes]
-    workdir: Path
-    port: int
-    calls: int
+    calls: int = 0
 
     @classmethod
     def start(
@@ -285,26 +266,18 @@ class Callers:
     ) -> Callers:  # fmt: skip
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "caller.xml").write_text(caller_scenario(hold_seconds))
-        # one second of a quiet 440 Hz tone, looped: the audio every caller sends
-        (workdir / "tone.ulaw").write_bytes(g711.ulaw_encode(tones.tone_pcm([440.0], 1000, 2000)))
-        port = free_port()
-        command = [
-            "sipp", "-sf", "caller.xml", "-s", service,
-            "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port()),
-            "-m", str(calls), "-l", str(calls), "-r", str(rate),
-            "-nostdin", "-trace_logs", "-trace_err", "-buff_size", str(SOCKET_BUFFER),
-            "-cid_str", CALL_ID,  # SIPp's default, written out: call_id() depends on it
-            # a repeated hang-up INFO (see hang_up_all) is ignored, not a reason to abort
-            "-default_behaviors", "all,-abortunexp",
-            "-timeout", f"{int(hold_seconds + calls / rate + 60)}s", *extra,
-            f"{server[0]}:{server[1]}",
-        ]  # fmt: skip
-        with (workdir / "sipp.out").open("wb") as out:
-            process = subprocess.Popen(
-                command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return cls(process, workdir, port, calls)
+        sipp = launch(
+            # one second of a quiet 440 Hz tone, looped: the audio every caller sends
+            workdir, "caller.xml", server, service=service, calls=calls, rate=rate,
+            timeout=hold_seconds + calls / rate + 60, tone_hz=440.0, tone_amplitude=2000,
+            options=[
+                "-trace_logs", "-buff_size", str(SOCKET_BUFFER),
+                "-cid_str", CALL_ID,  # SIPp's default, written out: call_id() depends on it
+                # a repeated hang-up INFO (see hang_up_all) is ignored, not a reason to abort
+                "-default_behaviors", "all,-abortunexp", *extra,
+            ],
+        )  # fmt: skip
+        return cls(sipp.process, sipp.workdir, sipp.port, calls)
 
     def _log_lines(self) -> list[list[str]]:
         return [
@@ -362,20 +335,12 @@ class Callers:
                 await asyncio.sleep(RESEND_SECONDS)  # the resend interval
                 pending -= self.hung_up()
 
-    async def finished(self, within: float) -> int | None:
+    async def ended(self, within: float) -> int | None:
+        """SIPp's exit status, or None if it is still running after `within` seconds."""
         try:
-            return await asyncio.to_thread(self.process.wait, within)
+            return await self.finished(within)
         except subprocess.TimeoutExpired:
             return None
-
-    def output(self) -> str:
-        errors = "".join(p.read_text(errors="replace") for p in self.workdir.glob("*_errors.log"))
-        return _tail(self.workdir / "sipp.out", 2500) + errors[-2500:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 def call_number(from_user: str | None) -> int | None:
