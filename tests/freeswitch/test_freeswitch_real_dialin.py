@@ -3,7 +3,7 @@ shipped dialplan hands each call to the bridge's outbound socket, and the bridge
 or refuses it. What FreeSWITCH sends the phone (the SIP answer) is what is checked.
 
 A SIPp phone's RFC 4733 digits must rise within one call (fs_phones.py): the three
-wrong PINs in a row are pressed by our own SIP phone (fs_heard.py), which hears the
+wrong PINs in a row are pressed by our own SIP phone (bridge_testing/heard.py), which hears the
 prompts.
 """
 
@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bridge_testing.heard import hears, new_phone
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
-from fs_heard import hears, new_phone
 from fs_members import dial_out_member, members
 from fs_phones import dial, uac_scenario
 
