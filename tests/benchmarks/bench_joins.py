@@ -51,7 +51,7 @@ from typing import Any
 import pytest
 from asterisk_confbridge_load import wait_root_free, why_not_measurable
 from baseline import BASELINE_COMMIT, ROOT, baseline_tree
-from bridge_testing.asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root
+from bridge_testing.asterisk_pbx import AsteriskPorts, AsteriskProcess, asterisk_root
 from bridge_testing.join_rig import (
     BridgeChild,
     Callers,
@@ -61,6 +61,7 @@ from bridge_testing.join_rig import (
     wait_for,
 )
 from bridge_testing.process import free_port
+from bridge_testing.real_pbx import asterisk_config
 from secret_guard import register_secret
 
 pytestmark = pytest.mark.benchmark
@@ -435,15 +436,7 @@ async def test_joins_asterisk(
         try:
             pbx.start()
             pbx.wait_fully_booted()
-            engine = {
-                "engine": "asterisk",
-                "ami_host": "127.0.0.1",
-                "ami_port": pbx.ports.ami,
-                "ami_username": AMI_USER,
-                "ami_secret": pbx.secret,
-                "agi_host": "127.0.0.1",
-                "agi_port": pbx.ports.agi,
-            }
+            engine = asterisk_config(pbx)
             for database in databases:
                 for design, tree in members:
                     row = Row("asterisk", database, design)

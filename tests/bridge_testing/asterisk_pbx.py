@@ -40,48 +40,29 @@ exten => wait,1,Answer()
  same => n,Wait(30)
  same => n,Hangup()
 """
-# Test-only PJSIP objects: a "trunk" endpoint with a static contact (the configured dial
-# endpoint of the divert tests) and a "victim" endpoint a tenant must never be able to
-# select by name.
-TEST_ENDPOINTS = """
-[bridge-test-trunk]
-type = aor
-contact = sip:trunk@127.0.0.1:5999
 
-[bridge-test-trunk]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-trunk
-disallow = all
-allow = ulaw
 
-; a carrier trunk that answers (a SIPp phone on AsteriskPorts.carrier): dial-outs to
-; numbers through ami_dial_endpoint
-[bridge-test-carrier]
-type = aor
-contact = sip:carrier@127.0.0.1:{carrier}
+# Test-only PJSIP objects, each an endpoint with a static contact: a "trunk" (the configured
+# dial endpoint of the divert tests), a carrier trunk that answers (a SIPp phone on
+# AsteriskPorts.carrier: dial-outs to numbers through ami_dial_endpoint), and a "victim"
+# a tenant must never be able to select by name.
+def _test_endpoint(name: str, contact: str) -> str:
+    return (
+        f"\n[{name}]\ntype = aor\ncontact = {contact}\n"
+        f"\n[{name}]\ntype = endpoint\ntransport = transport-udp\ncontext = bridge-dialin\n"
+        f"aors = {name}\ndisallow = all\nallow = ulaw\n"
+    )
 
-[bridge-test-carrier]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-carrier
-disallow = all
-allow = ulaw
 
-[bridge-test-victim]
-type = aor
-contact = sip:victim-secret@127.0.0.1:5998
-
-[bridge-test-victim]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-victim
-disallow = all
-allow = ulaw
-"""
+def pjsip_test_objects(carrier: int) -> str:
+    return "".join(
+        _test_endpoint(name, contact)
+        for name, contact in (
+            ("bridge-test-trunk", "sip:trunk@127.0.0.1:5999"),
+            ("bridge-test-carrier", f"sip:carrier@127.0.0.1:{carrier}"),
+            ("bridge-test-victim", "sip:victim-secret@127.0.0.1:5998"),
+        )
+    )
 
 
 def asterisk_root() -> Path:
@@ -131,7 +112,7 @@ class AsteriskProcess:
         )
         (etc / "pjsip_bridge_local.conf").write_text(
             f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n"
-            + TEST_ENDPOINTS.format(carrier=self.ports.carrier)
+            + pjsip_test_objects(self.ports.carrier)
         )
         (etc / "extensions_bridge_local.conf").write_text(
             f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n{PROBE_CONTEXT}"
