@@ -114,17 +114,21 @@ class Markers:
         would run the same way (a Local/ channel into the probe context, or a shell from
         the dialplan), so once the control's marker exists a payload's would too."""
         control = f"cbctl{secrets.token_hex(6)}"  # not in `made`: it is meant to fire
+        await self.run_probe(client, control)
+        self.path(control).unlink()
+
+    async def run_probe(self, client: AmiTestClient, marker: str) -> None:
+        """Originate into the probe context, whose shell leaves `marker`; wait for it."""
         action = ami.originate(
             "Local/shell@bridge-test-probe",
             next_action_id(),
             application="Wait",
             data=[(1, "integer")],
-            variables={"BRIDGE_TEST_MARKER": (control, "name")},
+            variables={"BRIDGE_TEST_MARKER": (marker, "name")},
         )
         result = await client.send(action, within=15)
         assert result.ok, result
-        await until(lambda: self.path(control).exists(), 15, f"control marker {control}")
-        self.path(control).unlink()
+        await until(lambda: self.path(marker).exists(), 15, f"marker {marker}")
 
     async def assert_none_fired(self, client: AmiTestClient) -> None:
         await self.settled(client)
@@ -177,17 +181,7 @@ async def test_marker_check_detects_a_real_execution(
     (through the bridge's own AMI user: exactly what a CR/LF-injected Originate would
     do), so a missing marker elsewhere means "not executed", not "not detectable"."""
     for client in (ami_client, admin_ami):
-        marker = markers.new()
-        action = ami.originate(
-            "Local/shell@bridge-test-probe",
-            next_action_id(),
-            application="Wait",
-            data=[(1, "integer")],
-            variables={"BRIDGE_TEST_MARKER": (marker, "name")},
-        )
-        result = await client.send(action, within=15)
-        assert result.ok, result
-        await until(lambda m=marker: markers.path(m).exists(), 10, f"marker {marker}")  # type: ignore[misc, arg-type]
+        await markers.run_probe(client, markers.new())
     # Least privilege: the shipped user may not even read ${SHELL()} (needs write=system).
     marker = markers.new()
     result = await ami_client.send(raw_action("Getvar", f"Variable: SHELL(touch /tmp/{marker})"))

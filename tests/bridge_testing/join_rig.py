@@ -36,7 +36,7 @@ import aiohttp
 from aiohttp import web
 from receiver import WebhookReceiver
 
-from bridge_testing.sipp import Sipp, launch
+from bridge_testing.sipp import Sipp, launch, request
 
 SERVER = Path(__file__).resolve().parents[1] / "benchmarks" / "join_server.py"  # a script
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
@@ -181,47 +181,12 @@ _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <nop><action><gettimeofday assign_to="inv_s,inv_us"/></action></nop>
 """
 
-_REQUEST = """  <send retrans="500">
-    <![CDATA[
-      {method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>{to_tag}
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-{body}
-    ]]>
-  </send>
-"""
-
-_SDP = """      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=sendrecv
-"""
-
-_NO_BODY = """      Content-Length: 0
-"""
-
 
 def caller_scenario(hold_seconds: float) -> str:
     user = CALLER_PREFIX + "[call_number]"
-    invite = _REQUEST.format(method="INVITE", user=user, to_tag="", cseq=1, body=_SDP)
-    ack = _REQUEST.format(
-        method="ACK", user=user, to_tag="[peer_tag_param]", cseq=1, body=_NO_BODY
-    ).replace(' retrans="500"', "")
-    bye = _REQUEST.format(method="BYE", user=user, to_tag="[peer_tag_param]", cseq=2, body=_NO_BODY)
+    invite = request("INVITE", 1, user=user, sdp=True)
+    ack = request("ACK", 1, user=user, in_dialog=True)
+    bye = request("BYE", 2, user=user, in_dialog=True)
     return (
         _HEAD
         + invite

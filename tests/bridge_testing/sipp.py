@@ -147,3 +147,85 @@ def start_sipp(
         workdir, scenario, server, service=service, calls=calls, rate=rate, timeout=timeout,
         tone_hz=tone_hz, options=[*extra, *options],
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- scenario text
+# SIPp fills the [keywords]; these build the <send> elements the generated scenarios share.
+
+SDP = """      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=sendrecv
+"""  # PCMU and RFC 4733 digits, the only codecs our engines and test phones offer
+
+
+def _body(sdp: bool) -> str:
+    if sdp:
+        return "      Content-Type: application/sdp\n      Content-Length: [len]\n\n" + SDP
+    return "      Content-Length: 0\n"
+
+
+def _send(lines: str, retrans: bool, extra: str = "") -> str:
+    start = f'  <send retrans="500"{extra}>' if retrans else f"  <send{extra}>"
+    return f"{start}\n    <![CDATA[\n{lines}\n    ]]>\n  </send>\n"
+
+
+def request(
+    method: str,
+    cseq: int,
+    *,
+    user: str,
+    display: str | None = None,
+    in_dialog: bool = False,
+    sdp: bool = False,
+) -> str:
+    """A <send> of a UAC request to [service] at the remote end; `in_dialog` adds the
+    peer's To tag (ACK, BYE). Every request but an ACK is retransmitted over UDP."""
+    name = f'"{display}" ' if display is not None else ""
+    lines = (
+        f"      {method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n"
+        "      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+        f"      From: {name}<sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
+        "      To: <sip:[service]@[remote_ip]:[remote_port]>"
+        + ("[peer_tag_param]" if in_dialog else "")
+        + "\n      Call-ID: [call_id]\n"
+        f"      CSeq: {cseq} {method}\n"
+        f"      Contact: <sip:{user}@[local_ip]:[local_port]>\n"
+        "      Max-Forwards: 70\n" + _body(sdp)
+    )
+    return _send(lines, retrans=method != "ACK")
+
+
+_CONTACT = "      Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+
+
+def response(
+    status: str,
+    *,
+    to_tag: bool = False,
+    contact: bool = True,
+    sdp: bool = False,
+    retrans: bool = False,
+    extra: str = "",
+) -> str:
+    """A <send> of a response to the last request; `to_tag` adds our tag (a UAS's answers
+    to an INVITE), `retrans` resends it until the next message (a final answer to an
+    INVITE, until its ACK), `extra` more attributes of <send> (` next="99"`)."""
+    lines = (
+        f"      SIP/2.0 {status}\n      [last_Via:]\n      [last_From:]\n      [last_To:]"
+        + (";tag=[pid]SIPpTag01[call_number]" if to_tag else "")
+        + "\n      [last_Call-ID:]\n      [last_CSeq:]\n"
+        + (
+            "      Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+            if contact
+            else ""
+        )
+        + _body(sdp)
+    )
+    return _send(lines, retrans, extra)

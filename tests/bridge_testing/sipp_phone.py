@@ -15,8 +15,9 @@ rising sequences such as 123#.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from bridge_testing.sipp import Sipp, digit_pcap, launch
+from bridge_testing.sipp import Sipp, digit_pcap, launch, request, response
 
 TONE_HZ = 440.0
 TONE_AMPLITUDE = 8000
@@ -27,84 +28,7 @@ _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="conference-bridge test phone">
 """
 
-_INVITE = """  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{name}" <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=sendrecv
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-"""
-
-_ACK = """  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{name}" <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_BYE = """  <send retrans="500">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "{name}" <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-"""
-
-_OK_TO_BYE = """  <send next="99">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
+_PROVISIONAL = "".join(f'  <recv response="{n}" optional="true"/>\n' for n in (100, 180, 183))
 
 
 def uac_scenario(
@@ -119,15 +43,16 @@ def uac_scenario(
     ``wait_for_bye_ms`` for the PBX's BYE, then hangs up itself. ``user`` is the From
     URI's user (percent-encode what a URI cannot hold, and ``[`` ``]``, which SIPp reads
     as keywords); ``name`` the display name (default: ``user``), no ``"`` or brackets."""
-    names = {"name": user if name is None else name, "user": user}
-    out = [_HEAD, _INVITE.format(**names)]
+    who: dict[str, Any] = {"user": user, "display": user if name is None else name}
+    ack = request("ACK", 1, in_dialog=True, **who)
+    out = [_HEAD, request("INVITE", 1, sdp=True, **who), _PROVISIONAL]
     if expect != 200:
         out.append(f'  <recv response="{expect}"/>\n')
-        out.append(_ACK.format(**names))
+        out.append(ack)
         out.append("</scenario>\n")
         return "".join(out)
     out.append('  <recv response="200" rtd="true"/>\n')
-    out.append(_ACK.format(**names))
+    out.append(ack)
     out.append('  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>\n')
     for kind, value in steps:
         if kind == "pause":
@@ -142,87 +67,37 @@ def uac_scenario(
                 '  <nop><action><exec rtp_stream="resume"/></action></nop>\n'
             )
     out.append(f'  <recv request="BYE" timeout="{max(1, wait_for_bye_ms)}" ontimeout="50"/>\n')
-    out.append(_OK_TO_BYE)
+    out.append(response("200 OK", extra=' next="99"'))
     out.append('  <label id="50"/>\n')
-    out.append(_BYE.format(**names))
+    out.append(request("BYE", 2, in_dialog=True, **who))
+    out.append('  <recv response="200" crlf="true"/>\n')
     out.append('  <label id="99"/>\n</scenario>\n')
     return "".join(out)
 
 
-UAS_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+_UAS_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="conference-bridge dial-out answerer">
   <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="{ring_ms}"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 {final}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      {body}
-  </send>
-  <recv request="ACK" crlf="true"/>
-{after}</scenario>
-"""
-
-_SDP_ANSWER = """Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=sendrecv
-
-    ]]>"""
-
-_NO_BODY = """Content-Length: 0
-
-    ]]>"""
-
-_UAS_STAY = """  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>
-  <recv request="BYE" timeout="120000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
 """
 
 
 def uas_scenario(*, answer: bool = True, final: str = "486 Busy Here", ring_ms: int = 200) -> str:
+    """Ring for `ring_ms`, then answer (and stream the tone until the BYE) or refuse with
+    `final`."""
+    out = [
+        _UAS_HEAD,
+        response("180 Ringing", to_tag=True),
+        f'  <pause milliseconds="{ring_ms}"/>\n',
+        response("200 OK" if answer else final, to_tag=True, sdp=answer, retrans=True),
+        '  <recv request="ACK" crlf="true"/>\n',
+    ]
     if answer:
-        return UAS_ANSWER.format(ring_ms=ring_ms, final="200 OK", body=_SDP_ANSWER, after=_UAS_STAY)
-    return UAS_ANSWER.format(ring_ms=ring_ms, final=final, body=_NO_BODY, after="")
+        out.append('  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>\n')
+        out.append('  <recv request="BYE" timeout="120000"/>\n')
+        out.append(response("200 OK", contact=False))
+    out.append("</scenario>\n")
+    return "".join(out)
 
 
 class Phone(Sipp):
