@@ -37,6 +37,7 @@ from aiohttp import web
 from receiver import WebhookReceiver
 
 from bridge_testing.sipp import Sipp, launch, request
+from bridge_testing.wait import until
 
 SERVER = Path(__file__).resolve().parents[1] / "benchmarks" / "join_server.py"  # a script
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
@@ -48,14 +49,13 @@ CALLER_PREFIX = "4420794"  # + call number: a phone-number-like, unique From use
 async def wait_for(
     predicate: Callable[[], Awaitable[bool]], within: float, every: float = 0.1
 ) -> bool:
-    """Poll an async condition until it holds (True) or the deadline passes (False)."""
-    deadline = time.monotonic() + within
-    while True:
-        if await predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(every)  # the poll interval, not a wait for something to happen
+    """`until` for a benchmark: True when the condition held, False on the deadline (a
+    figure notes it; the run goes on)."""
+    try:
+        await until(predicate, within, every=every)
+    except AssertionError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- the bridge
