@@ -62,9 +62,11 @@ async def test_ami_dropped_mid_conference_converges(
     async def blind_change_done() -> bool | Not:
         listing = await live.ami.send(ami.confbridge_list(name, next_action_id()))
         members, calls = len(listing.events), len(live.backend.registry.calls)
-        return (members == 2 and calls == 3) or Not(f"{members} in {name}, {calls} calls")
+        return (members == 2 and calls >= 3) or Not(f"{members} in {name}, {calls} calls")
 
-    # the late caller joined Asterisk's bridge (AGI still works), the other left it
+    # the late caller joined Asterisk's bridge (AGI still works: its call is registered),
+    # the other left it; a late call of an earlier test on the shared Asterisk's AGI port
+    # may be registered too, hence "at least"
     await until(blind_change_done, 15, "the hang-up and the late join in Asterisk", every=0.1)
     # the API still shows the stale truth: nothing was observed
     assert len(await live.participants(conf["id"])) == 2
