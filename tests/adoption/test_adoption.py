@@ -8,14 +8,13 @@ the adoption is seen: the participant is left and its participant.left webhook i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_testing.heard import SipPhone, phone_set
 from bridge_testing.join_rig import BridgeChild
-from bridge_testing.phone import SipPhone
 from bridge_testing.wait import Not, until
 from pbx_rigs import Rig
 from receiver import WebhookReceiver
@@ -41,15 +40,8 @@ async def _converged(bridge: BridgeChild, rig: Rig, cid: str, within: float = 20
 
 @pytest.fixture
 async def phones() -> AsyncIterator[list[SipPhone]]:
-    made: list[SipPhone] = []
-    try:
+    async with phone_set() as made:
         yield made
-    finally:
-        for phone in made:
-            if phone.answered and not phone.bye_received and phone.dialog is not None:
-                with contextlib.suppress(AssertionError):
-                    await phone.hangup()
-            await phone.stop()
 
 
 async def test_bridge_sigkill_with_live_calls_adopts_them(

@@ -8,35 +8,20 @@ in CI a missing Asterisk is a failure, not a skip.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_testing import shared_asterisk
 from bridge_testing.ami_test_client import AmiTestClient
-from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess, asterisk_root, root_is_complete
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: a missing Asterisk is a failure, not a skip)")
-    pytest.skip(reason)
+from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
+from bridge_testing.real_pbx import shared_asterisk_pbx
 
 
 @pytest.fixture(scope="session")
 def asterisk() -> Iterator[AsteriskProcess]:
-    root = asterisk_root()
-    if not root_is_complete(root):
-        _unavailable(f"no Asterisk root at {root}; run .ci/asterisk-root.sh")
-    if os.geteuid() != 0:
-        _unavailable("the Asterisk tests need root (chroot, mount)")
-    pbx = shared_asterisk.acquire()  # shared with tests/adoption in one run
-    try:
+    with shared_asterisk_pbx() as pbx:  # shared with tests/adoption in one run
         yield pbx
-    finally:
-        shared_asterisk.release()
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bridge_testing.sipp import sipp_available
 from live_bridge import Live
-from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
 from bridge.core import engine as e

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bridge_testing.sipp import sipp_available
 from bridge_testing.wait import Not, until
 from live_bridge import Live
-from sipp_runner import sipp_available
 
 from bridge.protocols.ami import AmiEvent
 

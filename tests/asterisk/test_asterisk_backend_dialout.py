@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AsteriskProcess
+from bridge_testing.sipp import sipp_available
 from live_bridge import Live, running_bridge
 from sipp_phones import answerer, uas_scenario
-from sipp_runner import sipp_available
 
 from bridge.app import make_backend
 from bridge.config import load

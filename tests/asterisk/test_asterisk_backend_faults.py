@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AMI_USER
-from bridge_testing.wait import until
+from bridge_testing.sipp import sipp_available
+from bridge_testing.wait import Not, until
 from live_bridge import Live
-from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
 from bridge.protocols import ami
@@ -59,15 +59,15 @@ async def test_ami_dropped_mid_conference_converges(
     late = live.phone("7001")
     name = "cb-" + conf["id"].replace("_", "-")
 
-    async def in_bridge() -> int:
+    async def blind_change_done() -> bool | Not:
         listing = await live.ami.send(ami.confbridge_list(name, next_action_id()))
-        return len(listing.events)
+        members, calls = len(listing.events), len(live.backend.registry.calls)
+        return (members == 2 and calls >= 3) or Not(f"{members} in {name}, {calls} calls")
 
-    for _ in range(150):
-        if await in_bridge() == 2 and len(live.backend.registry.calls) == 3:
-            break
-        await asyncio.sleep(0.1)
-    assert await in_bridge() == 2
+    # the late caller joined Asterisk's bridge (AGI still works: its call is registered),
+    # the other left it; a late call of an earlier test on the shared Asterisk's AGI port
+    # may be registered too, hence "at least"
+    await until(blind_change_done, 15, "the hang-up and the late join in Asterisk", every=0.1)
     # the API still shows the stale truth: nothing was observed
     assert len(await live.participants(conf["id"])) == 2
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from bridge_testing.ami_test_client import next_action_id
+from bridge_testing.sipp import sipp_available
 from bridge_testing.wait import Not, until
 from live_bridge import Live
-from sipp_runner import sipp_available
 
 from bridge.pbx.asterisk.location import Where
 from bridge.protocols import ami

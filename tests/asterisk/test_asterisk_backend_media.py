@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AsteriskProcess
+from bridge_testing.sipp import sipp_available
 from bridge_testing.wait import until
 from live_bridge import Live, running_bridge
-from sipp_runner import sipp_available
 
 from bridge.protocols.ami import AmiEvent
 

@@ -4,22 +4,22 @@ caller taken out of the mix (listen=false) keeps receiving RTP (silence)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-from bridge_testing.pbx_truth import pbx_places
-from bridge_testing.wait import until
-from heard import (
+from bridge_testing.heard import (
     FRAMES_PER_SECOND,
     SILENT,
     SipPhone,
     burst_amplitude,
     hears,
     new_phone,
-    tone_file,
+    phone_set,
 )
+from bridge_testing.heard import asterisk_tone as tone_file
+from bridge_testing.pbx_truth import pbx_places
+from bridge_testing.wait import until
 from live_bridge import Live
 
 pytestmark = [pytest.mark.asterisk]
@@ -29,15 +29,8 @@ JOINED_HZ, LEFT_HZ, ANNOUNCE_HZ, PRIVATE_HZ = 1500, 2500, 1000, 700
 
 @pytest.fixture
 async def callers() -> AsyncIterator[list[SipPhone]]:
-    phones: list[SipPhone] = []
-    try:
+    async with phone_set() as phones:
         yield phones
-    finally:
-        for phone in phones:
-            if phone.answered and not phone.bye_received and phone.dialog is not None:
-                with contextlib.suppress(AssertionError):
-                    await phone.hangup()
-            await phone.stop()
 
 
 async def _dial(
@@ -45,8 +38,7 @@ async def _dial(
 ) -> tuple[SipPhone, str]:
     """A caller joins; returns its phone and its participant id."""
     before = {p["id"] for p in await live.participants(conf_id)}
-    phone = await new_phone(f"caller{len(callers)}")
-    callers.append(phone)
+    phone = await new_phone(f"caller{len(callers)}", into=callers)
     assert await phone.call(("127.0.0.1", live.pbx.ports.sip), code) == 200
     joined = await live.wait_participants(conf_id, len(before) + 1)
     [pid] = {p["id"] for p in joined} - before

@@ -16,7 +16,6 @@ Then straight at the backend and the AMI/AGI/mapping builders (defence in depth)
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -28,9 +27,9 @@ from typing import Any, cast
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import ADMIN_USER, AsteriskProcess
-from bridge_testing.wait import until
+from bridge_testing.sipp import sipp_available
+from bridge_testing.wait import Not, until
 from live_bridge import Live, running_bridge
-from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
 from bridge.core import engine as e
@@ -109,8 +108,30 @@ class Markers:
     def fired(self) -> list[str]:
         return [m for m in self.made if self.path(m).exists()]
 
-    async def assert_none_fired(self, settle: float = 1.5) -> None:
-        await asyncio.sleep(settle)  # a Local/ channel or a shell would be done by now
+    async def settled(self, client: AmiTestClient) -> None:
+        """Until a control shell started now has run. An absence needs a moment that
+        proves it: every payload reached Asterisk before this, and a payload that executed
+        would run the same way (a Local/ channel into the probe context, or a shell from
+        the dialplan), so once the control's marker exists a payload's would too."""
+        control = f"cbctl{secrets.token_hex(6)}"  # not in `made`: it is meant to fire
+        await self.run_probe(client, control)
+        self.path(control).unlink()
+
+    async def run_probe(self, client: AmiTestClient, marker: str) -> None:
+        """Originate into the probe context, whose shell leaves `marker`; wait for it."""
+        action = ami.originate(
+            "Local/shell@bridge-test-probe",
+            next_action_id(),
+            application="Wait",
+            data=[(1, "integer")],
+            variables={"BRIDGE_TEST_MARKER": (marker, "name")},
+        )
+        result = await client.send(action, within=15)
+        assert result.ok, result
+        await until(lambda: self.path(marker).exists(), 15, f"marker {marker}")
+
+    async def assert_none_fired(self, client: AmiTestClient) -> None:
+        await self.settled(client)
         assert self.fired() == [], "payload executed on Asterisk"
 
     def cleanup(self) -> None:
@@ -160,17 +181,7 @@ async def test_marker_check_detects_a_real_execution(
     (through the bridge's own AMI user: exactly what a CR/LF-injected Originate would
     do), so a missing marker elsewhere means "not executed", not "not detectable"."""
     for client in (ami_client, admin_ami):
-        marker = markers.new()
-        action = ami.originate(
-            "Local/shell@bridge-test-probe",
-            next_action_id(),
-            application="Wait",
-            data=[(1, "integer")],
-            variables={"BRIDGE_TEST_MARKER": (marker, "name")},
-        )
-        result = await client.send(action, within=15)
-        assert result.ok, result
-        await until(lambda m=marker: markers.path(m).exists(), 10, f"marker {marker}")  # type: ignore[misc, arg-type]
+        await markers.run_probe(client, markers.new())
     # Least privilege: the shipped user may not even read ${SHELL()} (needs write=system).
     marker = markers.new()
     result = await ami_client.send(raw_action("Getvar", f"Variable: SHELL(touch /tmp/{marker})"))
@@ -191,16 +202,17 @@ async def test_marker_check_detects_a_real_execution(
     )
     assert result.ok, result
     literal = f"${{SHELL(touch /tmp/{marker})}}"
-    for _ in range(50):
+
+    async def stored() -> bool | Not:  # once the channel exists
         set_result = await ami_client.send(
             raw_action("Setvar", f"Channel: {uid}", "Variable: BRIDGE_TEST", f"Value: {literal}")
         )
-        if set_result.ok:
-            break
-        await asyncio.sleep(0.1)
+        return set_result.ok or Not(set_result.message)
+
+    await until(stored, 5, f"Setvar on {uid}", every=0.1)
     assert await getvar(ami_client, "BRIDGE_TEST", uid) == literal
     await ami_client.send(ami.hangup(uid, next_action_id()))
-    await asyncio.sleep(1.5)
+    await markers.settled(ami_client)
     assert not markers.path(marker).exists()  # neither the Getvar nor the Setvar ran it
 
 
@@ -292,7 +304,7 @@ async def test_api_refuses_every_payload_and_changes_nothing(
     new_bytes = bytes(proxy.sent[sent_before:])
     assert not any(m.encode() in new_bytes for m in markers.made)
     assert b"Originate" not in new_bytes
-    await markers.assert_none_fired()
+    await markers.assert_none_fired(live.ami)
 
 
 # ============================================================== from the caller's side
@@ -367,7 +379,7 @@ async def test_caller_ids_and_dialled_digits_are_filtered_literally(
     await live.ok("DELETE", f"/v1/conferences/{conf['id']}")
     for phone in phones:
         assert await phone.ended_by_pbx(), phone.output()
-    await markers.assert_none_fired()
+    await markers.assert_none_fired(live.ami)
 
 
 # ============================================================== divert and trunk choice
@@ -484,7 +496,7 @@ async def test_backend_refuses_payloads_that_skip_the_api(
     assert not any(m.encode() in new_bytes for m in markers.made)
     assert b"Originate" not in new_bytes
     assert not backend.registry.calls
-    await markers.assert_none_fired()
+    await markers.assert_none_fired(live.ami)
 
 
 def _builders(value: str) -> list[Callable[[], object]]:

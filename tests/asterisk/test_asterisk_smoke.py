@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
-from sipp_runner import sipp_available, start_call
+from bridge_testing.sipp import sipp_available, start_sipp
+from bridge_testing.wait import Not, until
 
 from bridge.pbx.asterisk.fastagi import AgiSession, FastAgiServer
 from bridge.protocols import ami
@@ -20,6 +21,7 @@ from bridge.protocols.safe import UnsafeValueError
 pytestmark = pytest.mark.asterisk
 
 DATA = Path(__file__).resolve().parent / "data"
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
 def _record_capture(name: str, data: bytes) -> None:
@@ -41,15 +43,13 @@ async def test_login_and_list_rooms_through_our_codec(ami_client: AmiTestClient)
     assert pong.ok and pong.response is not None and pong.response.get("Ping") == "Pong"
     # Nothing running: Asterisk answers an error that the tracker maps to []. The session's
     # Asterisk is shared, so the last call of an earlier test may still be hanging up.
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:
+
+    async def no_rooms() -> bool | Not:
         rooms = await ami_client.send(ami.confbridge_list_rooms(next_action_id()))
         assert rooms.ok
-        if rooms.events == ():
-            break
-        left = [dict(e.headers) for e in rooms.events]
-        assert asyncio.get_running_loop().time() < deadline, f"rooms still open: {left}"
-        await asyncio.sleep(0.2)
+        return rooms.events == () or Not([dict(e.headers) for e in rooms.events])
+
+    await until(no_rooms, 20, "no ConfBridge room left open", every=0.2)
 
 
 async def test_wrong_secret_is_refused(asterisk: AsteriskProcess) -> None:
@@ -162,9 +162,10 @@ async def test_sipp_call_joins_through_fastagi_and_leaves(
 
     since = ami_client.mark()
     async with FastAgiServer(route, port=asterisk.ports.agi):
-        call = start_call(
-            tmp_path / "sipp", asterisk.ports.sip, "4242", scenario="uac_pcmu_dtmf.xml"
-        )
+        call = start_sipp(
+            tmp_path / "sipp", ("127.0.0.1", asterisk.ports.sip), "4242",
+            scenario="uac_pcmu_dtmf.xml", scenarios=SCENARIOS, tone_hz=440.0, timeout=30,
+        )  # fmt: skip
         try:
             join = await ami_client.wait_event(_is("ConfbridgeJoin", conference), since=since)
             channel = join.get("Channel") or ""

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -29,13 +28,14 @@ import aiohttp
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
+from bridge_testing.heard import asterisk_tone as tone_file
+from bridge_testing.heard import hears, new_phone, phone_set
 from bridge_testing.pbx_truth import api_places, pbx_places
+from bridge_testing.sipp import sipp_available
 from bridge_testing.wait import Not, until
-from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
-from sipp_runner import sipp_available
 from tcp_proxy import CuttableProxy
 
 pytestmark = [
@@ -197,8 +197,7 @@ async def test_bridge_sigkill_during_an_announcement(
         },
     )
     cid = conf["id"]
-    phones: list[SipPhone] = []
-    try:
+    async with phone_set() as phones:
         ids: list[str] = []
         for n in range(2):  # one after the other: the first joined is the first phone
             phones.append(phone := await new_phone(f"adopt{n}"))
@@ -246,12 +245,6 @@ async def test_bridge_sigkill_during_an_announcement(
         await hears(a, 1300, time.monotonic())
         kinds = [h["type"] for h in receiver.events(cid)]
         assert kinds.count("announcement.finished") == 1, kinds
-    finally:
-        for phone in phones:
-            if phone.answered and not phone.bye_received and phone.dialog is not None:
-                with contextlib.suppress(AssertionError):
-                    await phone.hangup()
-            await phone.stop()
 
 
 # ---------------------------------------------------------------- AMI outage, commands in flight

@@ -41,6 +41,7 @@ import io
 import os
 import random
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,16 +51,17 @@ from typing import Any
 import pytest
 from asterisk_confbridge_load import wait_root_free, why_not_measurable
 from baseline import BASELINE_COMMIT, ROOT, baseline_tree
-from bridge_testing.asterisk_pbx import AMI_USER, AsteriskPorts, AsteriskProcess, asterisk_root
+from bridge_testing.asterisk_pbx import AsteriskPorts, AsteriskProcess, asterisk_root
 from bridge_testing.join_rig import (
     BridgeChild,
     Callers,
     TimedReceiver,
     call_number,
-    free_port,
     postgres_schema,
     wait_for,
 )
+from bridge_testing.process import free_port
+from bridge_testing.real_pbx import asterisk_config
 from secret_guard import register_secret
 
 pytestmark = pytest.mark.benchmark
@@ -322,7 +324,7 @@ async def _scenario(
             with contextlib.suppress(asyncio.CancelledError):
                 await hanging_up
         _progress(row, "all left" if left_at is not None else "not all left")
-        code = await callers.finished(30.0)
+        code = await callers.ended(30.0)
         _progress(row, f"SIPp ended: {code}")
         if code != 0:
             row.notes.append(f"SIPp exit code {code}: {callers.output()[-600:]!r}")
@@ -369,7 +371,7 @@ async def test_joins_embedded(
             row = Row("embedded", database, design)
             table.rows.append(row)
             rows.append(row)
-            sip_port = free_port(also_tcp=True)
+            sip_port = free_port(socket.SOCK_DGRAM, both=True)
             low = random.randrange(30000, 60000 - 2 * CALLERS - 200, 2)
             engine = {
                 "engine": "embedded",
@@ -434,15 +436,7 @@ async def test_joins_asterisk(
         try:
             pbx.start()
             pbx.wait_fully_booted()
-            engine = {
-                "engine": "asterisk",
-                "ami_host": "127.0.0.1",
-                "ami_port": pbx.ports.ami,
-                "ami_username": AMI_USER,
-                "ami_secret": pbx.secret,
-                "agi_host": "127.0.0.1",
-                "agi_port": pbx.ports.agi,
-            }
+            engine = asterisk_config(pbx)
             for database in databases:
                 for design, tree in members:
                     row = Row("asterisk", database, design)

@@ -8,7 +8,6 @@ ship is what we test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.protocols import ami
+from bridge_testing.process import free_port, wait_started
 
 REPO = Path(__file__).resolve().parents[2]
 DIALPLAN = REPO / "dialplan"
@@ -40,48 +40,29 @@ exten => wait,1,Answer()
  same => n,Wait(30)
  same => n,Hangup()
 """
-# Test-only PJSIP objects: a "trunk" endpoint with a static contact (the configured dial
-# endpoint of the divert tests) and a "victim" endpoint a tenant must never be able to
-# select by name.
-TEST_ENDPOINTS = """
-[bridge-test-trunk]
-type = aor
-contact = sip:trunk@127.0.0.1:5999
 
-[bridge-test-trunk]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-trunk
-disallow = all
-allow = ulaw
 
-; a carrier trunk that answers (a SIPp phone on AsteriskPorts.carrier): dial-outs to
-; numbers through ami_dial_endpoint
-[bridge-test-carrier]
-type = aor
-contact = sip:carrier@127.0.0.1:{carrier}
+# Test-only PJSIP objects, each an endpoint with a static contact: a "trunk" (the configured
+# dial endpoint of the divert tests), a carrier trunk that answers (a SIPp phone on
+# AsteriskPorts.carrier: dial-outs to numbers through ami_dial_endpoint), and a "victim"
+# a tenant must never be able to select by name.
+def _test_endpoint(name: str, contact: str) -> str:
+    return (
+        f"\n[{name}]\ntype = aor\ncontact = {contact}\n"
+        f"\n[{name}]\ntype = endpoint\ntransport = transport-udp\ncontext = bridge-dialin\n"
+        f"aors = {name}\ndisallow = all\nallow = ulaw\n"
+    )
 
-[bridge-test-carrier]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-carrier
-disallow = all
-allow = ulaw
 
-[bridge-test-victim]
-type = aor
-contact = sip:victim-secret@127.0.0.1:5998
-
-[bridge-test-victim]
-type = endpoint
-transport = transport-udp
-context = bridge-dialin
-aors = bridge-test-victim
-disallow = all
-allow = ulaw
-"""
+def pjsip_test_objects(carrier: int) -> str:
+    return "".join(
+        _test_endpoint(name, contact)
+        for name, contact in (
+            ("bridge-test-trunk", "sip:trunk@127.0.0.1:5999"),
+            ("bridge-test-carrier", f"sip:carrier@127.0.0.1:{carrier}"),
+            ("bridge-test-victim", "sip:victim-secret@127.0.0.1:5998"),
+        )
+    )
 
 
 def asterisk_root() -> Path:
@@ -90,12 +71,6 @@ def asterisk_root() -> Path:
 
 def root_is_complete(root: Path) -> bool:
     return (root / ROOT_MARKER).is_file() and (root / "usr/sbin/asterisk").exists()
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -137,7 +112,7 @@ class AsteriskProcess:
         )
         (etc / "pjsip_bridge_local.conf").write_text(
             f"[transport-udp](+)\nbind = 127.0.0.1:{self.ports.sip}\n"
-            + TEST_ENDPOINTS.format(carrier=self.ports.carrier)
+            + pjsip_test_objects(self.ports.carrier)
         )
         (etc / "extensions_bridge_local.conf").write_text(
             f"[globals](+)\nBRIDGE_AGI_URL = agi://127.0.0.1:{self.ports.agi}\n{PROBE_CONTEXT}"
@@ -167,28 +142,17 @@ class AsteriskProcess:
             )
 
     def wait_fully_booted(self, within: float = 60.0) -> float:
-        """Poll AMI until a login sees FullyBooted; returns seconds since start."""
-        assert self.process is not None
+        """Until an AMI login sees FullyBooted (or Asterisk exits); seconds since start."""
         started = time.monotonic()
-        deadline = started + within
-        last_error = "no attempt"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"asterisk exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            try:
-                if self._login_sees_fully_booted(deadline):
-                    self.boot_seconds = time.monotonic() - started
-                    return self.boot_seconds
-            except OSError as exc:
-                last_error = repr(exc)
-            # Waiting on the process doubles as the pause between attempts.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=0.1)
-        raise TimeoutError(
-            f"Asterisk not FullyBooted within {within}s ({last_error}):\n{self.tail()}"
+        wait_started(
+            lambda: self._login_sees_fully_booted(started + within),
+            within=within,
+            what="Asterisk FullyBooted",
+            process=self.process,
+            output=self.tail,
         )
+        self.boot_seconds = time.monotonic() - started
+        return self.boot_seconds
 
     def _login_sees_fully_booted(self, deadline: float) -> bool:
         with socket.create_connection(("127.0.0.1", self.ports.ami), timeout=2) as sock:

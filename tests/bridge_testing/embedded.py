@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,11 @@ from bridge.media import tones
 from bridge.media.wav import write_wav
 from bridge.pbx.embedded.backend import EmbeddedBackend
 from bridge.protocols.digest import ha1
+from bridge_testing import heard
 from bridge_testing.phone import SipPhone
 from bridge_testing.wait import until
 
-HEARD = 1500.0  # a 6000-peak tone arrives at about 6000; silence well under 100
-SILENT = 300.0
+HEARD, SILENT = heard.HEARD, heard.SILENT
 JOIN_TIMEOUT = 10.0
 
 # three SIP users for the tests where phones must authenticate
@@ -191,18 +191,10 @@ def rtp_range() -> tuple[int, int]:
 
 
 async def new_phone(made: list[SipPhone], name: str, tone_hz: float | None = None) -> SipPhone:
-    phone = SipPhone(name, tone_hz)
-    await phone.start()
-    made.append(phone)
-    return phone
+    return await heard.new_phone(name, tone_hz, into=made)
 
 
-@asynccontextmanager
-async def phone_set() -> AsyncIterator[list[SipPhone]]:
-    """The list `new_phone` adds to; every phone in it is stopped on exit."""
-    made: list[SipPhone] = []
-    try:
-        yield made
-    finally:
-        for phone in made:
-            await phone.stop()
+def phone_set() -> AbstractAsyncContextManager[list[SipPhone]]:
+    """The list `new_phone` adds to; every phone in it is stopped on exit (the engine
+    ends with the test, so no hang-up)."""
+    return heard.phone_set(hang_up=False)

@@ -36,7 +36,8 @@ import aiohttp
 from aiohttp import web
 from receiver import WebhookReceiver
 
-from bridge.media import g711, tones
+from bridge_testing.sipp import Sipp, launch, request
+from bridge_testing.wait import until
 
 SERVER = Path(__file__).resolve().parents[1] / "benchmarks" / "join_server.py"  # a script
 SOCKET_BUFFER = 4 * 1024 * 1024  # SIPp's SIP socket; its default (64 KiB) drops a burst of INFOs
@@ -45,33 +46,16 @@ CALL_ID = "%u-%p@%s"  # SIPp's -cid_str: call number, SIPp's pid, its IP (127.0.
 CALLER_PREFIX = "4420794"  # + call number: a phone-number-like, unique From user per call
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, *, also_tcp: bool = False) -> int:
-    """A loopback port free now (for UDP, and TCP too when asked)."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not also_tcp:
-            return port
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
 async def wait_for(
     predicate: Callable[[], Awaitable[bool]], within: float, every: float = 0.1
 ) -> bool:
-    """Poll an async condition until it holds (True) or the deadline passes (False)."""
-    deadline = time.monotonic() + within
-    while True:
-        if await predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(every)  # the poll interval, not a wait for something to happen
+    """`until` for a benchmark: True when the condition held, False on the deadline (a
+    figure notes it; the run goes on)."""
+    try:
+        await until(predicate, within, every=every)
+    except AssertionError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -197,47 +181,12 @@ _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <nop><action><gettimeofday assign_to="inv_s,inv_us"/></action></nop>
 """
 
-_REQUEST = """  <send retrans="500">
-    <![CDATA[
-      {method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>{to_tag}
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-{body}
-    ]]>
-  </send>
-"""
-
-_SDP = """      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=sendrecv
-"""
-
-_NO_BODY = """      Content-Length: 0
-"""
-
 
 def caller_scenario(hold_seconds: float) -> str:
     user = CALLER_PREFIX + "[call_number]"
-    invite = _REQUEST.format(method="INVITE", user=user, to_tag="", cseq=1, body=_SDP)
-    ack = _REQUEST.format(
-        method="ACK", user=user, to_tag="[peer_tag_param]", cseq=1, body=_NO_BODY
-    ).replace(' retrans="500"', "")
-    bye = _REQUEST.format(method="BYE", user=user, to_tag="[peer_tag_param]", cseq=2, body=_NO_BODY)
+    invite = request("INVITE", 1, user=user, sdp=True)
+    ack = request("ACK", 1, user=user, in_dialog=True)
+    bye = request("BYE", 2, user=user, in_dialog=True)
     return (
         _HEAD
         + invite
@@ -270,13 +219,10 @@ class Answered:
 
 
 @dataclass
-class Callers:
+class Callers(Sipp):
     """One SIPp process: `calls` callers at `rate` per second dialling `service` at `server`."""
 
-    process: subprocess.Popen[bytes]
-    workdir: Path
-    port: int
-    calls: int
+    calls: int = 0
 
     @classmethod
     def start(
@@ -285,26 +231,18 @@ class Callers:
     ) -> Callers:  # fmt: skip
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "caller.xml").write_text(caller_scenario(hold_seconds))
-        # one second of a quiet 440 Hz tone, looped: the audio every caller sends
-        (workdir / "tone.ulaw").write_bytes(g711.ulaw_encode(tones.tone_pcm([440.0], 1000, 2000)))
-        port = free_port()
-        command = [
-            "sipp", "-sf", "caller.xml", "-s", service,
-            "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port()),
-            "-m", str(calls), "-l", str(calls), "-r", str(rate),
-            "-nostdin", "-trace_logs", "-trace_err", "-buff_size", str(SOCKET_BUFFER),
-            "-cid_str", CALL_ID,  # SIPp's default, written out: call_id() depends on it
-            # a repeated hang-up INFO (see hang_up_all) is ignored, not a reason to abort
-            "-default_behaviors", "all,-abortunexp",
-            "-timeout", f"{int(hold_seconds + calls / rate + 60)}s", *extra,
-            f"{server[0]}:{server[1]}",
-        ]  # fmt: skip
-        with (workdir / "sipp.out").open("wb") as out:
-            process = subprocess.Popen(
-                command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return cls(process, workdir, port, calls)
+        sipp = launch(
+            # one second of a quiet 440 Hz tone, looped: the audio every caller sends
+            workdir, "caller.xml", server, service=service, calls=calls, rate=rate,
+            timeout=hold_seconds + calls / rate + 60, tone_hz=440.0, tone_amplitude=2000,
+            options=[
+                "-trace_logs", "-buff_size", str(SOCKET_BUFFER),
+                "-cid_str", CALL_ID,  # SIPp's default, written out: call_id() depends on it
+                # a repeated hang-up INFO (see hang_up_all) is ignored, not a reason to abort
+                "-default_behaviors", "all,-abortunexp", *extra,
+            ],
+        )  # fmt: skip
+        return cls(sipp.process, sipp.workdir, sipp.port, calls)
 
     def _log_lines(self) -> list[list[str]]:
         return [
@@ -362,20 +300,12 @@ class Callers:
                 await asyncio.sleep(RESEND_SECONDS)  # the resend interval
                 pending -= self.hung_up()
 
-    async def finished(self, within: float) -> int | None:
+    async def ended(self, within: float) -> int | None:
+        """SIPp's exit status, or None if it is still running after `within` seconds."""
         try:
-            return await asyncio.to_thread(self.process.wait, within)
+            return await self.finished(within)
         except subprocess.TimeoutExpired:
             return None
-
-    def output(self) -> str:
-        errors = "".join(p.read_text(errors="replace") for p in self.workdir.glob("*_errors.log"))
-        return _tail(self.workdir / "sipp.out", 2500) + errors[-2500:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 def call_number(from_user: str | None) -> int | None:

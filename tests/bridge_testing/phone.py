@@ -38,6 +38,7 @@ from bridge_testing.wait import until
 
 Address = tuple[str, int]
 HOST = "127.0.0.1"
+RESEND_SECONDS = 0.5  # the INVITE again until any response (RFC 3261 Timer A, simplified)
 
 
 def amplitude(pcm: bytes, hz: float) -> float:
@@ -179,14 +180,21 @@ class SipPhone:
 
     async def _send_invite(self, within: float) -> None:
         """Send the INVITE, again every 0.5 s until any response (RFC 3261 Timer A, simplified)."""
-        assert self._invite is not None and self._server is not None
+        invite, server = self._invite, self._server
+        assert invite is not None and server is not None
         count = len(self.responses)
-        deadline = time.monotonic() + within
-        while len(self.responses) == count:
-            self._send_sip(self._invite, self._server)
-            with contextlib.suppress(AssertionError):
-                await until(lambda: len(self.responses) > count, 0.5)
-            assert time.monotonic() < deadline, f"{self.name}: no response to INVITE"
+        sent_at = -RESEND_SECONDS
+
+        def responded() -> bool:
+            nonlocal sent_at
+            if len(self.responses) > count:
+                return True
+            if time.monotonic() - sent_at >= RESEND_SECONDS:
+                self._send_sip(invite, server)
+                sent_at = time.monotonic()
+            return False
+
+        await until(responded, within, f"{self.name}: a response to INVITE")
         await until(lambda: self.final_status is not None, within, f"{self.name} answer")
 
     async def hangup(self) -> None:

@@ -27,6 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge_testing.process import wait_started
+from bridge_testing.wait import Not
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "freeswitch-conf"
 INSTALL_HINT = "bash .ci/freeswitch.sh (as root; installs /opt/freeswitch)"
@@ -197,21 +200,17 @@ class FreeSwitchProcess:
         return time.monotonic() - began
 
     def wait_ready(self, deadline: float) -> None:
-        last = ""
-        while time.monotonic() < deadline:
-            try:
-                body = self.api("status", timeout=2.0)
-                if "is ready" in body:
-                    sofia = self.api("sofia status", timeout=2.0)
-                    if re.search(r"conference-bridge\s+profile\s+\S+\s+RUNNING", sofia):
-                        return
-                    last = sofia
-                else:
-                    last = body
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.1)  # poll interval, bounded by the deadline
-        raise AssertionError(f"FreeSWITCH not ready by the deadline: {last[-300:]}")
+        """Until ESL says "is ready" and our sofia profile is RUNNING (by `deadline`)."""
+
+        def ready() -> bool | Not:
+            body = self.api("status", timeout=2.0)
+            if "is ready" not in body:
+                return Not(body[-300:])
+            sofia = self.api("sofia status", timeout=2.0)
+            running = re.search(r"conference-bridge\s+profile\s+\S+\s+RUNNING", sofia)
+            return bool(running) or Not(sofia[-300:])
+
+        wait_started(ready, within=max(0.0, deadline - time.monotonic()), what="FreeSWITCH ready")
 
     def stop(self) -> None:
         subprocess.run(

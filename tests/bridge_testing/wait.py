@@ -75,7 +75,7 @@ async def until(
 
 
 def until_sync(
-    condition: Callable[[], T | None],
+    condition: Callable[[], T | Not | None],
     timeout: float = TIMEOUT,
     what: str = "",
     *,
@@ -85,7 +85,7 @@ def until_sync(
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
-        if value:
+        if value and not isinstance(value, Not):  # a Not is always falsy: only narrows
             return value
         if time.monotonic() > deadline:
             raise _late(timeout, what or repr(condition), value)

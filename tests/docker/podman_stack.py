@@ -20,6 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge_testing.process import free_port as loopback_port
+from bridge_testing.process import wait_started
+from bridge_testing.wait import Not
 from needs import need_command, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,24 +47,12 @@ runtime = "runc"
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port free for TCP (or UDP) on 127.0.0.1 now, never one of RESERVED_PORTS."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in RESERVED_PORTS:
-            return port
+    return loopback_port(kind, avoid=RESERVED_PORTS)
 
 
 def free_both() -> int:
     """A port free for both TCP and UDP (SIP listens on both)."""
-    while True:
-        port = free_port(socket.SOCK_DGRAM)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+    return loopback_port(socket.SOCK_DGRAM, both=True, avoid=RESERVED_PORTS)
 
 
 def rtp_range(size: int = 200) -> tuple[int, int]:
@@ -185,22 +176,24 @@ class Stack:
         self.compose("up", "-d", "--no-build")
 
     def wait_healthy(self, service: str, within: float = 90.0) -> float:
-        """Run the image's HEALTHCHECK until it passes; seconds taken."""
+        """Run the image's HEALTHCHECK until it passes (or the container stops); seconds."""
         started = time.monotonic()
         name = self.container(service)
-        last = ""
-        while time.monotonic() - started < within:
+
+        def healthy() -> bool | Not:
             state = self.podman.run(
                 ["inspect", "--format", "{{.State.Status}}", name], check=False
             ).stdout.strip()
             if state in ("exited", "stopped"):
                 raise AssertionError(f"{name} {state}:\n{self.logs(service)}")
             done = self.podman.run(["healthcheck", "run", name], check=False, timeout=30)
-            if done.returncode == 0:
-                return time.monotonic() - started
-            last = (done.stdout + done.stderr)[-300:]
-            time.sleep(0.5)  # between health probes; bounded by the deadline
-        raise AssertionError(f"{name} not healthy in {within}s ({last}):\n{self.logs(service)}")
+            return done.returncode == 0 or Not((done.stdout + done.stderr)[-300:])
+
+        wait_started(
+            healthy, within=within, what=f"{name} healthy", output=lambda: self.logs(service),
+            every=0.5,  # between health probes
+        )  # fmt: skip
+        return time.monotonic() - started
 
     def exec(self, service: str, *command: str) -> str:
         return self.podman.run(["exec", self.container(service), *command]).stdout

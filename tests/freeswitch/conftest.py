@@ -9,21 +9,12 @@ with the instruction locally, and a failure when CI is set (as tests/asterisk do
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from bridge_testing.fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
-from bridge_testing.real_freeswitch import (
-    INSTALL_HINT,
-    FreeSwitchPorts,
-    FreeSwitchProcess,
-    freeswitch_home,
-)
-from bridge_testing.real_freeswitch import installed as freeswitch_installed
-from secret_guard import register_secret
+from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.real_pbx import running_freeswitch
 
 
 @pytest.fixture
@@ -40,25 +31,8 @@ async def fake_esl() -> AsyncIterator[FakeFactory]:
         await server.close()
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: a missing FreeSWITCH is a failure, not a skip)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def freeswitch() -> Iterator[FreeSwitchProcess]:
     """One real FreeSWITCH for the session, in its own tree, with freeswitch-conf/."""
-    home = freeswitch_home()
-    if not freeswitch_installed(home):
-        _unavailable(f"no FreeSWITCH at {home}; run {INSTALL_HINT}")
-    with tempfile.TemporaryDirectory(prefix="cb-freeswitch-") as tmp:
-        fs = FreeSwitchProcess(home, Path(tmp) / "fs", FreeSwitchPorts.pick())
-        register_secret(fs.password)
-        fs.prepare()
-        try:
-            seconds = fs.start()
-            print(f"\nfreeswitch: ready {seconds:.2f}s after start (ports {fs.ports})")
-            yield fs
-        finally:
-            fs.stop()
+    with running_freeswitch() as fs:
+        yield fs

@@ -3,7 +3,7 @@ shipped dialplan hands each call to the bridge's outbound socket, and the bridge
 or refuses it. What FreeSWITCH sends the phone (the SIP answer) is what is checked.
 
 A SIPp phone's RFC 4733 digits must rise within one call (fs_phones.py): the three
-wrong PINs in a row are pressed by our own SIP phone (fs_heard.py), which hears the
+wrong PINs in a row are pressed by our own SIP phone (bridge_testing/heard.py), which hears the
 prompts.
 """
 
@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bridge_testing.heard import SipPhone, hears, new_phone
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
-from fs_heard import hears, new_phone
 from fs_members import dial_out_member, members
 from fs_phones import dial, uac_scenario
 
@@ -79,25 +79,36 @@ async def test_unknown_access_code_is_refused_404(live: Live, tmp_path: Path) ->
         phone.stop()
 
 
-async def test_right_pin_joins(live: Live) -> None:
+async def _at_the_pin_prompt(live: Live, code: str, name: str) -> tuple[str, SipPhone]:
+    """A conference with PIN 1234 at `code`, and a phone that dialled it and hears the PIN
+    prompt; returns the conference id and the phone (stopped by the caller)."""
     conf = await live.ok(
         "POST",
         "/v1/conferences",
-        {"name": "pin", "dial_in": {"access_code": "7302", "pin": "1234"}},
+        {"name": name, "dial_in": {"access_code": code, "pin": "1234"}},
         201,
     )
-    phone = await new_phone("knows")
+    phone = await new_phone(name)
     try:
         mark = time.monotonic()
-        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7302", within=10.0) == 200
+        assert await phone.call(("127.0.0.1", live.fs.ports.sip), code, within=10.0) == 200
         await hears(phone, PIN_PROMPT_HZ, mark)
+    except BaseException:
+        await phone.stop()
+        raise
+    return str(conf["id"]), phone
+
+
+async def test_right_pin_joins(live: Live) -> None:
+    conf_id, phone = await _at_the_pin_prompt(live, "7302", "knows")
+    try:
         phone.send_digits("1234#")
-        await live.wait_event(conf["id"], "participant.joined", within=30)
-        assert len(members(live.fs, conf["id"])) == 1
+        await live.wait_event(conf_id, "participant.joined", within=30)
+        assert len(members(live.fs, conf_id)) == 1
         await phone.hangup()
     finally:
         await phone.stop()
-    await live.wait_event(conf["id"], "participant.left")
+    await live.wait_event(conf_id, "participant.left")
 
 
 async def test_full_conference_refuses_503(live: Live, tmp_path: Path) -> None:
@@ -148,28 +159,20 @@ async def test_reservation_not_started_is_busy_or_diverted(live: Live, tmp_path:
 async def test_wrong_pin_three_times_is_rejected(live: Live) -> None:
     """Each wrong PIN is answered by the bad-PIN prompt, then the PIN prompt again; the
     third ends the call (FreeSWITCH sends the BYE) and nobody joins."""
-    conf = await live.ok(
-        "POST",
-        "/v1/conferences",
-        {"name": "pin3", "dial_in": {"access_code": "7306", "pin": "1234"}},
-        201,
-    )
-    phone = await new_phone("guesser")
+    conf_id, phone = await _at_the_pin_prompt(live, "7306", "guesser")
     try:
-        mark = time.monotonic()
-        assert await phone.call(("127.0.0.1", live.fs.ports.sip), "7306", within=10.0) == 200
         for attempt in range(3):
-            await hears(phone, PIN_PROMPT_HZ, mark)
             mark = time.monotonic()
             phone.send_digits("0000#")
             if attempt < 2:
                 await hears(phone, BAD_PIN_HZ, mark)
                 mark = time.monotonic()  # the PIN prompt follows the bad-PIN prompt
+                await hears(phone, PIN_PROMPT_HZ, mark)
         await until(lambda: phone.bye_received, 15.0, "FreeSWITCH to hang up")
     finally:
         await phone.stop()
-    assert [p for p in await live.participants(conf["id"]) if p["status"] == "joined"] == []
-    assert members(live.fs, conf["id"]) == []
+    assert [p for p in await live.participants(conf_id) if p["status"] == "joined"] == []
+    assert members(live.fs, conf_id) == []
 
 
 async def test_stopping_the_bridge_during_a_pin_prompt_logs_no_traceback(

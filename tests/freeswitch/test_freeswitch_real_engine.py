@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_testing.heard import new_phone
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
 from esl_proxy import CuttableProxy
-from fs_heard import new_phone
 from fs_members import conference_name, dial_out_member, member_flags, members
 from fs_phones import dial, uac_scenario
 

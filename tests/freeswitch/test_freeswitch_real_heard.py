@@ -1,26 +1,36 @@
 """Heard by a real caller of the real FreeSWITCH, not only seen in the API: a waiting
 caller hears its own wait media (played again and again in the lobby) until the conference
 starts; a silent entry (play_beep never) joins with no entry tone, where play_beep
-always plays it. Callers are our own SIP phone (fs_heard.py), silent themselves so
+always plays it. Callers are our own SIP phone (bridge_testing/heard.py), silent themselves so
 that only FreeSWITCH's audio is in what they receive."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bridge_testing.heard import (
+    HEARD,
+    SILENT,
+    SipPhone,
+    burst_amplitude,
+    hears,
+    new_phone,
+    phone_set,
+)
+from bridge_testing.heard import freeswitch_tone as tone_file
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.wait import until
-from fs_heard import ENTRY_HZ, HEARD, SILENT, SipPhone, burst_amplitude, hears, new_phone, tone_file
 from fs_members import members
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 
 WAIT_HZ = 1700
+# FreeSWITCH's entry sound in freeswitch-conf's profile: tone_stream://%(200,0,500,600,700)
+ENTRY_HZ = (500.0, 600.0, 700.0)
 
 
 @pytest.fixture
@@ -31,20 +41,12 @@ async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[L
 
 @pytest.fixture
 async def callers() -> AsyncIterator[list[SipPhone]]:
-    phones: list[SipPhone] = []
-    try:
+    async with phone_set() as phones:
         yield phones
-    finally:
-        for phone in phones:
-            if phone.answered and not phone.bye_received and phone.dialog is not None:
-                with contextlib.suppress(AssertionError):
-                    await phone.hangup()
-            await phone.stop()
 
 
 async def _dial(live: Live, callers: list[SipPhone], code: str) -> SipPhone:
-    phone = await new_phone(f"caller{len(callers)}")
-    callers.append(phone)
+    phone = await new_phone(f"caller{len(callers)}", into=callers)
     assert await phone.call(("127.0.0.1", live.fs.ports.sip), code, within=10.0) == 200
     return phone
 
