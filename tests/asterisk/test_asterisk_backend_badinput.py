@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bridge_testing.tcp_proxy import CuttableProxy
 from live_bridge import Live
 from sipp_runner import sipp_available
-from tcp_proxy import CuttableProxy
 
 from bridge.core import engine as e
 from bridge.core.models import Conference, MediaItem, Participant

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AMI_USER
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import until
 from live_bridge import Live
 from sipp_runner import sipp_available
-from tcp_proxy import CuttableProxy
 
 from bridge.protocols import ami
 

@@ -30,13 +30,13 @@ import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
 from bridge_testing.pbx_truth import api_places, pbx_places
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until
 from heard import SipPhone, hears, new_phone, tone_file
 from live_bridge import Live
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 from sipp_runner import sipp_available
-from tcp_proxy import CuttableProxy
 
 pytestmark = [
     pytest.mark.asterisk,

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from bridge_testing.engine_fixtures import EslRig, esl_rig
 from bridge_testing.fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
 from bridge_testing.real_freeswitch import (
     INSTALL_HINT,
@@ -38,6 +39,13 @@ async def fake_esl() -> AsyncIterator[FakeFactory]:
     yield make
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[EslRig]:
+    """FreeSwitchBackend on a FakeFreeSwitch (engine_fixtures.esl_rig), ready."""
+    async with esl_rig() as connected:
+        yield connected
 
 
 def _unavailable(reason: str) -> None:

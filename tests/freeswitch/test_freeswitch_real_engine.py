@@ -2,7 +2,7 @@
 
 Callers are SIPp phones dialling in through the shipped SIP profile (fs_phones.py) or
 dial-outs through ``loopback/park``; the app is the real one (live_app.py). The fault
-tests cut the real ESL connection with a TCP proxy (esl_proxy.py).
+tests cut the real ESL connection with a TCP proxy (bridge_testing/tcp_proxy.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import until
-from esl_proxy import CuttableProxy
 from fs_heard import new_phone
 from fs_members import conference_name, dial_out_member, member_flags, members
 from fs_phones import dial, uac_scenario

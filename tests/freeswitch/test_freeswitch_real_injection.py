@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until, until_sync
-from esl_proxy import CuttableProxy
 
 from bridge.app import PARTS, Parts, build_app
 from bridge.config import Config
