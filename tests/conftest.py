@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.app_client import serve_app
 from fakes import FakeBackend
 from harness import Bridge, app_config, reset_postgres
 from receiver import WebhookReceiver
 
-from bridge.app import PARTS, build_app
 from bridge.core.clock import OffsetClock
 
 pytest_plugins = ["secret_guard"]
@@ -46,17 +45,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     backend = FakeBackend()
     clock = OffsetClock()
-    app = build_app(
-        app_config(tmp_path, database_url), backend=backend, clock=clock, run_scheduler=False
-    )
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    try:
-        yield Bridge(client, parts, backend, clock, parts.admin_key)
-    finally:
-        await client.close()
+    config = app_config(tmp_path, database_url)
+    async with serve_app(config, backend=backend, clock=clock, run_scheduler=False) as app:
+        yield Bridge(app.client, app.parts, backend, clock, app.admin_key)
 
 
 @pytest.fixture

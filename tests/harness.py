@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from bridge_testing.app_client import AdminApi
 from fakes import FakeBackend
 
 from bridge.app import Parts
@@ -53,7 +54,7 @@ def check_error_code(status: int, body: Any) -> None:
 
 
 @dataclass
-class Bridge:
+class Bridge(AdminApi):
     """The running application as a test sees it."""
 
     client: TestClient[Any, Any]
@@ -66,17 +67,12 @@ class Bridge:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
-    async def call(self, method: str, path: str, *, key: str | None = None, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
-        resp = await self.client.request(method, path, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        check_error_code(resp.status, body)
-        return resp.status, body
-
-    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        status, body = await self.call(method, path, **kw)
-        assert status == expect, (status, body)
-        return body
+    async def call(
+        self, method: str, path: str, *, key: str | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        status, body = await super().call(method, path, key=key, **kw)
+        check_error_code(status, body)
+        return status, body
 
     async def settle(self) -> None:
         """Let every engine observation reported so far be applied."""
