@@ -8,12 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_testing.app_client import serve_app
-from fakes import FakeBackend
-from harness import Bridge, app_config, reset_postgres
+from harness import Bridge, app_config, reset_postgres, serve_bridge
 from receiver import WebhookReceiver
-
-from bridge.core.clock import OffsetClock
 
 pytest_plugins = ["secret_guard"]
 
@@ -43,11 +39,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
-    backend = FakeBackend()
-    clock = OffsetClock()
-    config = app_config(tmp_path, database_url)
-    async with serve_app(config, backend=backend, clock=clock, run_scheduler=False) as app:
-        yield Bridge(app.client, app.parts, backend, clock, app.admin_key)
+    async with serve_bridge(app_config(tmp_path, database_url)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from bridge_testing.app_client import AdminApi
+from bridge_testing.app_client import AdminApi, serve_app
 from fakes import FakeBackend
 
 from bridge.app import Parts
@@ -77,3 +79,12 @@ class Bridge(AdminApi):
     async def settle(self) -> None:
         """Let every engine observation reported so far be applied."""
         await self.parts.observer.drain()
+
+
+@asynccontextmanager
+async def serve_bridge(config: Config) -> AsyncIterator[Bridge]:
+    """The app on a FakeBackend, served: the `bridge` fixture, or another instance of it on
+    the same database (whose admin key is "": the first instance made the key)."""
+    backend, clock = FakeBackend(), OffsetClock()
+    async with serve_app(config, backend=backend, clock=clock, run_scheduler=False) as app:
+        yield Bridge(app.client, app.parts, backend, clock, app.admin_key)

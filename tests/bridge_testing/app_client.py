@@ -36,8 +36,10 @@ async def serve_app(
     await client.start_server()
     try:
         parts = app[PARTS]
-        # a second app on the same data directory (a bridge restart) finds the key on disk
-        key = parts.admin_key or (config.data_dir / ADMIN_KEY_FILE).read_text().strip()
+        # a second app on the same data directory (a bridge restart) finds the key on disk;
+        # another instance on the same database with its own directory has none ("")
+        stored = config.data_dir / ADMIN_KEY_FILE
+        key = parts.admin_key or (stored.read_text().strip() if stored.exists() else "")
         yield Served(client, parts, key)
     finally:
         await client.close()
