@@ -129,15 +129,7 @@ class Live(AdminApi):
 
     async def participants(self, conf_id: str, status: str = "joined") -> list[dict[str, Any]]:
         """Every participant with `status`, across pages."""
-        items: list[dict[str, Any]] = []
-        after = ""
-        while True:
-            query = f"status={status}&limit=100" + (f"&after={after}" if after else "")
-            page = await self.ok("GET", f"/v1/conferences/{conf_id}/participants?{query}")
-            items += page["items"]
-            after = page.get("next_after") or ""
-            if not after or not page["items"]:
-                return items
+        return await self.every_item(f"/v1/conferences/{conf_id}/participants", f"status={status}")
 
     async def wait_participants(
         self, conf_id: str, count: int, status: str = "joined", within: float = 20.0

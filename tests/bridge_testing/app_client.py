@@ -70,3 +70,14 @@ class AdminApi:
         status, body = await self.call(method, path, **kw)
         assert status == expect, (method, path, status, body)
         return body
+
+    async def every_item(self, path: str, query: str = "") -> list[dict[str, Any]]:
+        """All items of a listing, page by page (100 each) along its `next_after` cursors."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = ""
+        while cursor is not None:
+            after = f"&after={cursor}" if cursor else ""
+            page = await self.ok("GET", f"{path}?{query}&limit=100{after}")
+            items.extend(page["items"])
+            cursor = (page.get("next_after") or None) if page["items"] else None
+        return items

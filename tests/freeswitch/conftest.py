@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from bridge_testing.engine_fixtures import EslRig, esl_rig
 from bridge_testing.fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
+from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import (
     INSTALL_HINT,
     FreeSwitchPorts,
@@ -24,6 +25,7 @@ from bridge_testing.real_freeswitch import (
     freeswitch_home,
 )
 from bridge_testing.real_freeswitch import installed as freeswitch_installed
+from bridge_testing.tcp_proxy import CuttableProxy
 from secret_guard import register_secret
 
 
@@ -46,6 +48,25 @@ async def rig() -> AsyncIterator[EslRig]:
     """FreeSwitchBackend on a FakeFreeSwitch (engine_fixtures.esl_rig), ready."""
     async with esl_rig() as connected:
         yield connected
+
+
+@pytest.fixture
+async def proxy(freeswitch: FreeSwitchProcess) -> AsyncIterator[CuttableProxy]:
+    """A cuttable proxy in front of the session FreeSWITCH's event socket."""
+    p = await CuttableProxy("127.0.0.1", freeswitch.ports.esl).start()
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+async def cut_live(
+    freeswitch: FreeSwitchProcess, tmp_path: Path, proxy: CuttableProxy
+) -> AsyncIterator[Live]:
+    """The app on the real FreeSWITCH, its ESL link through ``proxy``."""
+    async with start_live(freeswitch, tmp_path, esl_port=proxy.port) as app:
+        yield app
 
 
 def _unavailable(reason: str) -> None:

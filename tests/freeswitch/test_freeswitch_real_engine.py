@@ -34,23 +34,6 @@ async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[L
         yield app
 
 
-@pytest.fixture
-async def proxy(freeswitch: FreeSwitchProcess) -> AsyncIterator[CuttableProxy]:
-    p = CuttableProxy("127.0.0.1", freeswitch.ports.esl)
-    await p.start()
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-async def cut_live(
-    freeswitch: FreeSwitchProcess, tmp_path: Path, proxy: CuttableProxy
-) -> AsyncIterator[Live]:
-    """The app whose ESL link runs through ``proxy``."""
-    async with start_live(freeswitch, tmp_path, esl_port=proxy.port) as app:
-        yield app
-
-
 # --------------------------------------------------------------------------- silent entry
 
 

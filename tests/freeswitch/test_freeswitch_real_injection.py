@@ -18,14 +18,14 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_testing.live_app import Live, start_live
+from bridge_testing.live_app import Live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until, until_sync
@@ -97,21 +97,9 @@ async def refused(live: Live, method: str, path: str, body: Any) -> str:
 
 
 @pytest.fixture
-async def proxy(freeswitch: FreeSwitchProcess) -> AsyncIterator[CuttableProxy]:
-    """The ESL link runs through it: proxy.sent is what reached FreeSWITCH."""
-    p = await CuttableProxy("127.0.0.1", freeswitch.ports.esl).start()
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-@pytest.fixture
-async def live(
-    freeswitch: FreeSwitchProcess, tmp_path: Path, proxy: CuttableProxy
-) -> AsyncIterator[Live]:
-    async with start_live(freeswitch, tmp_path, esl_port=proxy.port) as app:
-        yield app
+def live(cut_live: Live) -> Live:
+    """Every app here reaches FreeSWITCH through `proxy`: proxy.sent is what reached it."""
+    return cut_live
 
 
 async def _conference_with_member(live: Live, code: str) -> tuple[str, str]:
