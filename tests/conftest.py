@@ -40,6 +40,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     async with serve_bridge(app_config(tmp_path, database_url)) as running:
+        assert running.admin_key, "a new bridge makes its admin key"
         yield running
 
 
