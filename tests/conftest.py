@@ -8,13 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from fakes import FakeBackend
-from harness import Bridge, app_config, reset_postgres
+from harness import Bridge, app_config, reset_postgres, serve_bridge
 from receiver import WebhookReceiver
-
-from bridge.app import PARTS, build_app
-from bridge.core.clock import OffsetClock
 
 pytest_plugins = ["secret_guard", "bridge_testing.twins"]
 
@@ -44,19 +39,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def bridge(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
-    backend = FakeBackend()
-    clock = OffsetClock()
-    app = build_app(
-        app_config(tmp_path, database_url), backend=backend, clock=clock, run_scheduler=False
-    )
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    try:
-        yield Bridge(client, parts, backend, clock, parts.admin_key)
-    finally:
-        await client.close()
+    async with serve_bridge(app_config(tmp_path, database_url)) as running:
+        assert running.admin_key, "a new bridge makes its admin key"
+        yield running
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from bridge_testing.app_client import AdminApi, serve_app
 from fakes import FakeBackend
 
 from bridge.app import Parts
@@ -53,7 +56,7 @@ def check_error_code(status: int, body: Any) -> None:
 
 
 @dataclass
-class Bridge:
+class Bridge(AdminApi):
     """The running application as a test sees it."""
 
     client: TestClient[Any, Any]
@@ -66,18 +69,22 @@ class Bridge:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
-    async def call(self, method: str, path: str, *, key: str | None = None, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
-        resp = await self.client.request(method, path, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        check_error_code(resp.status, body)
-        return resp.status, body
-
-    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        status, body = await self.call(method, path, **kw)
-        assert status == expect, (status, body)
-        return body
+    async def call(
+        self, method: str, path: str, *, key: str | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        status, body = await super().call(method, path, key=key, **kw)
+        check_error_code(status, body)
+        return status, body
 
     async def settle(self) -> None:
         """Let every engine observation reported so far be applied."""
         await self.parts.observer.drain()
+
+
+@asynccontextmanager
+async def serve_bridge(config: Config) -> AsyncIterator[Bridge]:
+    """The app on a FakeBackend, served: the `bridge` fixture, or another instance of it on
+    the same database (whose admin key is "": the first instance made the key)."""
+    backend, clock = FakeBackend(), OffsetClock()
+    async with serve_app(config, backend=backend, clock=clock, run_scheduler=False) as app:
+        yield Bridge(app.client, app.parts, backend, clock, app.admin_key)

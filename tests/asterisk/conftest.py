@@ -52,8 +52,8 @@ async def proxied(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[Any, Any]]:
     """Like `live`, but the bridge reaches AMI through a proxy the test can cut."""
+    from bridge_testing.tcp_proxy import CuttableProxy
     from live_bridge import running_bridge
-    from tcp_proxy import CuttableProxy
 
     proxy = CuttableProxy("127.0.0.1", asterisk.ports.ami)
     await proxy.start()

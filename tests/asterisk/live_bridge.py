@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
+from bridge_testing.app_client import AdminApi, serve_app
 from bridge_testing.asterisk_pbx import AsteriskProcess
 from bridge_testing.wait import until
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 
-from bridge.app import PARTS, Parts, build_app
+from bridge.app import Parts
 from bridge.config import Config
 from bridge.pbx.asterisk.backend import AsteriskBackend
 from bridge.protocols import ami
@@ -77,24 +78,23 @@ async def running_bridge(
         scheduler_interval_seconds=0.2,
         unreserved_max_participants=unreserved_max,
     )
-    app = build_app(config, backend=backend)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    assert backend.ami is not None and backend.ami.ready, backend.health()
-    live = Live(client, parts, backend, pbx, ami_client, receiver, parts.admin_key, tmp_path)
     try:
-        yield live
+        async with serve_app(config, backend=backend) as app:
+            assert backend.ami is not None and backend.ami.ready, backend.health()
+            live = Live(
+                app.client, app.parts, backend, pbx, ami_client, receiver, app.admin_key, tmp_path
+            )
+            try:
+                yield live
+            finally:
+                live.stop_phones()
     finally:
-        live.stop_phones()
-        await client.close()
         if shared_data:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
-class Live:
+class Live(AdminApi):
     client: TestClient[Any, Any]
     parts: Parts
     backend: AsteriskBackend
@@ -104,17 +104,6 @@ class Live:
     admin_key: str
     workdir: Path
     phones: list[Phone] = field(default_factory=list)
-
-    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.admin_key}"}
-        resp = await self.client.request(method, path, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        return resp.status, body
-
-    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        status, body = await self.call(method, path, **kw)
-        assert status == expect, (status, body)
-        return body
 
     async def conference(self, code: str, **body: Any) -> dict[str, Any]:
         dial_in = {"access_code": code, **body.pop("dial_in", {})}
@@ -140,15 +129,7 @@ class Live:
 
     async def participants(self, conf_id: str, status: str = "joined") -> list[dict[str, Any]]:
         """Every participant with `status`, across pages."""
-        items: list[dict[str, Any]] = []
-        after = ""
-        while True:
-            query = f"status={status}&limit=100" + (f"&after={after}" if after else "")
-            page = await self.ok("GET", f"/v1/conferences/{conf_id}/participants?{query}")
-            items += page["items"]
-            after = page.get("next_after") or ""
-            if not after or not page["items"]:
-                return items
+        return await self.every_item(f"/v1/conferences/{conf_id}/participants", f"status={status}")
 
     async def wait_participants(
         self, conf_id: str, count: int, status: str = "joined", within: float = 20.0

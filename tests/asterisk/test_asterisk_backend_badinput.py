@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from bridge_testing.sipp import sipp_available
+from bridge_testing.tcp_proxy import CuttableProxy
 from live_bridge import Live
-from tcp_proxy import CuttableProxy
 
 from bridge.core import engine as e
 from bridge.core.models import Conference, MediaItem, Participant

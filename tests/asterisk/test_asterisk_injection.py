@@ -28,9 +28,9 @@ import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import ADMIN_USER, AsteriskProcess
 from bridge_testing.sipp import sipp_available
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until
 from live_bridge import Live, running_bridge
-from tcp_proxy import CuttableProxy
 
 from bridge.core import engine as e
 from bridge.core.admission import Admission, Outcome

@@ -20,13 +20,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from fakes import FakeBackend
-from harness import Bridge, app_config, reset_postgres
+from bridge_testing.wait import Not, until
+from harness import Bridge, app_config, reset_postgres, serve_bridge
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bridge.app import PARTS, build_app
-from bridge.core.clock import OffsetClock
 from bridge.services.commit import GroupCommitter, Pending
 
 pytestmark = pytest.mark.benchmark
@@ -54,23 +51,17 @@ class Counter:
                     self.ready.set()
 
 
-async def until(counter: Counter, n: int, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while counter.events < n:
-        assert time.monotonic() < deadline, f"the stream had {counter.events} of {n} events"
-        await asyncio.sleep(0.001)
+async def streamed(counter: Counter, n: int, within: float = 30.0) -> None:
+    def enough() -> bool | Not:
+        return counter.events >= n or Not(f"the stream had {counter.events} of {n} events")
+
+    await until(enough, within, f"{n} streamed events", every=0.001)
 
 
 @asynccontextmanager
 async def instance(tmp: Path, url: str) -> AsyncIterator[Bridge]:
-    app = build_app(app_config(tmp, url), backend=FakeBackend(), run_scheduler=False)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    try:
-        yield Bridge(client, parts, FakeBackend(), OffsetClock(), parts.admin_key or "")
-    finally:
-        await client.close()
+    async with serve_bridge(app_config(tmp, url)) as running:
+        yield running
 
 
 def previous_numbering(committer: GroupCommitter) -> None:
@@ -111,7 +102,7 @@ async def measure(tmp: Path, url: str, design: str) -> dict[str, float]:
             answered = time.perf_counter()
             out = {"per_second": CHANGES / (answered - started)}
             for name, counter in (("on_b", on_b), ("on_a", on_a)):
-                await until(counter, CHANGES)
+                await streamed(counter, CHANGES)
                 out[name] = (time.perf_counter() - answered) * 1000
             return out
         finally:

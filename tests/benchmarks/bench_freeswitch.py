@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.app_client import Served, serve_app
 from bridge_testing.engine_fixtures import (
     ROOM1,
     FakeFreeSwitch,
@@ -32,7 +33,6 @@ from bridge_testing.engine_fixtures import (
 from bridge_testing.fake_esl import REFERENCE
 from bridge_testing.wait import until
 
-from bridge.app import PARTS, build_app
 from bridge.config import Config
 from bridge.core.clock import OffsetClock
 from bridge.core.ids import engine_name
@@ -80,26 +80,33 @@ async def test_events_parsed_and_applied_in_process() -> None:
     )
 
 
-async def _app(
-    tmp_path: Path, fake: FakeFreeSwitch
-) -> tuple[TestClient[web.Request, web.Application], FreeSwitchBackend]:
+@asynccontextmanager
+async def _app(tmp_path: Path) -> AsyncIterator[tuple[FakeFreeSwitch, Served, FreeSwitchBackend]]:
+    fake = await FakeFreeSwitch().start()
     backend = FreeSwitchBackend(
         "127.0.0.1", fake.port, "ClueCon", outbound_port=0, profile="default", order_hold=0.0
     )
     config = Config(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'b.db'}")
-    app = build_app(config, backend=backend, clock=OffsetClock(), run_scheduler=False)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    await asyncio.wait_for(backend.ready.wait(), 5)
-    return client, backend
+    try:
+        async with serve_app(
+            config, backend=backend, clock=OffsetClock(), run_scheduler=False
+        ) as app:
+            await asyncio.wait_for(backend.ready.wait(), 5)
+            yield fake, app, backend
+    finally:
+        await fake.close()
 
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="recorded ESL traffic not available")
 async def test_events_end_to_end_and_cost_per_join(tmp_path: Path) -> None:
-    fake = await FakeFreeSwitch().start()
-    client, backend = await _app(tmp_path, fake)
-    parts = client.app[PARTS]
-    key = parts.admin_key
+    async with _app(tmp_path) as (fake, app, backend):
+        await _end_to_end_and_joins(fake, app, backend)
+
+
+async def _end_to_end_and_joins(
+    fake: FakeFreeSwitch, app: Served, backend: FreeSwitchBackend
+) -> None:
+    client, parts, key = app.client, app.parts, app.admin_key
     resp = await client.post(
         "/v1/conferences",
         json={"name": "bench", "dial_in": {"access_code": "4321"}, "max_participants": 40},
@@ -153,5 +160,3 @@ async def test_events_end_to_end_and_cost_per_join(tmp_path: Path) -> None:
         f"{count / parsed:,.0f} events/s parsed+applied by the backend, "
         f"{count / applied:,.0f} events/s applied into the app (SQLite, observer)"
     )
-    await client.close()
-    await fake.close()

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from harness import LOOPBACK_CIDRS
 
-from bridge.app import PARTS, Parts, build_app
+from bridge.app import Parts
 from bridge.config import Config
 from bridge.core.clock import Clock
 from bridge.media import tones
@@ -21,6 +21,7 @@ from bridge.media.wav import write_wav
 from bridge.pbx.embedded.backend import EmbeddedBackend
 from bridge.protocols.digest import ha1
 from bridge_testing import heard
+from bridge_testing.app_client import AdminApi, serve_app
 from bridge_testing.phone import SipPhone
 from bridge_testing.wait import until
 
@@ -81,16 +82,8 @@ async def running_app(
         recordings_dir=cfg.recordings_dir,
         **(backend or {}),
     )
-    app = build_app(cfg, backend=engine, clock=clock, run_scheduler=False)
-    server = TestServer(app) if host is None else TestServer(app, host=host)
-    client = TestClient(server)
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    try:
-        yield Running(client, parts, engine, cfg, parts.admin_key)
-    finally:
-        await client.close()
+    async with serve_app(cfg, host=host, backend=engine, clock=clock, run_scheduler=False) as app:
+        yield Running(app.client, app.parts, engine, cfg, app.admin_key)
 
 
 def write_tone(media_dir: Path, name: str, hz: float, ms: int) -> None:
@@ -99,7 +92,7 @@ def write_tone(media_dir: Path, name: str, hz: float, ms: int) -> None:
 
 
 @dataclass
-class Engine:
+class Engine(AdminApi):
     client: TestClient[Any, Any]
     parts: Parts
     backend: EmbeddedBackend
@@ -119,17 +112,6 @@ class Engine:
     @property
     def sip(self) -> tuple[str, int]:
         return self.backend.sip_address
-
-    async def call(self, method: str, path: str, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.admin_key}"}
-        resp = await self.client.request(method, path, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        return resp.status, body
-
-    async def ok(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        status, body = await self.call(method, path, **kw)
-        assert status == expect, (status, body)
-        return body
 
     async def settle(self) -> None:
         await self.parts.observer.drain()

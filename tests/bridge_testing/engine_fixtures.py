@@ -20,17 +20,19 @@ import asyncio
 import contextlib
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core.engine import Observation
-from bridge.core.ids import new_id
-from bridge.core.models import Conference, Participant
+from bridge.core.ids import engine_name, new_id
+from bridge.core.models import Conference, ConferenceStatus, Participant
 from bridge.pbx.backend import InboundCall, Route
+from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 from bridge.pbx.observations import ObservationQueue
 from bridge_testing.fake_esl import GOODBYE, Frame, load_transcript
+from bridge_testing.loopback import LoopbackServer
 
 # Replies to commands the recording never saw, as this FreeSWITCH 1.11 answered them
 # (body only); test_freeswitch_real_replies.py checks each against the real FreeSWITCH.
@@ -115,7 +117,7 @@ def with_sequence(frame: bytes, sequence: int) -> bytes:
 
 
 @dataclass
-class FakeFreeSwitch:
+class FakeFreeSwitch(LoopbackServer):
     """FreeSWITCH's inbound event socket, answering from the recording."""
 
     password: str = "ClueCon"
@@ -128,8 +130,6 @@ class FakeFreeSwitch:
     connections: int = 0
     _table: dict[bytes, list[bytes]] = field(default_factory=recorded_exchanges)
     _used: dict[bytes, int] = field(default_factory=dict)
-    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
-    _server: asyncio.Server | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def __post_init__(self) -> None:
@@ -142,24 +142,6 @@ class FakeFreeSwitch:
         self._bad_auth = load_transcript("01-bad-auth")[2].data
 
     # ------------------------------------------------------------------ test side
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def start(self) -> FakeFreeSwitch:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
 
     def alias(self, ours: str, recorded: str) -> None:
         self.names[ours] = recorded
@@ -203,7 +185,6 @@ class FakeFreeSwitch:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self._writers.append(writer)
         try:
             writer.write(self._hello)
             while True:
@@ -224,8 +205,6 @@ class FakeFreeSwitch:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            if writer in self._writers:
-                self._writers.remove(writer)
             writer.close()
 
     def _answer(self, head: bytes) -> bytes | None:
@@ -454,3 +433,61 @@ class Observations(ObservationQueue):
 class NoRouter:
     async def route(self, call: InboundCall) -> Route:
         raise AssertionError("no dial-in expected")
+
+
+# ------------------------------------------------------------------ the backend on the fake
+
+EVENTS = conference_events()
+
+
+@dataclass
+class EslRig:
+    """FreeSwitchBackend connected (inbound ESL only) to a FakeFreeSwitch, with one
+    in-progress conference whose engine name the fake maps onto the recorded room1."""
+
+    fake: FakeFreeSwitch
+    backend: FreeSwitchBackend
+    seen: Observations
+    conf: Conference
+    name: str
+    sequence: int = 10_000
+
+    async def push(self, *frames: bytes) -> None:
+        """Recorded events, renumbered in push order (the backend drops late numbers)."""
+        for frame in frames:
+            self.sequence += 1
+            await self.fake.push(with_sequence(frame, self.sequence))
+
+    def member(self, who: str, **changes: object) -> Participant:
+        """Register one recorded room1 member as ours (as the outbound socket would)."""
+        uuid, _ = ROOM1[who]
+        p = make_participant(self.conf, call_ref=uuid, **changes)
+        self.backend.admitted(self.conf, p, StubSession(uuid))  # type: ignore[arg-type]
+        return p
+
+    async def join(self, who: str) -> None:
+        await self.push(find_event(EVENTS, "add-member", Member_ID=str(ROOM1[who][1])))
+
+    def sent_since(self, mark: int) -> list[bytes]:
+        return [r for r in self.fake.requests[mark:] if not r.startswith(b"event ")]
+
+
+@contextlib.asynccontextmanager
+async def esl_rig(**options: float) -> AsyncIterator[EslRig]:
+    """The rig, connected and ready; `options` are FreeSwitchBackend's timing arguments."""
+    fake = await FakeFreeSwitch().start()
+    backend = FreeSwitchBackend(
+        "127.0.0.1", fake.port, "ClueCon", outbound_port=None, profile="default",
+        order_hold=0.0, backoff_initial=0.05, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+    seen = Observations()
+    try:
+        await backend.start(seen, NoRouter())
+        await asyncio.wait_for(backend.ready.wait(), 5)
+        conf = make_conference(status=ConferenceStatus.IN_PROGRESS)
+        name = engine_name(conf.id)
+        fake.alias(name, "room1")
+        yield EslRig(fake, backend, seen, conf, name)
+    finally:
+        await backend.stop()
+        await fake.close()

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bridge_testing.loopback import LoopbackServer
+
 # The recordings, gzipped, in the repository (tests/data/freeswitch/README.md says how
 # they were made).
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "freeswitch"
@@ -94,43 +96,22 @@ class Faults:
 
 
 @dataclass
-class FakeEslServer:
-    frames: list[Frame]
+class FakeEslServer(LoopbackServer):
+    frames: list[Frame] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     requests: list[bytes] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     connections: int = 0
     closed: asyncio.Event = field(default_factory=asyncio.Event)
-    _server: asyncio.Server | None = None
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def start(self) -> FakeEslServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        if self._server is not None:
-            await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         faulty = self.connections == 1
-        self._writers.add(writer)
         try:
             await self._replay(reader, writer, faulty)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from bridge.app import ADMIN_KEY_FILE, PARTS, Parts, build_app
+from bridge.app import Parts
 from bridge.config import Config
 from bridge.pbx.freeswitch.backend import FreeSwitchBackend
+from bridge_testing.app_client import api_call, serve_app
 from bridge_testing.real_freeswitch import FreeSwitchProcess
-from bridge_testing.wait import until
+from bridge_testing.wait import Not, until
 
 
 @dataclass
@@ -36,10 +37,7 @@ class Live:
     config: Config
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        resp = await self.client.request(method, path, headers=headers, json=body)
-        data = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        return resp.status, data
+        return await api_call(self.client, self.key, method, path, json=body)
 
     async def ok(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
         status, data = await self.call(method, path, body)
@@ -60,10 +58,10 @@ class Live:
     async def wait_participant(
         self, conf_id: str, pid: str, status: str, within: float = 20.0, **fields: Any
     ) -> dict[str, Any]:
-        async def matching() -> dict[str, Any] | None:
+        async def matching() -> dict[str, Any] | Not:
             p = await self.participant(conf_id, pid)
             ok = p["status"] == status and all(p.get(k) == v for k, v in fields.items())
-            return p if ok else None
+            return p if ok else Not(p)
 
         return await until(matching, within, f"participant {pid} {status} {fields}")
 
@@ -116,17 +114,9 @@ async def start_live(
         esl_media_dir=str(fs.sounds) if esl_media_dir is None else esl_media_dir,
         **settings,
     )
-    app = build_app(config)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    # a second app on the same data directory (a bridge restart) finds the key on disk
-    key = parts.admin_key or (config.data_dir / ADMIN_KEY_FILE).read_text().strip()
-    backend = parts.services.backend
-    assert isinstance(backend, FreeSwitchBackend)
-    live = Live(client, parts, backend, fs, key, tmp, config)
-    try:
+    async with serve_app(config) as app:
+        backend = app.parts.services.backend
+        assert isinstance(backend, FreeSwitchBackend)
+        live = Live(app.client, app.parts, backend, fs, app.admin_key, tmp, config)
         await live.wait_ready()
         yield live
-    finally:
-        await client.close()

@@ -10,10 +10,10 @@ import select
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from bridge_testing.wait import Not, until_sync
 
 from bridge import cli
 from bridge.config import Config, describe_settings
@@ -78,20 +78,21 @@ def test_start_up_says_where_it_listens_in_a_few_lines(tmp_path: Path) -> None:
     fd = proc.stderr.fileno()
     lines: list[str] = []
     pending = b""
-    deadline = time.monotonic() + 30
-    try:
-        while not any("admin API key" in line for line in lines):
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, lines
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
+
+    def started() -> bool | Not:
+        nonlocal pending
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
             # raw reads: a buffered readline would keep lines select() can no longer see
             chunk = os.read(fd, 65536)
             assert chunk, f"bridge serve exited {proc.wait()}: {lines}"
             pending += chunk
             *complete, pending = pending.split(b"\n")
-            lines += [line.decode().rstrip() for line in complete]
+            lines.extend(line.decode().rstrip() for line in complete)
+        return any("admin API key" in line for line in lines) or Not(lines[-5:])
+
+    try:
+        until_sync(started, 30, "bridge serve logs its admin API key line", every=0)
     finally:
         proc.terminate()
         proc.wait(timeout=15)

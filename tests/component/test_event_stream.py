@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,15 +18,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from bridge_testing.wait import until
-from fakes import FakeBackend
-from harness import Bridge, app_config
+from harness import Bridge, app_config, serve_bridge
 from sqlalchemy import select, text
 
 from bridge.api.stream import FEED
-from bridge.app import PARTS, build_app
-from bridge.core.clock import OffsetClock
 from bridge.services.events_feed import Feed
 from bridge.store import tables as t
 
@@ -234,10 +229,13 @@ async def test_a_client_that_never_reads_is_cut_off_and_others_keep_receiving(
         async with stream(bridge) as reader:
             await until(lambda: feed.subscribers == 2, what="both subscribed")
             cids = [await conference(bridge, "load")]
-            deadline = time.monotonic() + 30
-            while feed.cut_off == 0:  # until the stuck client's buffer overflows
-                assert time.monotonic() < deadline, "the stuck client was never cut off"
+
+            async def overflowed() -> bool:
                 await touch(bridge, cids[-1], 10)
+                return feed.cut_off > 0
+
+            # events until the stuck client's buffer overflows
+            await until(overflowed, 30, "the stuck client cut off", every=0)
             await touch(bridge, cids[-1], 5)  # and after it: the reader still gets everything
             stored = await all_events(bridge, cids)
             await until(lambda: len(reader.events) >= len(stored), what="reader's events")
@@ -260,15 +258,8 @@ async def second(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     """A second bridge instance on the same PostgreSQL database (another process's view)."""
     if database_url.startswith("sqlite"):
         pytest.skip("several bridge instances share PostgreSQL, not SQLite")
-    app = build_app(
-        app_config(tmp_path / "second", database_url), backend=FakeBackend(), run_scheduler=False
-    )
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield Bridge(client, app[PARTS], FakeBackend(), OffsetClock(), "")
-    finally:
-        await client.close()
+    async with serve_bridge(app_config(tmp_path / "second", database_url)) as running:
+        yield running
 
 
 def has(sse: Sse, n: int) -> Callable[[], bool]:
@@ -362,10 +353,11 @@ async def test_a_lost_listen_connection_is_covered_by_the_poll(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
             )
-            deadline = time.monotonic() + 10
-            while await conn.scalar(text(listening)) < 2:
-                assert time.monotonic() < deadline, "not listening again"
-                await asyncio.sleep(0.05)
+
+            async def relistening() -> bool:
+                return bool(await conn.scalar(text(listening)) >= 2)
+
+            await until(relistening, 10, "both instances listening again", every=0.05)
 
 
 async def test_the_resume_header_is_in_the_openapi_document(bridge: Bridge) -> None:

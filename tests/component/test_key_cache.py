@@ -10,14 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from bridge_testing.wait import until
-from fakes import FakeBackend
-from harness import Bridge, app_config
+from harness import Bridge, app_config, serve_bridge
 from sqlalchemy import event
 
-from bridge.app import PARTS, build_app
-from bridge.core.clock import OffsetClock
 from bridge.services.keycache import KeyCache, Principal
 
 
@@ -64,13 +60,8 @@ async def test_revoking_takes_effect_at_once(bridge: Bridge) -> None:
 async def other(tmp_path: Path, database_url: str) -> AsyncIterator[Bridge]:
     """Another bridge process on the same database, with a short key TTL."""
     config = replace(app_config(tmp_path / "other", database_url), auth_cache_seconds=0.3)
-    app = build_app(config, backend=FakeBackend(), run_scheduler=False)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield Bridge(client, app[PARTS], FakeBackend(), OffsetClock(), "")
-    finally:
-        await client.close()
+    async with serve_bridge(config) as running:
+        yield running
 
 
 async def test_a_revoke_elsewhere_takes_effect_within_the_ttl(

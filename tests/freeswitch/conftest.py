@@ -10,11 +10,15 @@ with the instruction locally, and a failure when CI is set (as tests/asterisk do
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from bridge_testing.engine_fixtures import EslRig, esl_rig
 from bridge_testing.fake_esl import FakeEslServer, FakeFactory, Faults, load_transcript
+from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
 from bridge_testing.real_pbx import running_freeswitch
+from bridge_testing.tcp_proxy import CuttableProxy
 
 
 @pytest.fixture
@@ -29,6 +33,32 @@ async def fake_esl() -> AsyncIterator[FakeFactory]:
     yield make
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[EslRig]:
+    """FreeSwitchBackend on a FakeFreeSwitch (engine_fixtures.esl_rig), ready."""
+    async with esl_rig() as connected:
+        yield connected
+
+
+@pytest.fixture
+async def proxy(freeswitch: FreeSwitchProcess) -> AsyncIterator[CuttableProxy]:
+    """A cuttable proxy in front of the session FreeSWITCH's event socket."""
+    p = await CuttableProxy("127.0.0.1", freeswitch.ports.esl).start()
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+async def cut_live(
+    freeswitch: FreeSwitchProcess, tmp_path: Path, proxy: CuttableProxy
+) -> AsyncIterator[Live]:
+    """The app on the real FreeSWITCH, its ESL link through ``proxy``."""
+    async with start_live(freeswitch, tmp_path, esl_port=proxy.port) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

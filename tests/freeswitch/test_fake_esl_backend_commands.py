@@ -7,94 +7,26 @@ digits, a dial-out FreeSWITCH cannot place) is tested on the real FreeSWITCH
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
-from bridge_testing.engine_fixtures import (
-    ROOM1,
-    FakeFreeSwitch,
-    NoRouter,
-    Observations,
-    StubSession,
-    conference_events,
-    find_event,
-    make_conference,
-    make_participant,
-    with_sequence,
-)
+from bridge_testing.engine_fixtures import EVENTS, ROOM1, EslRig, find_event, make_participant
 
 from bridge.core import engine as e
-from bridge.core.ids import engine_name
 from bridge.core.models import (
     CallOptions,
-    Conference,
     ConferenceStatus,
     LeaveReason,
     MediaItem,
-    Participant,
     ParticipantOptions,
     PlayBeep,
 )
 from bridge.pbx.backend import EngineError
-from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 
 pytestmark = pytest.mark.freeswitch
 
-EVENTS = conference_events()
 
-
-@dataclass
-class Rig:
-    fake: FakeFreeSwitch
-    backend: FreeSwitchBackend
-    seen: Observations
-    conf: Conference
-    name: str
-    sequence: int = 10_000
-
-    async def push(self, *frames: bytes) -> None:
-        """Recorded events, renumbered in push order (the backend drops late numbers)."""
-        for frame in frames:
-            self.sequence += 1
-            await self.fake.push(with_sequence(frame, self.sequence))
-
-    def member(self, who: str, **changes: object) -> Participant:
-        """Register one recorded room1 member as ours (as the outbound socket would)."""
-        uuid, _ = ROOM1[who]
-        p = make_participant(self.conf, call_ref=uuid, **changes)
-        self.backend.admitted(self.conf, p, StubSession(uuid))  # type: ignore[arg-type]
-        return p
-
-    async def join(self, who: str) -> None:
-        await self.push(find_event(EVENTS, "add-member", Member_ID=str(ROOM1[who][1])))
-
-    def sent_since(self, mark: int) -> list[bytes]:
-        return [r for r in self.fake.requests[mark:] if not r.startswith(b"event ")]
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    fake = await FakeFreeSwitch().start()
-    backend = FreeSwitchBackend(
-        "127.0.0.1", fake.port, "ClueCon", outbound_port=None, profile="default",
-        order_hold=0.0, backoff_initial=0.05,
-    )  # fmt: skip
-    seen = Observations()
-    await backend.start(seen, NoRouter())
-    await asyncio.wait_for(backend.ready.wait(), 5)
-    conf = make_conference(status=ConferenceStatus.IN_PROGRESS)
-    name = engine_name(conf.id)
-    fake.alias(name, "room1")
-    try:
-        yield Rig(fake, backend, seen, conf, name)
-    finally:
-        await backend.stop()
-        await fake.close()
-
-
-async def test_connect_subscribes_probes_the_version_and_resyncs(rig: Rig) -> None:
+async def test_connect_subscribes_probes_the_version_and_resyncs(rig: EslRig) -> None:
     assert rig.fake.requests[:4] == [
         b"auth ClueCon\n\n",
         b"event plain BACKGROUND_JOB CUSTOM conference::maintenance\n\n",
@@ -106,13 +38,13 @@ async def test_connect_subscribes_probes_the_version_and_resyncs(rig: Rig) -> No
     assert rig.backend.health()["esl"] == "connected"
 
 
-async def command_bytes(rig: Rig, command: e.Command) -> list[bytes]:
+async def command_bytes(rig: EslRig, command: e.Command) -> list[bytes]:
     mark = len(rig.fake.requests)
     await rig.backend.execute(command)
     return rig.sent_since(mark)
 
 
-async def test_play_and_say_to_all_or_one(rig: Rig) -> None:
+async def test_play_and_say_to_all_or_one(rig: EslRig) -> None:
     bob = rig.member("Bob")
     await rig.join("Bob")
     await rig.seen.wait(e.MemberJoined)
@@ -139,7 +71,7 @@ async def test_play_and_say_to_all_or_one(rig: Rig) -> None:
     assert [a.announcement_id for a in done] == ["an_0", "an_1", "an_2"]
 
 
-async def test_announcement_finishes_on_play_file_done(rig: Rig) -> None:
+async def test_announcement_finishes_on_play_file_done(rig: EslRig) -> None:
     c = rig.conf
     # a media item is a file under the media directory, never an absolute path: the
     # recorded FreeSWITCH played /opt/fs/share/freeswitch/sounds/test/beep-2s.wav
@@ -156,7 +88,7 @@ async def test_announcement_finishes_on_play_file_done(rig: Rig) -> None:
     assert await rig.seen.wait(e.AnnouncementFinished) == [e.AnnouncementFinished(c.id, "an_beep")]
 
 
-async def test_recording_start_pause_resume_stop_and_its_end(rig: Rig) -> None:
+async def test_recording_start_pause_resume_stop_and_its_end(rig: EslRig) -> None:
     c, n = rig.conf, rig.name.encode()
     rig.member("Bob")
     await rig.join("Bob")
@@ -178,7 +110,7 @@ async def test_recording_start_pause_resume_stop_and_its_end(rig: Rig) -> None:
     assert ended == [e.RecordingEnded(c.id, "rc_1", size_bytes=58064, duration_seconds=3.62)]
 
 
-async def test_kick_hup_and_end_conference(rig: Rig) -> None:
+async def test_kick_hup_and_end_conference(rig: EslRig) -> None:
     c, n = rig.conf, rig.name.encode()
     carol, dave = rig.member("Carol"), rig.member("Dave")
     await rig.join("Carol")
@@ -211,7 +143,7 @@ async def test_kick_hup_and_end_conference(rig: Rig) -> None:
     assert frank.id not in {m.participant_id for m in rig.seen.of(e.MemberLeft)}
 
 
-async def test_recorded_stream_becomes_observations(rig: Rig) -> None:
+async def test_recorded_stream_becomes_observations(rig: EslRig) -> None:
     who = {name: rig.member(name) for name in ROOM1}
     pid = {name: p.id for name, p in who.items()}
     await rig.fake.push(*EVENTS)
@@ -228,7 +160,7 @@ async def test_recorded_stream_becomes_observations(rig: Rig) -> None:
     assert rig.backend.events_applied > 100  # room2/room3 events are filtered before this
 
 
-async def test_stale_member_events_are_ignored(rig: Rig) -> None:
+async def test_stale_member_events_are_ignored(rig: EslRig) -> None:
     bob = rig.member("Bob")
     await rig.join("Bob")
     await rig.seen.wait(e.MemberJoined)
@@ -244,7 +176,7 @@ async def test_stale_member_events_are_ignored(rig: Rig) -> None:
     assert bob.id in rig.backend._by_participant
 
 
-async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
+async def test_originate_sends_bgapi_with_our_job_uuid(rig: EslRig) -> None:
     c = replace(rig.conf, status=ConferenceStatus.POPULATED, play_beep=PlayBeep.NEVER)
     opts = ParticipantOptions(start_on_entry=True, destroy_on_exit=True)
     rig.backend._dial_prefix = "loopback/"  # configuration, not the tenant, picks the trunk
@@ -267,7 +199,7 @@ async def test_originate_sends_bgapi_with_our_job_uuid(rig: Rig) -> None:
     assert await rig.seen.wait(e.CallAnswered) == [e.CallAnswered(p.id)]
 
 
-async def test_answered_dial_out_gets_its_maximum_call_duration(rig: Rig) -> None:
+async def test_answered_dial_out_gets_its_maximum_call_duration(rig: EslRig) -> None:
     p = replace(
         make_participant(rig.conf, to="sip:bob@example.org"),
         call_options=CallOptions(minutes_max_call_duration=2),
@@ -278,7 +210,7 @@ async def test_answered_dial_out_gets_its_maximum_call_duration(rig: Rig) -> Non
     assert sent == b"api sched_hangup +120 " + uuid.encode() + b" ALLOTTED_TIMEOUT\n\n"
 
 
-async def test_live_play_beep_change_follows_with_enter_and_exit_sound(rig: Rig) -> None:
+async def test_live_play_beep_change_follows_with_enter_and_exit_sound(rig: EslRig) -> None:
     bob = rig.member("Bob")
     await rig.join("Bob")
     n = rig.name.encode()
@@ -290,7 +222,7 @@ async def test_live_play_beep_change_follows_with_enter_and_exit_sound(rig: Rig)
     ]
 
 
-async def test_commands_for_unknown_calls_are_refused(rig: Rig) -> None:
+async def test_commands_for_unknown_calls_are_refused(rig: EslRig) -> None:
     stranger = make_participant(rig.conf)
     for command in (
         e.SetMute(rig.conf, stranger, True),

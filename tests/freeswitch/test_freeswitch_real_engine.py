@@ -2,7 +2,7 @@
 
 Callers are SIPp phones dialling in through the shipped SIP profile (fs_phones.py) or
 dial-outs through ``loopback/park``; the app is the real one (live_app.py). The fault
-tests cut the real ESL connection with a TCP proxy (esl_proxy.py).
+tests cut the real ESL connection with a TCP proxy (bridge_testing/tcp_proxy.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from bridge_testing.heard import new_phone
 from bridge_testing.live_app import Live, start_live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import until
-from esl_proxy import CuttableProxy
 from fs_members import conference_name, dial_out_member, member_flags, members
 from fs_phones import dial, uac_scenario
 
@@ -31,23 +31,6 @@ pytestmark = [pytest.mark.freeswitch, pytest.mark.freeswitch_real]
 @pytest.fixture
 async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[Live]:
     async with start_live(freeswitch, tmp_path) as app:
-        yield app
-
-
-@pytest.fixture
-async def proxy(freeswitch: FreeSwitchProcess) -> AsyncIterator[CuttableProxy]:
-    p = CuttableProxy("127.0.0.1", freeswitch.ports.esl)
-    await p.start()
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-async def cut_live(
-    freeswitch: FreeSwitchProcess, tmp_path: Path, proxy: CuttableProxy
-) -> AsyncIterator[Live]:
-    """The app whose ESL link runs through ``proxy``."""
-    async with start_live(freeswitch, tmp_path, esl_port=proxy.port) as app:
         yield app
 
 

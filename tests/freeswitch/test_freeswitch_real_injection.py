@@ -18,25 +18,22 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from bridge_testing.live_app import Live
 from bridge_testing.real_freeswitch import FreeSwitchProcess
+from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until, until_sync
-from esl_proxy import CuttableProxy
 
-from bridge.app import PARTS, Parts, build_app
-from bridge.config import Config
 from bridge.core import engine as e
 from bridge.core.models import MediaItem, ParticipantOptions
 from bridge.pbx.backend import EngineError
 from bridge.pbx.freeswitch import mapping
-from bridge.pbx.freeswitch.backend import FreeSwitchBackend
 from bridge.protocols import esl, esl_events
 from bridge.protocols.safe import UnsafeValueError
 from bridge.store import repos
@@ -90,77 +87,19 @@ def anywhere(fs: FreeSwitchProcess, m: str) -> bool:
 # --------------------------------------------------------------------------- the app
 
 
-@dataclass
-class Live:
-    client: TestClient[Any, Any]
-    parts: Parts
-    backend: FreeSwitchBackend
-    fs: FreeSwitchProcess
-    key: str
-    tmp: Path
-    proxy: CuttableProxy  # the ESL link runs through it: proxy.sent is what reached FreeSWITCH
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        resp = await self.client.request(method, path, headers=headers, json=body)
-        data = await resp.json() if resp.content_type == "application/json" else await resp.read()
-        return resp.status, data
-
-    async def ok(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        status, data = await self.call(method, path, body)
-        assert status == expect, (method, path, status, data)
-        return data
-
-    async def refused(self, method: str, path: str, body: Any) -> str:
-        status, data = await self.call(method, path, body)
-        assert 400 <= status < 500, (path, body, status, data)
-        assert isinstance(data, dict) and "error" in data, data
-        code = data["error"]["code"]
-        assert code in REFUSED_CODES, (path, body, code)
-        return str(code)
-
-    async def participant(self, conf_id: str, pid: str) -> dict[str, Any]:
-        return await self.ok("GET", f"/v1/conferences/{conf_id}/participants/{pid}")  # type: ignore[no-any-return]
-
-    async def wait_participant(self, conf_id: str, pid: str, status: str) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | Not:
-            p = await self.participant(conf_id, pid)
-            return p if p["status"] == status else Not(p)
-
-        return await until(reached, 20, f"participant {status}")
+async def refused(live: Live, method: str, path: str, body: Any) -> str:
+    status, data = await live.call(method, path, body)
+    assert 400 <= status < 500, (path, body, status, data)
+    assert isinstance(data, dict) and "error" in data, data
+    code = data["error"]["code"]
+    assert code in REFUSED_CODES, (path, body, code)
+    return str(code)
 
 
 @pytest.fixture
-async def live(freeswitch: FreeSwitchProcess, tmp_path: Path) -> AsyncIterator[Live]:
-    # dial-outs leave through loopback/: `park` is an extension of the tree's default
-    # context that answers and parks, so a dial-out becomes a real conference member
-    proxy = CuttableProxy("127.0.0.1", freeswitch.ports.esl)
-    await proxy.start()
-    backend = FreeSwitchBackend(
-        "127.0.0.1",
-        proxy.port,
-        freeswitch.password,
-        outbound_port=freeswitch.ports.outbound,
-        dial_prefix="loopback/",
-        media_root=str(freeswitch.sounds),
-    )
-    config = Config(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'bridge.db'}",
-        scheduler_interval_seconds=0.2,
-        webhook_poll_seconds=0.2,
-    )
-    app = build_app(config, backend=backend)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    parts = app[PARTS]
-    assert parts.admin_key is not None
-    try:
-        await asyncio.wait_for(backend.ready.wait(), 15)
-        yield Live(client, parts, backend, freeswitch, parts.admin_key, tmp_path, proxy)
-    finally:
-        await client.close()
-        await proxy.close()
+def live(cut_live: Live) -> Live:
+    """Every app here reaches FreeSWITCH through `proxy`: proxy.sent is what reached it."""
+    return cut_live
 
 
 async def _conference_with_member(live: Live, code: str) -> tuple[str, str]:
@@ -287,7 +226,7 @@ async def test_api_refuses_every_hostile_field_and_nothing_runs(live: Live) -> N
                 ),
             ]
             for method, path, body in attempts:
-                codes.add(await live.refused(method, path, body))
+                codes.add(await refused(live, method, path, body))
     # The member is still there and FreeSWITCH still answers; nothing ran, nothing arrived.
     assert (await live.participant(conf_id, pid))["status"] == "joined"
     assert "is ready" in fs.api("status")
@@ -372,7 +311,9 @@ BAD_MEDIA = (
 BAD_CALLER_IDS = ("Evil Caller\n", "1001,x=y", "{a=b}")
 
 
-async def test_backend_refuses_hostile_values_that_skipped_the_api(live: Live) -> None:
+async def test_backend_refuses_hostile_values_that_skipped_the_api(
+    live: Live, proxy: CuttableProxy
+) -> None:
     """Values the API would refuse, handed straight to the backend: EngineError, not a
     byte written to ESL, nothing run on the real FreeSWITCH."""
     fs, tmp, backend = live.fs, live.tmp, live.backend
@@ -392,10 +333,10 @@ async def test_backend_refuses_hostile_values_that_skipped_the_api(live: Live) -
         ),
     ]
     for attack in fixed:
-        mark = len(live.proxy.sent)
+        mark = len(proxy.sent)
         with pytest.raises(EngineError):
             await backend.execute(attack)
-        assert bytes(live.proxy.sent[mark:]) == b"", attack
+        assert bytes(proxy.sent[mark:]) == b"", attack
     markers = []
     for value in hostile(m := marker(), tmp):
         markers.append(m)
@@ -417,10 +358,10 @@ async def test_backend_refuses_hostile_values_that_skipped_the_api(live: Live) -
             ),
         ]
         for attack in attacks:
-            mark = len(live.proxy.sent)
+            mark = len(proxy.sent)
             with pytest.raises(EngineError):
                 await backend.execute(attack)
-            assert bytes(live.proxy.sent[mark:]) == b"", attack
+            assert bytes(proxy.sent[mark:]) == b"", attack
     for m in markers:
         assert executed(fs, m, tmp) == [], m
         assert not anywhere(fs, m), f"{m} reached FreeSWITCH"

@@ -1,4 +1,5 @@
-"""A TCP proxy the fault tests can cut: the bridge's AMI connection goes through it.
+"""A TCP proxy the fault tests can cut: the bridge's AMI or ESL connection to the real
+PBX goes through it.
 
 ``cut()`` drops every open connection and refuses new ones (accepted, then closed at
 once, as a dead peer would look); ``restore()`` lets connections through again.
@@ -10,33 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
+
+from bridge_testing.loopback import LoopbackServer
 
 
-class CuttableProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.blocked = False
-        self.swallow = False
-        self.deaf = False
-        self.accepted = 0
-        self.sent = bytearray()  # everything the client wrote upstream, for the tests
-        self.swallowed = bytearray()  # what it wrote while `swallow` was set
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0)
+@dataclass
+class CuttableProxy(LoopbackServer):
+    target_host: str = "127.0.0.1"
+    target_port: int = 0
+    blocked: bool = False
+    swallow: bool = False
+    deaf: bool = False
+    accepted: int = 0
+    sent: bytearray = field(default_factory=bytearray)  # all the client wrote upstream
+    swallowed: bytearray = field(default_factory=bytearray)  # what it wrote while `swallow`
 
     async def close(self) -> None:
         self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await super().close()
 
     def cut(self) -> None:
         self.blocked = True
@@ -47,17 +40,17 @@ class CuttableProxy:
     def restore(self) -> None:
         self.blocked = self.swallow = self.deaf = False
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.blocked:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             writer.transport.abort()
             return
         self.accepted += 1
-        self._writers |= {writer, up_writer}
+        self._writers.add(up_writer)
         await asyncio.gather(
             self._pipe(reader, up_writer, self.sent),
             self._pipe(up_reader, writer, None),
