@@ -75,11 +75,9 @@ async def running_app(
     engine = EmbeddedBackend(
         sip_host=cfg.sip_host,
         sip_port=cfg.sip_port,
-        rtp_port_min=low,
-        rtp_port_max=high,
         media_dir=cfg.media_dir,
         recordings_dir=cfg.recordings_dir,
-        **(backend or {}),
+        **{"rtp_port_min": low, "rtp_port_max": high, **(backend or {})},  # a test may narrow it
     )
     app = build_app(cfg, backend=engine, clock=clock, run_scheduler=False)
     server = TestServer(app) if host is None else TestServer(app, host=host)

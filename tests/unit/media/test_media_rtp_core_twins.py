@@ -3,8 +3,8 @@
 Hypothesis plays the same datagrams (in order, reordered, duplicated, malformed, of other
 payload types, RTCP) into one core of each kind, interleaved with ticks; both must report
 the same levels, decode the same frames, hand the same stray packets to `on_stray` as
-they are drained and count the same. Sending must put the same bytes on the wire. The pure twin alone is checked against
-the header rules (RFC 3550) and the jitter buffer it is built on.
+they are drained and count the same. Sending must put the same bytes on the wire. The pure
+twin alone is checked against the header rules (RFC 3550) and the jitter buffer it is built on.
 """
 
 from __future__ import annotations
