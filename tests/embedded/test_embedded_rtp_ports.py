@@ -3,7 +3,8 @@ or refused: a flood of INVITEs that will be refused cannot use up the configured
 
 The range is two ports; one is the joined caller's. While the callers to refuse are being
 routed (their refusal waits on the SQLite file, which this test holds locked with a real
-write transaction), a good call arrives and must be answered once they are refused."""
+write transaction), a good call arrives and must be answered once they are refused. With
+the range used up by answered calls, a call is refused (503) when it would be answered."""
 
 from __future__ import annotations
 
@@ -73,5 +74,16 @@ async def test_calls_being_routed_or_refused_hold_no_rtp_port(
     assert [await t for t in flood] == [503] * len(refused)  # full
     assert await answered == 200
     await joined(engine, good, 1)
-    assert len(ua.ports.in_use) == 2
     assert engine.backend.health()["rtp_ports_in_use"] == 2
+
+    # the range used up by answered calls: the next one admitted is refused when answered
+    late = await new_phone(phones, "late")
+    assert await late.call(engine.sip, "7102") == 503
+
+    async def late_failed() -> bool:
+        await engine.settle()
+        people = await engine.participants(good)
+        return sorted(p["status"] for p in people) == ["failed", "joined"]
+
+    await until(late_failed, what="the late caller failed, the good one joined")
+    assert len(ua.ports.in_use) == 2 and len(ua.calls) == 2
