@@ -13,6 +13,8 @@ import importlib.util
 import os
 import socket
 import struct
+import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from bridge.media import FRAME_BYTES, FRAME_SAMPLES, g711, tones
 from bridge.media.jitter import JitterBuffer
-from bridge.pbx.embedded import rtp_core_py
+from bridge.pbx.embedded import rtp_core, rtp_core_py
 from bridge.pbx.embedded.rtp_core import IMPLEMENTATION
 
 BUILT = importlib.util.find_spec("bridge.pbx.embedded._rtp_core") is not None
@@ -315,3 +317,18 @@ def test_running_implementation_follows_the_environment() -> None:
         assert IMPLEMENTATION == "python"
     elif os.environ.get("BRIDGE_REQUIRE_EXTENSIONS") == "1" or BUILT:
         assert IMPLEMENTATION == "cython"
+
+
+class _OlderCore:
+    """An extension class built from an older `_rtp_core.pyx`: no `on_stray`."""
+
+
+def test_an_extension_built_from_older_source_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stale = types.ModuleType(rtp_core.EXTENSION_MODULE)
+    stale.RtpCore = _OlderCore  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, rtp_core.EXTENSION_MODULE, stale)
+    assert rtp_core.select_implementation({}) == (rtp_core_py.RtpCore, "python")
+    with pytest.raises(ImportError, match="older source"):
+        rtp_core.select_implementation({"BRIDGE_REQUIRE_EXTENSIONS": "1"})
