@@ -76,11 +76,9 @@ async def running_app(
     engine = EmbeddedBackend(
         sip_host=cfg.sip_host,
         sip_port=cfg.sip_port,
-        rtp_port_min=low,
-        rtp_port_max=high,
         media_dir=cfg.media_dir,
         recordings_dir=cfg.recordings_dir,
-        **(backend or {}),
+        **{"rtp_port_min": low, "rtp_port_max": high, **(backend or {})},  # a test may narrow it
     )
     async with serve_app(cfg, host=host, backend=engine, clock=clock, run_scheduler=False) as app:
         yield Running(app.client, app.parts, engine, cfg, app.admin_key)

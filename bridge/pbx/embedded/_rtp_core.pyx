@@ -133,16 +133,18 @@ cdef class RtpCore:
     cdef public long received
     cdef public long dropped
     cdef public long sent
-    cdef public list stray
+    cdef public long stray
+    cdef public object on_stray
     cdef object _socket
 
-    def __cinit__(self, sock):
+    def __cinit__(self, sock, on_stray=None):
         self._socket = sock  # its owner closes it; held so the descriptor stays valid
+        self.on_stray = on_stray
         self.fd = sock.fileno()
         self.payload_type = -1
         self.has_remote = False
         self.marker_next = True
-        self.stray = []
+        self.stray = 0
         self._reset_jitter()
 
     def set_audio(self, int payload_type, uint32_t ssrc, uint32_t sequence, uint32_t timestamp):
@@ -293,36 +295,40 @@ cdef class RtpCore:
             slot = -1
         return slot
 
-    cdef void _file(self, Py_ssize_t size):
-        """One datagram: audio into the jitter buffer, other RTP to `stray`, junk counted."""
+    cdef int _file(self, Py_ssize_t size) except -1:
+        """One datagram: audio into the jitter buffer, other RTP to `on_stray` (whose
+        exception propagates, as in the pure twin), junk counted."""
         cdef const uint8_t* p = self.packet
         cdef Py_ssize_t offset, end, padding
         if size >= 2 and (p[0] >> 6) == 2 and 192 <= p[1] <= 223:
-            return  # RTCP (RFC 5761 mux): not used
+            return 0  # RTCP (RFC 5761 mux): not used
         if size < RTP_HEADER or size > MAX_PACKET or (p[0] >> 6) != 2:
             self.dropped += 1
-            return
+            return 0
         if (p[1] & 0x7F) != self.payload_type:
-            self.stray.append((<const char*>p)[:size])
-            return
+            self.stray += 1
+            if self.on_stray is not None:
+                self.on_stray((<const char*>p)[:size])
+            return 0
         offset = RTP_HEADER + 4 * (p[0] & 0x0F)
         end = size
         if p[0] & 0x10:
             if offset + 4 > size:
                 self.dropped += 1
-                return
+                return 0
             offset += 4 + 4 * ((p[offset + 2] << 8) | p[offset + 3])
         if offset > size:
             self.dropped += 1
-            return
+            return 0
         if p[0] & 0x20:
             padding = p[size - 1]
             if padding == 0 or offset + padding > size:
                 self.dropped += 1
-                return
+                return 0
             end = size - padding
         self.received += 1
         self._push((p[2] << 8) | p[3], p + offset, end - offset)
+        return 0
 
     def receive(self):
         """Drain the socket (at most DRAIN_LIMIT datagrams); see the pure twin."""

@@ -17,13 +17,16 @@ one queue every engine shares with the observer (pbx/observations.py).
 
 The engine owns the conference side of each call, a `Leg` keyed by the call reference; the
 UA keeps the SIP side. Calls go down (answer, reject, hangup, originate), events come up
-(arrived, digit, ended), and "joined" is decided in one place, `_enter`: an inbound call's
-`answer` returns only after its ACK, so every call that enters the mixing is up.
+(arrived, ended), and "joined" is decided in one place, `_enter`: an inbound call's
+`answer` returns only after its ACK, so every call that enters the mixing is up. Digits do
+not pass through the UA: the engine makes itself the sink of each call's media when it
+files the call's `Leg` (`_add_leg`), and `_digit` sends them where the leg says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Coroutine, Mapping
@@ -183,13 +186,18 @@ class EmbeddedBackend:
     # calls in (CallEvents) ------------------------------------------------------------
 
     def call_arrived(self, call: CallHandle) -> None:
-        leg = self.legs[call.ref] = Leg(call)
-        self._spawn(self._admit(leg))
+        self._spawn(self._admit(self._add_leg(Leg(call))))
 
-    def call_digit(self, ref: str, digit: str) -> None:
-        leg = self.legs.get(ref)
-        if leg is None:
-            return
+    def _add_leg(self, leg: Leg) -> Leg:
+        """File the engine's side of a call, and take the digits of its media."""
+        self.legs[leg.ref] = leg
+        leg.call.stream.on_digit = functools.partial(self._digit, leg)
+        return leg
+
+    def _digit(self, leg: Leg, digit: str) -> None:
+        """An RFC 4733 digit, straight from the call's media as the tick drains it."""
+        if self.legs.get(leg.ref) is not leg:
+            return  # the call is over for the engine
         if leg.pin is not None:
             leg.pin.feed(digit)
         elif leg.report_digits and leg.participant_id is not None:
@@ -601,7 +609,7 @@ class EmbeddedBackend:
         if result.call is None:
             self._report(obs.CallFailed(p.id, result.failure or FailureReason.ERROR))
             return
-        leg = self.legs[result.call.ref] = Leg(result.call, p.id, conf.id)
+        leg = self._add_leg(Leg(result.call, p.id, conf.id))
         self._report(obs.CallAnswered(p.id))
         wait, greeting = await self._entry_media(conf, p)
         if not self._live(leg):

@@ -72,12 +72,11 @@ def _next_of(queue: deque[Source]) -> bytes | None:
 
 
 def _receive(stream: RtpStream) -> RtpCore | None:
-    """Drain the call's socket for this tick; its core, or None while it has no socket."""
+    """Drain the call's socket for this tick (its digits go to their sink as they are read);
+    its core, or None while it has no socket."""
     core = stream.core
     if core is not None:
         core.receive()
-        if core.stray:
-            stream.handle_stray()  # telephone-events: digits
     return core
 
 

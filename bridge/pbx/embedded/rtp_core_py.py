@@ -6,8 +6,9 @@ non-blocking socket (no event-loop callback per packet):
 - `receive()` drains the socket: packets of the negotiated audio type go into the jitter
   buffer (`bridge.media.jitter.JitterBuffer`: its playout depth adapts between 2 and 10
   packets, as `PlayoutPolicy` decides, one tick being one `pull`); other well-formed RTP
-  (telephone-events, say) is kept in `stray` for the caller; RTCP is ignored; anything else
-  is counted in `dropped`.
+  (telephone-events, say) is counted in `stray` and handed, as it is read, to `on_stray`
+  (the call's digit decoder), so nothing waits for another tick; RTCP is ignored; anything
+  else is counted in `dropped`.
 - `pull(out, row)` pops this tick's payload, decodes it into a 320-byte row of `out` and
   returns its RMS (an integer, as `audioop.rms`), or -1.0 when there is nothing to play.
 - `send_pcm` / `send_payload` / `skip` keep the sender's sequence number, timestamp and
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 
 from bridge.media import FRAME_BYTES, FRAME_SAMPLES, jitter
 from bridge.media.jitter import JitterBuffer
@@ -39,9 +41,13 @@ BytesLike = bytes | bytearray | memoryview
 
 
 class RtpCore:
-    def __init__(self, sock: socket.socket) -> None:
-        """`sock`: a bound UDP socket; its owner closes it."""
+    def __init__(
+        self, sock: socket.socket, on_stray: Callable[[bytes], None] | None = None
+    ) -> None:
+        """`sock`: a bound UDP socket; its owner closes it. `on_stray` gets each datagram
+        of another payload type, during `receive` (what it raises, `receive` raises)."""
         self._socket = sock
+        self.on_stray = on_stray
         self.payload_type = -1
         self._remote: tuple[str, int] | None = None
         self._ssrc = self._sequence = self._timestamp = 0
@@ -52,7 +58,7 @@ class RtpCore:
         self.received = 0
         self.dropped = 0
         self.sent = 0
-        self.stray: list[bytes] = []
+        self.stray = 0
 
     def set_audio(self, payload_type: int, ssrc: int, sequence: int, timestamp: int) -> None:
         if payload_type not in _AUDIO_TYPES:
@@ -97,7 +103,9 @@ class RtpCore:
             return
         first, second, sequence, _, _ = _HEADER.unpack_from(data)
         if second & 0x7F != self.payload_type:
-            self.stray.append(data)
+            self.stray += 1
+            if self.on_stray is not None:
+                self.on_stray(data)
             return
         offset = 12 + 4 * (first & 0x0F)
         end = size

@@ -2,8 +2,10 @@
 
 The socket is a plain non-blocking one, not an event-loop endpoint: the conference's 20 ms
 tick drains it through the call's `RtpCore` (the Cython hot path or its pure twin, see
-`rtp_core`), which files audio in the jitter buffer and sends the call's frame. What the
-core sets aside as other RTP (RFC 4733 telephone-events) is turned into digits here.
+`rtp_core`), which files audio in the jitter buffer and sends the call's frame. Other RTP
+the core reads (RFC 4733 telephone-events) comes back here as it is drained and is decoded
+into digits at once, which go one way to `on_digit`: the engine's sink for the call, set
+when it takes the call (the SIP side never sees them).
 """
 
 from __future__ import annotations
@@ -59,10 +61,13 @@ class PortPool:
 
 
 class RtpStream:
-    """The media of one call: `attach` a bound socket, `configure` the negotiated audio."""
+    """The media of one call: `attach` a bound socket, `configure` the negotiated audio.
 
-    def __init__(self, on_digit: Callable[[str], None]) -> None:
-        self.on_digit = on_digit
+    Either may come first: an inbound call is configured when its INVITE arrives and gets
+    its port only when it is answered."""
+
+    def __init__(self) -> None:
+        self.on_digit: Callable[[str], None] | None = None  # digits are dropped until set
         self.audio: NegotiatedAudio | None = None
         self.core: rtp_core_py.RtpCore | None = None  # either twin: same interface
         self.port = 0
@@ -70,11 +75,10 @@ class RtpStream:
         self._socket: socket.socket | None = None
         self._on_close: Callable[[], None] = lambda: None
         self._dtmf: DtmfReceiver | None = None
-        self._stray_seen = 0
 
     def attach(self, sock: socket.socket, port: int, on_close: Callable[[], None]) -> None:
         self._socket, self.port, self._on_close = sock, port, on_close
-        self.core = rtp_core.RtpCore(sock)
+        self.core = rtp_core.RtpCore(sock, self._stray)
         if self.audio is not None:
             audio, self.audio = self.audio, None
             self.configure(audio)
@@ -110,20 +114,20 @@ class RtpStream:
     def packets(self) -> int:
         """Datagrams received so far, of any kind (RTCP aside): is the phone still there?"""
         core = self.core
-        return 0 if core is None else core.received + core.dropped + self._stray_seen
+        return 0 if core is None else core.received + core.dropped + core.stray
 
-    def handle_stray(self) -> None:
-        """Digits from the telephone-events the core set aside; anything else is ignored."""
-        assert self.core is not None
-        packets, self.core.stray = self.core.stray, []
-        self._stray_seen += len(packets)
-        for data in packets:
-            try:
-                dtmf = None if self._dtmf is None else self._dtmf.feed(parse_rtp(data))
-            except RtpError:
-                dtmf = None
-            if dtmf is not None:
-                self.on_digit(dtmf.digit)
+    def _stray(self, data: bytes) -> None:
+        """A datagram the core read that is not audio: a digit, if it is a telephone-event
+        (the receiver keeps one digit per event, whatever its retransmissions)."""
+        receiver, sink = self._dtmf, self.on_digit
+        if receiver is None or sink is None:
+            return
+        try:
+            dtmf = receiver.feed(parse_rtp(data))
+        except RtpError:
+            return
+        if dtmf is not None:
+            sink(dtmf.digit)
 
     def close(self) -> None:
         if self._socket is not None:

@@ -1,13 +1,16 @@
 """The SIP user agent: calls in and out, offer/answer, hold, BYE, CANCEL and OPTIONS.
 
-It knows dialogs and SDP, not conferences. An arriving INVITE is checked, given its RTP
-port and its SDP answer here, once, and handed up as a `CallHandle` (its reference and its
-media) to `CallEvents.call_arrived`; the engine decides and calls back down by reference:
-`answer` (which returns once the ACK is in: the call is up), `reject` or later `hangup`.
-What happens to a call afterwards flows up as events: `call_digit` (RFC 4733 digits) and
-`call_ended` (the far end, or a timeout, ended it). Outbound calls are `originate`d and
-resolve to an answered call's handle or a failure reason. The engine's conference facts
-(participant, conference) never live here: it keys them by the call reference.
+It knows dialogs and SDP, not conferences. An arriving INVITE is checked and given its SDP
+answer here, once, and handed up as a `CallHandle` (its reference and its media) to
+`CallEvents.call_arrived`; the engine decides and calls back down by reference: `answer`
+(which binds the call's RTP port, then returns once the ACK is in: the call is up),
+`reject` or later `hangup`. A call being routed, or refused, holds no RTP port, so a flood
+of INVITEs cannot use up the range. What happens to a call afterwards flows up as
+`call_ended` (the far end, or a timeout, ended it); its RFC 4733 digits do not pass here,
+they go from its media straight to the engine (`RtpStream.on_digit`). Outbound calls are
+`originate`d and resolve to an answered call's handle or a failure reason. The engine's
+conference facts (participant, conference) never live here: it keys them by the call
+reference.
 
 SIP runs over UDP and TCP on the same port. With SIP users configured, REGISTER and initial
 INVITEs must pass digest authentication (`sip_auth`), REGISTER keeps bindings in memory
@@ -25,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import functools
 import ipaddress
 import secrets
 import socket
@@ -75,6 +77,7 @@ ALLOW_WITH_REGISTER = ALLOW + ", REGISTER"
 LISTEN_ATTEMPTS = 8  # with port 0: UDP picks a port, TCP may find it taken; try again
 
 SDP = "application/sdp"
+UNBOUND_PORT = 9  # the accepted stream's port in an answer until `answer` binds the real one
 
 
 class CallState(enum.Enum):
@@ -95,7 +98,9 @@ class Call:
     invite: SipRequest
     state: CallState
     offer: SessionDescription | None = None  # outbound: our offer
-    answer: bytes = b""  # inbound: our SDP answer, computed once when the INVITE arrived
+    # inbound: our SDP answer, computed once when the INVITE arrived; its audio port is
+    # filled in by `answer`, which binds it
+    answer: SessionDescription | None = None
     invite_tx: ServerTx | None = None
     client_tx: ClientInviteTransaction | None = None  # outbound: our INVITE's transaction
     cancel_on_provisional: bool = False  # hung up before any provisional (RFC 3261 9.1)
@@ -137,10 +142,6 @@ class CallEvents(Protocol):
     """What flows up to the engine; each names the call by its reference."""
 
     def call_arrived(self, call: CallHandle) -> None: ...
-
-    def call_digit(self, ref: str, digit: str) -> None:
-        """An RFC 4733 digit from a call's RTP."""
-        ...
 
     def call_ended(self, ref: str) -> None:
         """The far end (or a timeout) ended a call that was not ended by `hangup`."""
@@ -237,16 +238,12 @@ class UserAgent:
         source = (peer.host, peer.port, peer.transport)
         return any(b.source == source for b in self.registrar.bindings(self.endpoint.now))
 
-    def _new_stream(self, ref: str) -> RtpStream:
-        """A call's media, bound to a port of the range (EngineError when none is free);
-        its digits go up as `call_digit` events."""
-        stream = RtpStream(functools.partial(self._digit, ref))
+    def _new_stream(self) -> RtpStream:
+        """An outbound call's media, bound to a port of the range (EngineError when none is
+        free): our offer names it."""
+        stream = RtpStream()
         self.ports.bind(self.host, stream)
         return stream
-
-    def _digit(self, ref: str, digit: str) -> None:
-        if ref in self._refs:
-            self.events.call_digit(ref, digit)
 
     def _add(self, call: Call) -> None:
         self.calls[call.call_id] = call
@@ -340,8 +337,9 @@ class UserAgent:
         self.endpoint.respond(tx, response)
 
     def _new_invite(self, request: SipRequest, tx: ServerTx, addr: Peer) -> None:
-        """Check the INVITE, bind its RTP port and compute our SDP answer (the one place it
-        is computed), then hand the call up; refusals found here never reach the engine."""
+        """Check the INVITE and compute our SDP answer (the one place it is computed), then
+        hand the call up; refusals found here never reach the engine. No RTP port is bound
+        yet: `answer` binds it, once the engine has decided to answer."""
         if request.call_id in self.calls:
             self._reply(tx, 482)  # same Call-ID, new transaction, no To tag: a loop or fork
             return
@@ -356,40 +354,33 @@ class UserAgent:
         except SdpError:
             self._reply(tx, 400)
             return
-        ref = "emb-" + secrets.token_hex(8)
-        try:
-            stream = self._new_stream(ref)
-        except EngineError:
-            self._reply(tx, 503)  # no RTP port left
-            return
         local_tag = new_tag()
         try:
             answer, audio = answer_offer(
                 offer,
                 local_address=self.advertised,
-                local_port=stream.port,
+                local_port=UNBOUND_PORT,  # replaced by the bound port in `answer`
                 session_id=_session_id(local_tag),
                 session_version=1,
             )
         except SdpError as exc:
-            stream.close()
             self._reply(tx, 488 if isinstance(exc, SdpNotAcceptable) else 400)
             return
         if not request.contacts or request.from_addr.tag is None:
-            stream.close()
             self._reply(tx, 400)
             return
-        stream.configure(audio)  # nothing is sent before the engine puts it in a room
+        stream = RtpStream()
+        stream.configure(audio)  # applied when `answer` binds its port
         user = request.uri.user or ""
         call = Call(
-            ref=ref,
+            ref="emb-" + secrets.token_hex(8),
             call_id=request.call_id,
             outbound=False,
             peer=addr,
             stream=stream,
             invite=request,
             state=CallState.ROUTING,
-            answer=answer.to_bytes(),
+            answer=answer,
             invite_tx=tx,
             local_tag=local_tag,
             access_code=user if is_safe(user, "digits") else "",
@@ -472,11 +463,19 @@ class UserAgent:
     # decisions out --------------------------------------------------------------------
 
     async def answer(self, ref: str) -> bool:
-        """Answer an inbound call with the SDP answer made on its arrival, and return once
-        its ACK is in (True: the call is up) or it ended first (False, as for CANCEL)."""
+        """Bind the call's RTP port and answer with the SDP answer made on its arrival, and
+        return once its ACK is in (True: the call is up) or it ended first (False, as for
+        CANCEL, or a 503 when no RTP port is free)."""
         call = self._refs.get(ref)
         if call is None or call.state is not CallState.ROUTING or call.invite_tx is None:
             return False
+        assert call.answer is not None
+        try:
+            port = self.ports.bind(self.host, call.stream)
+        except EngineError:
+            self._reject(call, 503)  # no RTP port left
+            return False
+        _set_audio_port(call.answer, port)
         contact = self.contact_for(call.peer.transport)
         call.dialog = Dialog.as_uas(call.invite, call.local_tag, contact)
         call.state = CallState.ANSWERED
@@ -487,7 +486,7 @@ class UserAgent:
             200,
             to_tag=call.local_tag,
             headers=[("Contact", str(contact)), ("Allow", self.allow)],
-            body=call.answer,
+            body=call.answer.to_bytes(),
         )
         return await acked
 
@@ -579,7 +578,7 @@ class UserAgent:
         if peer is None:
             return OutboundResult(None, failure)
         ref = "emb-" + secrets.token_hex(8)
-        stream = self._new_stream(ref)
+        stream = self._new_stream()
         offer = build_offer(
             local_address=self.advertised,
             local_port=stream.port,
@@ -723,3 +722,10 @@ def _caller_id(request: SipRequest) -> str | None:
 
 def _session_id(local_tag: str) -> int:
     return int(local_tag[:8], 16)
+
+
+def _set_audio_port(answer: SessionDescription, port: int) -> None:
+    """Put the bound port in the answer's one accepted stream (the others are refused: 0)."""
+    for media in answer.media:
+        if media.port == UNBOUND_PORT:
+            media.port = port

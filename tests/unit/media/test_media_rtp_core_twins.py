@@ -2,9 +2,9 @@
 
 Hypothesis plays the same datagrams (in order, reordered, duplicated, malformed, of other
 payload types, RTCP) into one core of each kind, interleaved with ticks; both must report
-the same levels, decode the same frames, set aside the same stray packets and count the
-same. Sending must put the same bytes on the wire. The pure twin alone is checked against
-the header rules (RFC 3550) and the jitter buffer it is built on.
+the same levels, decode the same frames, hand the same stray packets to `on_stray` as
+they are drained and count the same. Sending must put the same bytes on the wire. The pure
+twin alone is checked against the header rules (RFC 3550) and the jitter buffer it is built on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import importlib.util
 import os
 import socket
 import struct
-from collections.abc import Iterator
+import sys
+import types
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from bridge.media import FRAME_BYTES, FRAME_SAMPLES, g711, tones
 from bridge.media.jitter import JitterBuffer
-from bridge.pbx.embedded import rtp_core_py
+from bridge.pbx.embedded import rtp_core, rtp_core_py
 from bridge.pbx.embedded.rtp_core import IMPLEMENTATION
 
 BUILT = importlib.util.find_spec("bridge.pbx.embedded._rtp_core") is not None
@@ -104,7 +106,9 @@ steps = st.lists(
 @given(steps=steps, law=st.sampled_from([PCMU, PCMA]))
 def test_twins_receive_alike(steps: list[tuple[str, object]], law: int) -> None:
     with _sockets(3) as (sender, a_sock, b_sock):
-        a, b = rtp_core_py.RtpCore(a_sock), _cython_core()(b_sock)
+        strays: tuple[list[bytes], list[bytes]] = ([], [])
+        a = rtp_core_py.RtpCore(a_sock, strays[0].append)
+        b = _cython_core()(b_sock, strays[1].append)
         for core in (a, b):
             core.set_audio(law, 1, 2, 3)
         frame = tones.frames_of(tones.tone_pcm([440.0], 20, 5000))[0]
@@ -134,7 +138,8 @@ def test_twins_receive_alike(steps: list[tuple[str, object]], law: int) -> None:
                 assert a.pull(out_a, 1) == b.pull(out_b, 1)
                 assert out_a == out_b
                 assert a.playout_depth == b.playout_depth
-            assert a.stray == b.stray
+            assert strays[0] == strays[1]
+            assert a.stray == b.stray == len(strays[0])
             assert (a.received, a.dropped) == (b.received, b.dropped)
 
 
@@ -255,6 +260,47 @@ def test_twins_and_the_jitter_buffer_play_bursts_and_restarts_alike() -> None:
     assert depths == set(range(rtp_core_py.JITTER_DEPTH, rtp_core_py.JITTER_MAX_DEPTH + 1))
 
 
+class _SinkFailed(Exception):
+    pass
+
+
+@needs_extension
+def test_twins_hand_strays_over_as_they_drain_and_propagate_what_the_sink_raises() -> None:
+    """`on_stray` runs inside `receive`, in arrival order among the audio; an exception
+    it raises leaves `receive` at once on both twins, the rest stays queued for the next."""
+    with _sockets(3) as (sender, a_sock, b_sock):
+        seen: tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]] = ([], [])
+        cores: list[rtp_core_py.RtpCore] = []
+
+        def sink(index: int) -> Callable[[bytes], None]:
+            def on_stray(data: bytes) -> None:
+                seen[index].append((cores[index].received, data))
+                if data[12:] == b"boom":
+                    raise _SinkFailed
+
+            return on_stray
+
+        cores.extend([rtp_core_py.RtpCore(a_sock, sink(0)), _cython_core()(b_sock, sink(1))])
+        for core in cores:
+            core.set_audio(PCMU, 1, 2, 3)
+        datagrams = [
+            _rtp(PCMU, 1, b"\xff" * FRAME_SAMPLES),
+            _rtp(EVENTS, 1, b"\x01\x0a\x00\xa0"),
+            _rtp(EVENTS, 2, b"boom"),
+            _rtp(PCMU, 2, b"\xff" * FRAME_SAMPLES),
+        ]
+        for data in datagrams:
+            for sock in (a_sock, b_sock):
+                sender.sendto(data, sock.getsockname())
+        for core in cores:
+            with pytest.raises(_SinkFailed):
+                core.receive()
+            assert (core.received, core.stray) == (1, 2)
+            core.receive()  # the audio after the failed stray was left in the socket
+            assert (core.received, core.stray) == (2, 2)
+        assert seen[0] == seen[1] == [(1, datagrams[1]), (1, datagrams[2])]
+
+
 def test_unsupported_codec_and_addresses_are_refused() -> None:
     with _sockets(1) as (sock,):
         core = rtp_core_py.RtpCore(sock)
@@ -271,3 +317,18 @@ def test_running_implementation_follows_the_environment() -> None:
         assert IMPLEMENTATION == "python"
     elif os.environ.get("BRIDGE_REQUIRE_EXTENSIONS") == "1" or BUILT:
         assert IMPLEMENTATION == "cython"
+
+
+class _OlderCore:
+    """An extension class built from an older `_rtp_core.pyx`: no `on_stray`."""
+
+
+def test_an_extension_built_from_older_source_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stale = types.ModuleType(rtp_core.EXTENSION_MODULE)
+    stale.RtpCore = _OlderCore  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, rtp_core.EXTENSION_MODULE, stale)
+    assert rtp_core.select_implementation({}) == (rtp_core_py.RtpCore, "python")
+    with pytest.raises(ImportError, match="older source"):
+        rtp_core.select_implementation({"BRIDGE_REQUIRE_EXTENSIONS": "1"})
