@@ -51,8 +51,8 @@ def _same(value: Any) -> Any:
 def _optional(codec: Codec) -> Codec:
     out, back = codec
     return (
-        lambda x: None if x is None else out(x),
-        lambda x: None if x is None else back(x),
+        out if out is _same else lambda x: None if x is None else out(x),
+        back if back is _same else lambda x: None if x is None else back(x),
     )
 
 
@@ -96,22 +96,39 @@ def _codec(name: str, hint: Any) -> Codec:
 
 @dataclass(frozen=True, slots=True)
 class Rows(Generic[M]):
-    """One dataclass's row conversion: every field is a column of the same name."""
+    """One dataclass's row conversion: every field is a column of the same name. Fields
+    stored as they are skip the codec call (this runs at every commit)."""
 
     model: type[M]
-    codecs: tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any]], ...]
+    plain_out: tuple[str, ...]
+    outs: tuple[tuple[str, Callable[[Any], Any]], ...]
+    plain_back: tuple[str, ...]
+    backs: tuple[tuple[str, Callable[[Any], Any]], ...]
 
     @classmethod
     def of(cls, model: type[M]) -> Rows[M]:
         hints = typing.get_type_hints(model)
         names = [f.name for f in dataclasses.fields(model)]  # type: ignore[arg-type]
-        return cls(model, tuple((n, *_codec(n, hints[n])) for n in names))
+        codecs = [(n, *_codec(n, hints[n])) for n in names]
+        return cls(
+            model,
+            tuple(n for n, out, _ in codecs if out is _same),
+            tuple((n, out) for n, out, _ in codecs if out is not _same),
+            tuple(n for n, _, back in codecs if back is _same),
+            tuple((n, back) for n, _, back in codecs if back is not _same),
+        )
 
     def to_row(self, obj: M) -> dict[str, Any]:
-        return {name: out(getattr(obj, name)) for name, out, _ in self.codecs}
+        row = {name: getattr(obj, name) for name in self.plain_out}
+        for name, out in self.outs:
+            row[name] = out(getattr(obj, name))
+        return row
 
     def from_row(self, r: Mapping[Any, Any]) -> M:
-        return self.model(**{name: back(r[name]) for name, _, back in self.codecs})
+        values = {name: r[name] for name in self.plain_back}
+        for name, back in self.backs:
+            values[name] = back(r[name])
+        return self.model(**values)
 
 
 CONFERENCE = Rows.of(Conference)
