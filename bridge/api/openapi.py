@@ -11,10 +11,11 @@ from bridge import __version__
 from bridge.api import facades
 from bridge.api.ops import Op
 from bridge.core import reservation as rsm
+from bridge.core import spec
 from bridge.core import validate as v
 from bridge.core.errors import CATALOGUE
 from bridge.core.events import PAYLOADS, EventType
-from bridge.core.models import ConferenceStatus, ConferenceType, PlayBeep
+from bridge.core.models import ConferenceStatus
 from bridge.core.options import GENDERS
 from bridge.services.media import RECORDING_TARGETS
 from bridge.webhooks.outbound import ERROR_CODES
@@ -31,26 +32,13 @@ def _obj(props: S, required: tuple[str, ...] = (), *, closed: bool = True) -> S:
     return schema
 
 
-def _ref(name: str) -> S:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _pattern(regex: str) -> str:
-    """A validator's pattern (bridge/core/validate.py), anchored as JSON Schema needs."""
-    return f"^(?:{regex})$"
-
-
-def _range(bounds: tuple[int, int]) -> S:
-    return {"type": "integer", "minimum": bounds[0], "maximum": bounds[1]}
-
-
-def _text(max_len: int, min_len: int = 1) -> S:
-    return {
-        "type": "string",
-        "minLength": min_len,
-        "maxLength": max_len,
-        "pattern": f"^[^{v.CONTROL_CHARS}]*$",
-    }
+# the field schemas' pieces, shared with the resource definitions (bridge/core/spec.py)
+_ref = spec.ref
+_pattern = spec.pattern
+_range = spec.int_range
+_text = spec.text_schema
+_nullable = spec.nullable
+_enum = spec.enum
 
 
 def _dial_target() -> S:
@@ -61,15 +49,6 @@ def _dial_target() -> S:
         "pattern": _pattern(v.DIAL_TARGET),
         "description": "a number (+4420...), a SIP user (alice) or sip:[user@]host[:port]",
     }
-
-
-def _nullable(schema: S) -> S:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _enum(values: Any) -> S:
-    """An enum from the model's own StrEnum or tuple, never a copy."""
-    return {"enum": [str(x) for x in values]}
 
 
 _JSON_TYPES: dict[Any, S] = {
@@ -123,16 +102,7 @@ def _page(item: str) -> S:
     )
 
 
-URL: S = {
-    "type": "string",
-    "format": "uri",
-    "maxLength": v.URL_LEN,
-    "pattern": "^https?://[^\\s]+$",
-    "description": "An http(s) URL on a public host. Loopback, private, link-local, CGNAT, "
-    "multicast, reserved and documentation addresses (in any notation) and local names such "
-    "as localhost are refused with 400 url_not_allowed unless the operator allows them "
-    "(outbound_allowed_cidrs / outbound_allowed_hosts); checked again after DNS at delivery.",
-}
+URL: S = spec.URL
 DIGIT: S = _nullable({"type": "string", "pattern": "^[0-9A-D#*]$"})
 TEXT: S = _text(v.TEXT_LEN)
 MEDIA: S = {
@@ -217,39 +187,7 @@ DIAL_IN: S = _obj(
     },
     ("access_code",),
 )
-DATA: S = {
-    "type": "object",
-    "description": f"any JSON object, at most {v.MAX_DATA_BYTES} bytes as compact JSON",
-    "x-max-bytes": v.MAX_DATA_BYTES,
-}
-CONFERENCE_FIELDS: S = {
-    "name": _text(v.NAME_LEN),
-    "alias": _nullable(_text(v.TEXT_LEN, 0)),
-    "detail": _nullable(_text(v.DETAIL_LEN, 0)),
-    "type": _enum(ConferenceType),
-    "play_beep": _enum(PlayBeep),
-    "record": {"type": "boolean"},
-    "max_participants": _nullable(
-        {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": rsm.MAX_SIZE,
-            "description": "at most unreserved_max_participants (default 40) without a "
-            "reservation; at most the reservation's size with one",
-            "x-maximum-depends": "unreserved_max_participants or the reservation's size",
-        }
-    ),
-    "timeout": _range(v.CONFERENCE_TIMEOUT),
-    "wait_media": _nullable(_ref("Media")),
-    "action_url": _nullable(URL),
-    "status_callback_url": _nullable(URL),
-    "data": DATA,
-    **{
-        k: {"type": "array", "items": _ref("Media"), "minItems": 1, "maxItems": v.MEDIA_ITEMS}
-        for k in ("pre_actions", "post_actions")
-    },
-    "dial_in": _nullable(_ref("DialIn")),
-}
+CONFERENCE_FIELDS: S = spec.CONFERENCE.properties()
 ANY_OBJECT: S = {"type": "object"}
 
 SCHEMAS: dict[str, S] = {
@@ -272,20 +210,7 @@ SCHEMAS: dict[str, S] = {
     "ConferenceCreate": _obj(CONFERENCE_FIELDS),
     "ConferenceUpdate": _obj(
         {
-            **{
-                k: CONFERENCE_FIELDS[k]
-                for k in (
-                    "alias",
-                    "detail",
-                    "play_beep",
-                    "record",
-                    "max_participants",
-                    "data",
-                    "status_callback_url",
-                    "wait_media",
-                    "dial_in",
-                )
-            },
+            **spec.CONFERENCE.properties(patch=True),
             "status": _enum([ConferenceStatus.TERMINATED]),
         },
     ),

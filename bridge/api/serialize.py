@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bridge.core import spec
 from bridge.core.clock import rfc3339
 from bridge.core.models import (
     Conference,
@@ -14,11 +15,7 @@ from bridge.core.models import (
     Recording,
     Reservation,
 )
-from bridge.core.options import (
-    call_options_to_dict,
-    dial_in_to_dict,
-    participant_options_to_dict,
-)
+from bridge.core.options import call_options_to_dict, participant_options_to_dict
 
 # How each seed API names our canonical statuses.
 FREECLIMB = {
@@ -62,31 +59,19 @@ def conference(c: Conference, booking: Reservation | None = None) -> dict[str, A
         "id": c.id,
         "uri": base,
         "account_id": c.account_id,
-        "name": c.name,
-        "alias": c.alias,
-        "detail": c.detail,
-        "type": c.type.value,
+        **spec.CONFERENCE.show(c),
         "status": c.status.value,
         "vendor_status": {
             "freeclimb": FREECLIMB[c.status],
             "aculab": ACULAB[c.status],
             "voipbin": VOIPBIN[c.status],
         },
-        "play_beep": c.play_beep.value,
-        "record": c.record,
+        # a booked conference without its own size shows the booking's
         "max_participants": (
             c.max_participants
             if c.max_participants is not None or booking is None
             else booking.max_participants
         ),
-        "timeout": c.timeout,
-        "wait_media": c.wait_media.to_dict() if c.wait_media else None,
-        "action_url": c.action_url,
-        "status_callback_url": c.status_callback_url,
-        "data": c.data,
-        "pre_actions": [m.to_dict() for m in c.pre_actions],
-        "post_actions": [m.to_dict() for m in c.post_actions],
-        "dial_in": dial_in_to_dict(c.dial_in) if c.dial_in else None,
         "reservation_token": c.reservation_id,
         "reservation": _booking(booking) if booking is not None else None,
         "participant_count": c.participant_count,

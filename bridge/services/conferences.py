@@ -8,71 +8,26 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bridge.core import conference as csm
+from bridge.core import spec
 from bridge.core import validate as v
 from bridge.core.clock import rfc3339
 from bridge.core.errors import Conflict, InvalidInput, NotFound
 from bridge.core.events import EventType
 from bridge.core.ids import new_id
-from bridge.core.models import (
-    Conference,
-    ConferenceStatus,
-    ConferenceType,
-    EventDraft,
-    PlayBeep,
-    Reservation,
-)
-from bridge.core.options import parse_dial_in, parse_media, parse_media_list
+from bridge.core.models import Conference, ConferenceStatus, EventDraft, Reservation
 from bridge.services.commit import StoreFailed
 from bridge.services.context import Services, Unit, add_event
 from bridge.services.live import in_conference, live_view
 from bridge.store import repos
 from bridge.store.changes import ChangeSet
 
-CREATE_FIELDS = frozenset(
-    {
-        "name",
-        "alias",
-        "detail",
-        "type",
-        "play_beep",
-        "record",
-        "max_participants",
-        "timeout",
-        "wait_media",
-        "action_url",
-        "status_callback_url",
-        "data",
-        "pre_actions",
-        "post_actions",
-        "dial_in",
-    }
-)
-PATCH_FIELDS = frozenset(
-    {
-        "name",
-        "timeout",
-        "pre_actions",
-        "post_actions",
-        "alias",
-        "detail",
-        "play_beep",
-        "record",
-        "max_participants",
-        "status",
-        "data",
-        "status_callback_url",
-        "wait_media",
-        "dial_in",
-    }
-)
-PLAY_BEEP = tuple(p.value for p in PlayBeep)
-TYPES = tuple(t.value for t in ConferenceType)
+CREATE_FIELDS = spec.CONFERENCE.create_names
+PATCH_FIELDS = spec.CONFERENCE.patch_names | {"status"}
 
 
-def _max_participants(value: Any, limit: int) -> int | None:
-    if value is None:
-        return None
-    return v.integer(value, "max_participants", minimum=1, maximum=limit)
+def _name(values: Mapping[str, Any]) -> str:
+    """Without a name, the alias (up to TEXT_LEN) names it, cut to NAME_LEN."""
+    return (values.get("alias") or "conference")[: v.NAME_LEN]
 
 
 async def create(s: Services, account_id: str, body: Mapping[str, Any]) -> Conference:
@@ -93,43 +48,19 @@ async def build(
     v.reject_unknown(body, CREATE_FIELDS, "conference")
     limit = max_limit or s.limits.unreserved_max_participants
     now = s.now()
-    lo, hi = v.CONFERENCE_TIMEOUT
-    alias = v.optional_text(body.get("alias"), "alias", max_len=v.TEXT_LEN)
-    # without a name, the alias (up to TEXT_LEN) names it, cut to NAME_LEN
-    name = v.text(
-        body.get("name", (alias or "conference")[: v.NAME_LEN]), "name", max_len=v.NAME_LEN
-    )
-    conf = Conference(
+    later: dict[str, spec.Later] = {"name": _name}
+    if reserved:  # a reserved conference holds what was booked unless it asks for fewer
+        later["max_participants"] = lambda _: max_limit
+    values = spec.CONFERENCE.parse_create(body, spec.Context(s.outbound, limit), later)
+    return Conference(
         id=new_id("conference"),
         account_id=account_id,
-        name=name,
-        alias=alias,
-        detail=v.optional_text(body.get("detail"), "detail", max_len=v.DETAIL_LEN),
-        type=ConferenceType(v.choice(body.get("type", "conference"), "type", TYPES)),
         status=ConferenceStatus.RESERVED if reserved else ConferenceStatus.EMPTY,
-        play_beep=PlayBeep(v.choice(body.get("play_beep", "always"), "play_beep", PLAY_BEEP)),
-        record=v.boolean(body.get("record", False), "record"),
-        # a reserved conference holds what was booked unless it asks for fewer
-        max_participants=_max_participants(
-            body.get("max_participants", max_limit if reserved else None), limit
-        ),
-        timeout=v.integer(body.get("timeout", 0), "timeout", minimum=lo, maximum=hi),
-        wait_media=(
-            parse_media(body["wait_media"], "wait_media") if body.get("wait_media") else None
-        ),
-        action_url=v.optional_url(body.get("action_url"), "action_url", s.outbound),
-        status_callback_url=v.optional_url(
-            body.get("status_callback_url"), "status_callback_url", s.outbound
-        ),
-        data=v.json_object(body.get("data"), "data"),
-        pre_actions=parse_media_list(body.get("pre_actions"), "pre_actions"),
-        post_actions=parse_media_list(body.get("post_actions"), "post_actions"),
-        dial_in=parse_dial_in(body.get("dial_in"), policy=s.outbound),
         reservation_id=reservation_id,
         created_at=now,
         updated_at=now,
+        **values,
     )
-    return conf
 
 
 async def _access_code_taken(s: Services, code: str, *, except_id: str | None) -> bool:
@@ -211,46 +142,16 @@ async def update(
         conf = u.conference
         if conf.status == ConferenceStatus.TERMINATED:
             raise Conflict("conference_terminated", "the conference has ended; it is read-only")
-        changes: dict[str, Any] = {}
-        if "name" in body:
-            changes["name"] = v.text(body["name"], "name", max_len=128)
-        if "timeout" in body:
-            changes["timeout"] = v.integer(body["timeout"], "timeout", minimum=0, maximum=7 * 86400)
-        for key in ("pre_actions", "post_actions"):
-            if key in body:
-                changes[key] = parse_media_list(body[key], key)
-        if "alias" in body:
-            changes["alias"] = v.optional_text(body["alias"], "alias", max_len=v.TEXT_LEN)
-        if "detail" in body:
-            changes["detail"] = v.optional_text(body["detail"], "detail", max_len=v.DETAIL_LEN)
-        if "play_beep" in body:
-            changes["play_beep"] = PlayBeep(v.choice(body["play_beep"], "play_beep", PLAY_BEEP))
-        if "record" in body:
-            changes["record"] = v.boolean(body["record"], "record")
-        if "max_participants" in body:
-            reservation = u.reservation
-            limit = (
-                reservation.max_participants
-                if reservation
-                else s.limits.unreserved_max_participants
-            )
-            changes["max_participants"] = _max_participants(body["max_participants"], limit)
-        if "data" in body:
-            changes["data"] = v.json_object(body["data"], "data")
-        if "status_callback_url" in body:
-            changes["status_callback_url"] = v.optional_url(
-                body["status_callback_url"], "status_callback_url", s.outbound
-            )
-        if "wait_media" in body:
-            raw = body["wait_media"]
-            changes["wait_media"] = parse_media(raw, "wait_media") if raw else None
-        if "dial_in" in body:
-            dial_in = parse_dial_in(body["dial_in"], policy=s.outbound)
-            if dial_in is not None and await _access_code_taken(
-                s, dial_in.access_code, except_id=conf.id
-            ):
-                raise _code_in_use()
-            changes["dial_in"] = dial_in
+        reservation = u.reservation
+        limit = (
+            reservation.max_participants if reservation else s.limits.unreserved_max_participants
+        )
+        changes = spec.CONFERENCE.parse_patch(body, spec.Context(s.outbound, limit))
+        dial_in = changes.get("dial_in")
+        if dial_in is not None and await _access_code_taken(
+            s, dial_in.access_code, except_id=conf.id
+        ):
+            raise _code_in_use()
         if changes:
             changed = {k: val for k, val in changes.items() if getattr(conf, k) != val}
             if changed:

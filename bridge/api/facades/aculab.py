@@ -610,14 +610,15 @@ def _named(handler: Service, name: str) -> Any:
 
 
 OPS: tuple[Op, ...] = tuple(
-    Op(
+    c.route(
+        TAG,
         method,
         f"{BASE}/{name}",
         _named(handler, f"aculab_{name}_{method.lower()}"),
         f"Aculab: {summary}",
-        TAG,
-        auth="public",
-        extra={"params": params, "reply": reply, "form": True},
+        params,
+        reply,
+        form=True,
     )
     for name, handler, summary, params, reply in SERVICES
     for method in ("GET", "POST")

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bridge.api import jsonbody
 from bridge.api.errors import HTTP_CODES, response_for
-from bridge.api.ops import OpHandler
+from bridge.api.ops import Op, OpHandler
 from bridge.api.state import STATE
 from bridge.core.errors import BridgeError, InvalidInput, Unauthorized
 from bridge.services import accounts
@@ -205,3 +205,26 @@ def reject_unknown(body: Mapping[str, Any], allowed: frozenset[str], what: str) 
         raise InvalidInput(
             "unknown_field", f"{what}: unknown parameter(s) {', '.join(unknown)}", fields=unknown
         )
+
+
+def route(
+    tag: str,
+    method: str,
+    path: str,
+    handler: OpHandler,
+    summary: str,
+    params: Any,
+    reply: Any = None,
+    *,
+    form: bool = False,
+    **more: Any,
+) -> Op:
+    """One facade operation. Public to the /v1 key check, as `facade` authenticates; the
+    OpenAPI document reads its vendor parameters (a TypedDict), reply and `form`
+    (a POST body may be a form) from `extra` (facades/openapi.py)."""
+    extra: dict[str, Any] = {"params": params}
+    if reply is not None:
+        extra["reply"] = reply
+    if form:
+        extra["form"] = True
+    return Op(method, path, handler, summary, tag, auth="public", extra=extra, **more)

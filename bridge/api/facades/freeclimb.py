@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from functools import partial
+from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 
 from aiohttp import web
 from yarl import URL
@@ -82,13 +83,18 @@ class FreeClimbSubresourceUris(TypedDict):
     recordings: str
 
 
-class FreeClimbConference(TypedDict):
-    """FreeClimb's ConferenceResult."""
+class FreeClimbResource(TypedDict):
+    """What every FreeClimb result starts with (its MutableResourceModel)."""
 
     uri: str
     dateCreated: Date
     dateUpdated: Date
     revision: int
+
+
+class FreeClimbConference(FreeClimbResource):
+    """FreeClimb's ConferenceResult."""
+
     conferenceId: str
     accountId: str
     alias: str | None
@@ -101,13 +107,9 @@ class FreeClimbConference(TypedDict):
     subresourceUris: FreeClimbSubresourceUris
 
 
-class FreeClimbParticipant(TypedDict):
+class FreeClimbParticipant(FreeClimbResource):
     """FreeClimb's ParticipantResult."""
 
-    uri: str
-    dateCreated: Date
-    dateUpdated: Date
-    revision: int
     accountId: str
     conferenceId: str
     callId: str
@@ -116,13 +118,9 @@ class FreeClimbParticipant(TypedDict):
     startConfOnEnter: bool
 
 
-class FreeClimbRecording(TypedDict):
+class FreeClimbRecording(FreeClimbResource):
     """FreeClimb's RecordingResult (callId is null: a conference recording)."""
 
-    uri: str
-    dateCreated: Date
-    dateUpdated: Date
-    revision: int
     recordingId: str
     accountId: str
     callId: str | None
@@ -219,14 +217,29 @@ def conference_uri(account_id: str, conference_id: str) -> str:
     return f"/Accounts/{account_id}/Conferences/{conference_id}"
 
 
+class _Stamped(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def revision(self) -> int: ...
+
+
+def resource(uri: str, row: _Stamped) -> FreeClimbResource:
+    return {
+        "uri": uri,
+        "dateCreated": rfc1123(row.created_at),
+        "dateUpdated": rfc1123(row.updated_at),
+        "revision": row.revision,
+    }
+
+
 def conference_view(conf: Conference) -> FreeClimbConference:
     uri = conference_uri(conf.account_id, conf.id)
     wait = conf.wait_media
     return {
-        "uri": uri,
-        "dateCreated": rfc1123(conf.created_at),
-        "dateUpdated": rfc1123(conf.updated_at),
-        "revision": conf.revision,
+        **resource(uri, conf),
         "conferenceId": conf.id,
         "accountId": conf.account_id,
         "alias": conf.alias,
@@ -245,10 +258,7 @@ def conference_view(conf: Conference) -> FreeClimbConference:
 
 def participant_view(p: Participant) -> FreeClimbParticipant:
     return {
-        "uri": f"{conference_uri(p.account_id, p.conference_id)}/Participants/{p.id}",
-        "dateCreated": rfc1123(p.created_at),
-        "dateUpdated": rfc1123(p.updated_at),
-        "revision": p.revision,
+        **resource(f"{conference_uri(p.account_id, p.conference_id)}/Participants/{p.id}", p),
         "accountId": p.account_id,
         "conferenceId": p.conference_id,
         "callId": p.id,
@@ -260,10 +270,7 @@ def participant_view(p: Participant) -> FreeClimbParticipant:
 
 def recording_view(r: Recording) -> FreeClimbRecording:
     return {
-        "uri": f"{conference_uri(r.account_id, r.conference_id)}/Recordings/{r.id}",
-        "dateCreated": rfc1123(r.created_at),
-        "dateUpdated": rfc1123(r.updated_at),
-        "revision": r.revision,
+        **resource(f"{conference_uri(r.account_id, r.conference_id)}/Recordings/{r.id}", r),
         "recordingId": r.id,
         "accountId": r.account_id,
         "callId": None,  # a conference recording belongs to no single call
@@ -548,106 +555,94 @@ async def freeclimb_download_recording(
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
+_route = partial(c.route, TAG)
 OPS: tuple[Op, ...] = (
-    Op(
+    _route(
         "POST",
         BASE,
         freeclimb_create_conference,
         "FreeClimb: create a Conference",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbConferenceCreate, "reply": FreeClimbConference},
+        FreeClimbConferenceCreate,
+        FreeClimbConference,
     ),
-    Op(
+    _route(
         "GET",
         BASE,
         freeclimb_list_conferences,
         "FreeClimb: list Conferences (status, alias, dateCreated, dateUpdated)",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbConferenceFilter, "reply": FreeClimbConferenceList},
+        FreeClimbConferenceFilter,
+        FreeClimbConferenceList,
     ),
-    Op(
+    _route(
         "GET",
         ONE,
         freeclimb_get_conference,
         "FreeClimb: get a Conference",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbNothing, "reply": FreeClimbConference},
+        FreeClimbNothing,
+        FreeClimbConference,
     ),
-    Op(
+    _route(
         "POST",
         ONE,
         freeclimb_update_conference,
         "FreeClimb: update a Conference (alias, playBeep, status=terminated)",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbConferenceUpdate, "reply": FreeClimbConference},
+        FreeClimbConferenceUpdate,
+        FreeClimbConference,
     ),
-    Op(
+    _route(
         "GET",
         PARTS,
         freeclimb_list_participants,
         "FreeClimb: list a Conference's Participants (talk, listen)",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbParticipantFilter, "reply": FreeClimbParticipantList},
+        FreeClimbParticipantFilter,
+        FreeClimbParticipantList,
     ),
-    Op(
+    _route(
         "GET",
         PART,
         freeclimb_get_participant,
         "FreeClimb: get a Participant",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbNothing, "reply": FreeClimbParticipant},
+        FreeClimbNothing,
+        FreeClimbParticipant,
     ),
-    Op(
+    _route(
         "POST",
         PART,
         freeclimb_update_participant,
         "FreeClimb: update a Participant (talk, listen)",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbParticipantUpdate, "reply": FreeClimbParticipant},
+        FreeClimbParticipantUpdate,
+        FreeClimbParticipant,
     ),
-    Op(
+    _route(
         "DELETE",
         PART,
         freeclimb_remove_participant,
         "FreeClimb: remove a Participant",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbNothing},
+        FreeClimbNothing,
         status=204,
     ),
-    Op(
+    _route(
         "GET",
         RECS,
         freeclimb_list_recordings,
         "FreeClimb: list a Conference's Recordings",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbRecordingFilter, "reply": FreeClimbRecordingList},
+        FreeClimbRecordingFilter,
+        FreeClimbRecordingList,
     ),
-    Op(
+    _route(
         "GET",
         REC,
         freeclimb_get_recording,
         "FreeClimb: get a Recording",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbNothing, "reply": FreeClimbRecording},
+        FreeClimbNothing,
+        FreeClimbRecording,
     ),
-    Op(
+    _route(
         "GET",
         REC + "/Download",
         freeclimb_download_recording,
         "FreeClimb: download a Recording's audio (audio/wav)",
-        TAG,
-        auth="public",
-        extra={"params": FreeClimbNothing},
+        FreeClimbNothing,
         content_type="audio/wav",
     ),
 )

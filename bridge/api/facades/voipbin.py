@@ -8,6 +8,7 @@ VoIPbin documents no error body, so errors have our JSON error shape.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar
 
 from aiohttp import web
@@ -385,77 +386,70 @@ async def voipbin_delete_conferencecall(
     return c.reply(call_view(left))
 
 
+_route = partial(c.route, TAG)
 OPS: tuple[Op, ...] = (
-    Op(
+    _route(
         "POST",
         CONFS,
         voipbin_create_conference,
         "VoIPbin: create a conference",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinConferenceCreate, "reply": VoipbinConference},
+        VoipbinConferenceCreate,
+        VoipbinConference,
     ),
-    Op(
+    _route(
         "GET",
         CONFS,
         voipbin_list_conferences,
         "VoIPbin: list conferences (page_size, page_token)",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinPaging, "reply": VoipbinConferenceList},
+        VoipbinPaging,
+        VoipbinConferenceList,
     ),
-    Op(
+    _route(
         "GET",
         CONF,
         voipbin_get_conference,
         "VoIPbin: get a conference",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinNothing, "reply": VoipbinConference},
+        VoipbinNothing,
+        VoipbinConference,
     ),
-    Op(
+    _route(
         "PUT",
         CONF,
         voipbin_update_conference,
         "VoIPbin: update a conference",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinConferenceUpdate, "reply": VoipbinConference},
+        VoipbinConferenceUpdate,
+        VoipbinConference,
     ),
-    Op(
+    _route(
         "DELETE",
         CONF,
         voipbin_delete_conference,
         "VoIPbin: delete (terminate) a conference",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinNothing, "reply": VoipbinConference},
+        VoipbinNothing,
+        VoipbinConference,
     ),
-    Op(
+    _route(
         "GET",
         CALLS,
         voipbin_list_conferencecalls,
         "VoIPbin: list conferencecalls (page_size, page_token)",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinPaging, "reply": VoipbinConferencecallList},
+        VoipbinPaging,
+        VoipbinConferencecallList,
     ),
-    Op(
+    _route(
         "GET",
         CALL,
         voipbin_get_conferencecall,
         "VoIPbin: get a conferencecall",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinNothing, "reply": VoipbinConferencecall},
+        VoipbinNothing,
+        VoipbinConferencecall,
     ),
-    Op(
+    _route(
         "DELETE",
         CALL,
         voipbin_delete_conferencecall,
         "VoIPbin: remove the participant (conferencecall)",
-        TAG,
-        auth="public",
-        extra={"params": VoipbinNothing, "reply": VoipbinConferencecall},
+        VoipbinNothing,
+        VoipbinConferencecall,
     ),
 )
