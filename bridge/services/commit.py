@@ -152,7 +152,9 @@ class GroupCommitter:
     async def _write(self, batch: Sequence[Pending]) -> list[Queued]:
         async with self.db.begin() as conn:
             await self._number_events(conn, batch)
-            return await changes.write_batch(conn, [p.changes for p in batch], self.clock.now())
+            return await changes.write_batch(
+                conn, [p.changes for p in batch], self.clock.now(), holder=self.db.holder
+            )
 
     async def _number_events(self, conn: AsyncConnection, batch: Sequence[Pending]) -> None:
         """Give each event its `position`: increasing in commit order, across conferences

@@ -279,7 +279,9 @@ class Dispatcher:
         fed = 0
         if ids:
             async with self.db.begin() as conn:
-                claimed = await outbox.claim_ids(conn, ids, now, lease=self.lease)
+                claimed = await outbox.claim_ids(
+                    conn, ids, now, lease=self.lease, holder=self.db.holder
+                )
             fed = self._feed(claimed)
         for s in list(self._blocked):  # the rows they wait for may be done: look again
             self._unblock(s)
@@ -410,7 +412,9 @@ class Dispatcher:
         claimed: list[Queued] = []
         if free:
             async with self.db.begin() as conn:
-                claimed = await outbox.claim_ids(conn, free, now, lease=self.lease)
+                claimed = await outbox.claim_ids(
+                    conn, free, now, lease=self.lease, holder=self.db.holder
+                )
             self._feed(claimed)
         if len(claimed) < len(unknown):  # looked at again at the next poll, or when fed
             self._block(s, self.poll_seconds)
@@ -589,7 +593,7 @@ class Dispatcher:
             return
         until = now + self.lease
         async with self.db.begin() as conn:
-            await outbox.renew(conn, [h.delivery.id for h in due], until)
+            await outbox.renew(conn, [h.delivery.id for h in due], until, holder=self.db.holder)
         for h in due:
             h.lease_until = max(h.lease_until, until)
 

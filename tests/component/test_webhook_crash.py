@@ -1,0 +1,133 @@
+"""A SIGKILL between a webhook's send and its mark holds nothing back after a restart.
+
+The bridge runs as a process of its own (tests/crash_server.py). A real receiver records the
+POST of a conference's first event and keeps its answer back, so the bridge never learns it
+arrived and never marks it; then the test SIGKILLs the bridge. The delivery is still leased
+to the dead process. A restart of the same instance releases its leases at once, so the
+receiver sees the unmarked delivery again (same delivery id: at-least-once) and the
+conference's next event right after it, not when the 60 s lease would have run out. While
+the first process lives, a second one under the same name (the same SQLite file, or the
+same instance on PostgreSQL) is refused, since it would take over leases a live process
+still sends. The second and third bridges run in the test's process (a start costs less).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from fakes import FakeBackend
+from harness import app_config
+from receiver import Received, WebhookReceiver
+
+from bridge.app import build_app
+from bridge.config import Config
+from bridge.store import instance
+
+SERVER = Path(__file__).resolve().parents[1] / "crash_server.py"
+WITHIN = 15.0  # well inside the 60 s lease the fix must not wait for
+
+
+class Server:
+    def __init__(self, proc: asyncio.subprocess.Process, url: str, key: str) -> None:
+        self.proc, self.url, self.key = proc, url, key
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def _spawn(database_url: str, data_dir: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SERVER),
+        database_url,
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _ready(proc: asyncio.subprocess.Process) -> tuple[str, str]:
+    assert proc.stdout is not None and proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    if not line.startswith("READY "):
+        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+        raise AssertionError(f"the server did not start: {line!r} {err[-2000:]}")
+    _, url, key = line.split()
+    return url, key
+
+
+@contextlib.asynccontextmanager
+async def _server(database_url: str, data_dir: Path) -> AsyncIterator[Server]:
+    proc = await _spawn(database_url, data_dir)
+    try:
+        url, key = await _ready(proc)
+        yield Server(proc, url, key)
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.wait()
+
+
+async def _start(config: Config) -> TestClient[Any, Any]:
+    client = TestClient(TestServer(build_app(config, backend=FakeBackend(), run_scheduler=False)))
+    await client.start_server()
+    return client
+
+
+async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = app_config(tmp_path, database_url)  # what crash_server.py runs, in this process
+    hooks = WebhookReceiver(hold=asyncio.Event())
+    await hooks.start()
+    try:
+        async with _server(database_url, tmp_path) as first:
+            async with aiohttp.ClientSession(headers=first.headers) as http:
+                body = {"name": "crash", "status_callback_url": hooks.url}
+                async with http.post(f"{first.url}/v1/conferences", json=body) as r:
+                    assert r.status == 201, await r.text()
+                    cid = (await r.json())["id"]
+            await hooks.wait_for(lambda got: len(got) == 1)
+            # while it lives, nobody else starts under its name (and so takes its leases)
+            with monkeypatch.context() as m:
+                m.setattr(instance, "NAME_WAIT_SECONDS", 0.2)
+                with pytest.raises(SystemExit, match="in use by another bridge process"):
+                    await _start(config)
+            os.kill(first.proc.pid, signal.SIGKILL)  # it sent the POST; the 2xx never came
+            await first.proc.wait()
+        sent = hooks.received[0]
+        assert sent.json["event"]["sequence"] == 1
+
+        hooks.hold.set()  # from now on the receiver answers 200 at once
+        restarted = await _start(config)  # the same instance: same data_dir, same database
+        try:
+            patch = {"alias": "after-the-crash"}
+            auth = {"Authorization": f"Bearer {first.key}"}
+            async with restarted.patch(f"/v1/conferences/{cid}", json=patch, headers=auth) as r:
+                assert r.status == 200, await r.text()
+            got = await hooks.wait_for(lambda got: any_sequence(got, 2), within=WITHIN)
+        finally:
+            await restarted.close()
+        sequences = [r.json["event"]["sequence"] for r in got]
+        assert sequences[:3] == [1, 1, 2], sequences  # the repeat comes first, then the rest
+        again = got[1]
+        assert again.headers["X-Bridge-Delivery"] == sent.headers["X-Bridge-Delivery"]
+        assert again.headers["Idempotency-Key"] == sent.headers["Idempotency-Key"]
+    finally:
+        await hooks.stop()
+
+
+def any_sequence(got: list[Received], sequence: int) -> bool:
+    return any(r.json["event"]["sequence"] == sequence for r in got)
