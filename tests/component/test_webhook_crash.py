@@ -90,7 +90,8 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = app_config(tmp_path, database_url)  # what crash_server.py runs, in this process
-    hooks = WebhookReceiver(hold=asyncio.Event())
+    answer = asyncio.Event()
+    hooks = WebhookReceiver(hold=answer)
     await hooks.start()
     try:
         async with _server(database_url, tmp_path) as first:
@@ -110,7 +111,7 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
         sent = hooks.received[0]
         assert sent.json["event"]["sequence"] == 1
 
-        hooks.hold.set()  # from now on the receiver answers 200 at once
+        answer.set()  # from now on the receiver answers 200 at once
         restarted = await _start(config)  # the same instance: same data_dir, same database
         try:
             patch = {"alias": "after-the-crash"}
