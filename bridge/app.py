@@ -126,7 +126,7 @@ def build_app(
     config.media_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     db = Database(config.effective_database_url)
-    instance = Instance(db, config.instance_id or default_name(config.data_dir))
+    instance = Instance(db, config.instance_id or default_name(config.data_dir, config.port))
     clock = clock or SystemClock()
     policy = RetryPolicy(
         base_seconds=config.webhook_retry_base_seconds,

@@ -27,7 +27,7 @@ class Config:
     database_url: str = ""  # empty: SQLite file in data_dir
     # this process's name among those sharing a PostgreSQL database: its webhook leases are
     # taken under it, and a restart under the same name resends what a crash left in flight
-    # at once; empty: derived from the host name and data_dir
+    # at once; empty: derived from the host name, port and data_dir
     instance_id: str = ""
     engine: str = "embedded"
     log_level: str = "info"

@@ -15,8 +15,8 @@ PostgreSQL: several instances share the outbox. The name is held through a sessi
 lock on a connection kept open for the life of the instance; PostgreSQL drops it when that
 process dies. A start under a name a live process holds is refused, so two live processes
 never send under one name; leases under other names are left to run out (their holders may
-be alive). The name is `instance_id`, or derived from the host name and `data_dir`, so the
-same installation restarted is the same instance.
+be alive). The name is `instance_id`, or derived from the host name, the API port and
+`data_dir`, so the same installation restarted is the same instance.
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ _FILES: dict[str, list[int]] = {}
 _NAMES: set[tuple[str, str]] = set()  # (SQLite file, name) held in this process
 
 
-def default_name(data_dir: Path) -> str:
-    """The same host and data directory are the same instance across restarts."""
-    where = f"{socket.gethostname()}\0{data_dir.resolve()}"
+def default_name(data_dir: Path, port: int) -> str:
+    """The same host, API port and data directory are the same instance across restarts
+    (the port tells apart containers on the host's network, where all have one name)."""
+    where = f"{socket.gethostname()}\0{port}\0{data_dir.resolve()}"
     return "h-" + hashlib.sha256(where.encode()).hexdigest()[:16]
 
 
