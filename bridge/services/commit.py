@@ -16,7 +16,6 @@ window is exactly one commit long and an idle system commits each change at once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.core.clock import Clock
 from bridge.core.errors import Unavailable
 from bridge.core.models import Event
+from bridge.services.tasks import cancel
 from bridge.store import changes, positions
 from bridge.store import tables as t
 from bridge.store.changes import ChangeSet, VersionConflict
@@ -97,10 +97,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         while True:
