@@ -21,7 +21,11 @@ receivers dedupe on Idempotency-Key).
 Leases. What this process holds in memory is leased in the outbox, so another bridge
 process does not send it too: the group commit writes new rows already leased (STREAM_LEASE)
 and hands them over with `submit()`; a delivery waiting for a retry is leased past its retry
-time; leases are renewed in batches before they run out, and given back at `stop()`.
+time; leases are renewed in batches before they run out, and given back at `stop()`. A lease
+names this instance (`db.holder`, store/instance.py): a process killed between a send and
+its mark leaves its leases behind, and its restart releases them before this dispatcher
+starts, so the recovery below sends them again at once (the receiver sees that delivery
+twice, same id) rather than when they run out.
 
 Recovery. At start and on every poll (`poll_seconds`, or at once after `notify()`), pending
 rows nobody holds (left by a crashed process, or a dead letter re-queued through the API) are
