@@ -26,12 +26,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fakes import FakeBackend
-from harness import app_config
+from harness import Bridge, app_config
 from receiver import Received, WebhookReceiver
+from sqlalchemy import select
 
 from bridge.app import build_app
 from bridge.config import Config
 from bridge.store import instance
+from bridge.store import tables as t
 
 SERVER = Path(__file__).resolve().parents[1] / "crash_server.py"
 WITHIN = 15.0  # well inside the 60 s lease the fix must not wait for
@@ -132,3 +134,29 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
 
 def any_sequence(got: list[Received], sequence: int) -> bool:
     return any(r.json["event"]["sequence"] == sequence for r in got)
+
+
+async def test_a_start_leaves_the_leases_of_other_live_instances_alone(
+    bridge: Bridge, tmp_path: Path, database_url: str
+) -> None:
+    """Another instance on the database (PostgreSQL), or another application on the SQLite
+    file in this process, releases nothing the running one holds."""
+    answer = asyncio.Event()
+    hooks = WebhookReceiver(hold=answer)
+    await hooks.start()
+    try:
+        body = {"name": "held", "status_callback_url": hooks.url}
+        await bridge.ok("POST", "/v1/conferences", 201, json=body)
+        await hooks.wait_for(lambda got: len(got) == 1)  # in flight: leased, not marked
+        holder = bridge.parts.services.db.holder
+        other = await _start(app_config(tmp_path / "other", database_url))
+        try:
+            async with bridge.parts.services.db.read() as conn:
+                row = (await conn.execute(select(t.deliveries))).mappings().one()
+            assert row["status"] == "pending"
+            assert row["lease_holder"] == holder and row["lease_until"] is not None
+        finally:
+            await other.close()
+    finally:
+        answer.set()
+        await hooks.stop()
