@@ -14,17 +14,15 @@ still sends. The second and third bridges run in the test's process (a start cos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from crash_server import running
 from fakes import FakeBackend
 from harness import Bridge, app_config
 from receiver import Received, WebhookReceiver
@@ -35,51 +33,7 @@ from bridge.config import Config
 from bridge.store import instance
 from bridge.store import tables as t
 
-SERVER = Path(__file__).resolve().parents[1] / "crash_server.py"
 WITHIN = 15.0  # well inside the 60 s lease the fix must not wait for
-
-
-class Server:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str, key: str) -> None:
-        self.proc, self.url, self.key = proc, url, key
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-async def _spawn(database_url: str, data_dir: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SERVER),
-        database_url,
-        str(data_dir),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _ready(proc: asyncio.subprocess.Process) -> tuple[str, str]:
-    assert proc.stdout is not None and proc.stderr is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    if not line.startswith("READY "):
-        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
-        raise AssertionError(f"the server did not start: {line!r} {err[-2000:]}")
-    _, url, key = line.split()
-    return url, key
-
-
-@contextlib.asynccontextmanager
-async def _server(database_url: str, data_dir: Path) -> AsyncIterator[Server]:
-    proc = await _spawn(database_url, data_dir)
-    try:
-        url, key = await _ready(proc)
-        yield Server(proc, url, key)
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        await proc.wait()
 
 
 async def _start(config: Config) -> TestClient[Any, Any]:
@@ -96,10 +50,11 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
     hooks = WebhookReceiver(hold=answer)
     await hooks.start()
     try:
-        async with _server(database_url, tmp_path) as first:
-            async with aiohttp.ClientSession(headers=first.headers) as http:
+        async with running(database_url, tmp_path) as (url, key, pid):
+            auth = {"Authorization": f"Bearer {key}"}
+            async with aiohttp.ClientSession(headers=auth) as http:
                 body = {"name": "crash", "status_callback_url": hooks.url}
-                async with http.post(f"{first.url}/v1/conferences", json=body) as r:
+                async with http.post(f"{url}/v1/conferences", json=body) as r:
                     assert r.status == 201, await r.text()
                     cid = (await r.json())["id"]
             await hooks.wait_for(lambda got: len(got) == 1)
@@ -108,8 +63,7 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
                 m.setattr(instance, "NAME_WAIT_SECONDS", 0.2)
                 with pytest.raises(SystemExit, match="in use by another bridge process"):
                     await _start(config)
-            os.kill(first.proc.pid, signal.SIGKILL)  # it sent the POST; the 2xx never came
-            await first.proc.wait()
+            os.kill(pid, signal.SIGKILL)  # it sent the POST; the 2xx never came
         sent = hooks.received[0]
         assert sent.json["event"]["sequence"] == 1
 
@@ -117,7 +71,6 @@ async def test_a_restart_resends_the_unmarked_delivery_and_the_stream_goes_on(
         restarted = await _start(config)  # the same instance: same data_dir, same database
         try:
             patch = {"alias": "after-the-crash"}
-            auth = {"Authorization": f"Bearer {first.key}"}
             async with restarted.patch(f"/v1/conferences/{cid}", json=patch, headers=auth) as r:
                 assert r.status == 200, await r.text()
             got = await hooks.wait_for(lambda got: any_sequence(got, 2), within=WITHIN)
