@@ -161,7 +161,7 @@ async def claim_ids(
     lease: timedelta,
     holder: str | None = None,
 ) -> list[Queued]:
-    """Lease those of `ids` that are pending and not leased to `holder`; returns them with
+    """Lease to `holder` those of `ids` that are pending and not leased; returns them with
     their events. The conditional UPDATE is the claim: of two processes racing for a row,
     one gets it."""
     d = t.deliveries
