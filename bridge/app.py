@@ -29,6 +29,7 @@ from bridge.services.observer import Observer
 from bridge.services.router import Router
 from bridge.services.scheduler import Scheduler
 from bridge.store.db import Database
+from bridge.store.instance import Instance, default_name
 from bridge.webhooks import outbound
 from bridge.webhooks.dispatcher import Dispatcher, RetryPolicy
 
@@ -125,6 +126,7 @@ def build_app(
     config.media_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     db = Database(config.effective_database_url)
+    instance = Instance(db, config.instance_id or default_name(config.data_dir, config.port))
     clock = clock or SystemClock()
     policy = RetryPolicy(
         base_seconds=config.webhook_retry_base_seconds,
@@ -183,13 +185,16 @@ def build_app(
     # port is taken), aiohttp tears down exactly those that started, in reverse order.
     async def database(_app: web.Application) -> AsyncIterator[None]:
         try:
+            await instance.hold()  # a second process on this name is refused here
             await db.migrate()
+            await instance.release_stale()  # what a crash left leased goes out again now
             parts.admin_key = await accounts.ensure_admin(services)
             if parts.admin_key is not None:
                 _write_admin_key(config.data_dir, parts.admin_key)
             _tune_gc()
             yield
         finally:
+            await instance.give_back()
             await db.dispose()
 
     async def webhooks(_app: web.Application) -> AsyncIterator[None]:

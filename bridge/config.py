@@ -25,6 +25,10 @@ class Config:
     port: int = 8080
     data_dir: Path = Path("./data")
     database_url: str = ""  # empty: SQLite file in data_dir
+    # this process's name among those sharing a PostgreSQL database: its webhook leases are
+    # taken under it, and a restart under the same name resends what a crash left in flight
+    # at once; empty: derived from the host name, port and data_dir
+    instance_id: str = ""
     engine: str = "embedded"
     log_level: str = "info"
     unreserved_max_participants: int = 40

@@ -1,15 +1,18 @@
 """The bridge with the FakeBackend standing in for an engine, as a process of its own, for
-tests that kill it (tests/component/test_crash_consistency.py).
+tests that kill it (tests/component/test_crash_consistency.py, test_webhook_crash.py).
 
     python tests/crash_server.py <database url> <data dir>
 
-Prints `READY <url> <admin key>` once it listens on 127.0.0.1 (a free port).
+Prints `READY <url> <admin key>` once it listens on 127.0.0.1 (a free port). Tests start it
+with `running()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +20,31 @@ from fakes import FakeBackend
 from harness import app_config
 
 from bridge.app import PARTS, build_app
+
+
+@contextlib.asynccontextmanager
+async def running(database_url: str, data_dir: Path) -> AsyncIterator[tuple[str, str, int]]:
+    """This server in a child process: (its URL, the admin key, its pid); killed on the way
+    out, and waited for."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        database_url,
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line.startswith("READY "), f"the server did not start: {line!r}"
+        _, url, key = line.split()
+        yield url, key, proc.pid
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.wait()
 
 
 async def main(database_url: str, data_dir: Path) -> None:

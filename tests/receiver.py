@@ -29,6 +29,9 @@ class WebhookReceiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     status: int = 200  # what to answer; 503 simulates a receiver in trouble
+    # while set and not released, a request is recorded but its answer waits (the sender
+    # cannot know it arrived: a test kills the sender in that window)
+    hold: asyncio.Event | None = None
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -58,6 +61,8 @@ class WebhookReceiver:
             async with self._changed:
                 self.received.append(Received(dict(request.headers), body, request.path))
                 self._changed.notify_all()
+        if self.hold is not None:
+            await self.hold.wait()
         return web.Response(status=self.status)
 
     async def wait_for(self, predicate: Any, within: float = 10.0) -> list[Received]:

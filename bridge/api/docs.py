@@ -16,11 +16,56 @@ details summary{cursor:pointer;color:#555}
 """
 
 
+DEFAULT_ERROR = "Error"  # the API's own error body; the facades answer in their vendors'
+
+
+def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return schemas[ref.rsplit("/", 1)[1]] if ref else schema
+
+
+def shape(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 2) -> str:
+    """An object schema's keys, `depth` levels down, "…" where it allows more:
+    {"code", "details": {"code", …}}."""
+    schema = _resolve(schema, schemas)
+    parts = []
+    for name, sub in schema.get("properties", {}).items():
+        inner = _resolve(sub, schemas)
+        if depth > 1 and inner.get("properties"):
+            parts.append(f'"{name}": {shape(inner, schemas, depth - 1)}')
+        else:
+            parts.append(f'"{name}"')
+    if schema.get("additionalProperties", True) is not False:
+        parts.append("…")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _error_schemas(op: dict[str, Any]) -> list[str]:
+    """The names of the schemas an operation's 4xx and 5xx bodies follow."""
+    names = []
+    for code, response in op.get("responses", {}).items():
+        ref = response.get("content", {}).get("application/json", {}).get("schema", {})
+        name = ref.get("$ref", "").rsplit("/", 1)[-1]
+        if code[0] in "45" and name and name not in names:
+            names.append(name)
+    return names
+
+
+def _errors_note(names: list[str], schemas: dict[str, Any]) -> str:
+    shown = " or ".join(
+        f"<code>{html.escape(shape(schemas[n], schemas))}</code> ({html.escape(n)})" for n in names
+    )
+    return f'<p class="errors">Errors in this section: {shown}.</p>'
+
+
 def render(spec: dict[str, Any]) -> str:
     schemas = spec["components"]["schemas"]
     by_tag: dict[str, list[str]] = {}
+    errors_by_tag: dict[str, list[str]] = {}
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
+            tag_errors = errors_by_tag.setdefault(op["tags"][0], [])
+            tag_errors.extend(n for n in _error_schemas(op) if n not in tag_errors)
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             ref = body.get("schema", {}).get("$ref", "")
             schema_html = ""
@@ -37,7 +82,16 @@ def render(spec: dict[str, Any]) -> str:
                 f"<code>{html.escape(path)}</code> — {html.escape(op['summary'])}"
                 f" <small>({auth})</small>{schema_html}</div>"
             )
-    sections = "".join(f"<h2>{html.escape(tag)}</h2>{''.join(ops)}" for tag, ops in by_tag.items())
+    own = [tag for tag in by_tag if errors_by_tag[tag] not in ([], [DEFAULT_ERROR])]
+    sections = "".join(
+        f"<h2>{html.escape(tag)}</h2>"
+        + (_errors_note(errors_by_tag[tag], schemas) if tag in own else "")
+        + "".join(ops)
+        for tag, ops in by_tag.items()
+    )
+    default_error = html.escape(shape(schemas[DEFAULT_ERROR], schemas))
+    exceptions = f", except where a section says otherwise ({', '.join(own)})" if own else ""
+    exceptions = html.escape(exceptions, quote=False)
     info = spec["info"]
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -46,7 +100,7 @@ def render(spec: dict[str, Any]) -> str:
         f"<p>{html.escape(info['description'])}</p>"
         "<p>Authenticate with <code>Authorization: Bearer &lt;API key&gt;</code>"
         " (or Basic: account id and key). Errors are"
-        ' <code>{"error": {"code", "message", "details"}}</code>.'
+        f" <code>{default_error}</code>{exceptions}."
         ' The machine-readable document is <a href="/openapi.json">/openapi.json</a>.</p>'
         f"{sections}</body></html>"
     )

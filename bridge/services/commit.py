@@ -16,7 +16,6 @@ window is exactly one commit long and an idle system commits each change at once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.core.clock import Clock
 from bridge.core.errors import Unavailable
 from bridge.core.models import Event
+from bridge.services.tasks import cancel
 from bridge.store import changes, positions
 from bridge.store import tables as t
 from bridge.store.changes import ChangeSet, VersionConflict
@@ -97,10 +97,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         while True:
@@ -152,7 +149,9 @@ class GroupCommitter:
     async def _write(self, batch: Sequence[Pending]) -> list[Queued]:
         async with self.db.begin() as conn:
             await self._number_events(conn, batch)
-            return await changes.write_batch(conn, [p.changes for p in batch], self.clock.now())
+            return await changes.write_batch(
+                conn, [p.changes for p in batch], self.clock.now(), holder=self.db.holder
+            )
 
     async def _number_events(self, conn: AsyncConnection, batch: Sequence[Pending]) -> None:
         """Give each event its `position`: increasing in commit order, across conferences

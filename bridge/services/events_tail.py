@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from bridge.core.models import Event
 from bridge.services.events_feed import Feed
+from bridge.services.tasks import cancel
 from bridge.store import convert, positions
 from bridge.store import tables as t
 from bridge.store.db import Database
@@ -51,10 +52,7 @@ class Tail:
         self._task = asyncio.create_task(self._run(), name="event-tail")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self._unlisten()
 
     def local(self, events: list[Event]) -> None:

@@ -9,7 +9,6 @@ on a state change (and can never deadlock on one).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -34,6 +33,7 @@ from bridge.pbx.observations import ObservationQueue
 from bridge.services.commit import StaleOwner
 from bridge.services.context import Services, Unit
 from bridge.services.live import decide
+from bridge.services.tasks import cancel
 from bridge.store import repos
 from bridge.store import tables as t
 
@@ -56,10 +56,7 @@ class Observer:
         self._task = asyncio.create_task(self._run(), name="observer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def drain(self) -> None:
         """Wait until everything reported so far has been applied and committed (tests,

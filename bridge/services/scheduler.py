@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,6 +15,7 @@ from bridge.core.errors import BridgeError
 from bridge.core.models import ConferenceStatus, LeaveReason, ReservationStatus
 from bridge.services.context import Services, Unit
 from bridge.services.live import in_conference
+from bridge.services.tasks import cancel
 from bridge.store import convert, repos
 from bridge.store import tables as t
 
@@ -32,10 +32,7 @@ class Scheduler:
         self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         while True:

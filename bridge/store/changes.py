@@ -84,11 +84,16 @@ def _last(items: Iterable[Any]) -> list[Any]:
 
 
 async def write_batch(
-    conn: AsyncConnection, batch: Sequence[ChangeSet], now: datetime
+    conn: AsyncConnection,
+    batch: Sequence[ChangeSet],
+    now: datetime,
+    *,
+    holder: str | None = None,
 ) -> list[Queued]:
     """Write every change set of `batch` (in order) in the caller's transaction; returns the
-    deliveries it queued, in commit order. Raises VersionConflict (the caller rolls back)
-    when a conference was changed by another process since its change set was decided."""
+    deliveries it queued (leased to `holder`), in commit order. Raises VersionConflict (the
+    caller rolls back) when a conference was changed by another process since its change
+    set was decided."""
     # per conference: its newest row, the version the first change set was decided on, the
     # version the last one makes, and whether the row itself changed
     conferences: dict[str, tuple[Conference, int | None, int, bool]] = {}
@@ -158,11 +163,11 @@ async def write_batch(
             if r.id not in new_res
         ],
     )
-    return await _events_and_deliveries(conn, batch, now)
+    return await _events_and_deliveries(conn, batch, now, holder)
 
 
 async def _events_and_deliveries(
-    conn: AsyncConnection, batch: Sequence[ChangeSet], now: datetime
+    conn: AsyncConnection, batch: Sequence[ChangeSet], now: datetime, holder: str | None
 ) -> list[Queued]:
     events = [e for cs in batch for e in cs.events]
     if not events:
@@ -200,7 +205,8 @@ async def _events_and_deliveries(
                 )
     if queued:
         lease = now + STREAM_LEASE  # held by this process's dispatcher from birth
-        await conn.execute(insert(t.deliveries), [delivery_row(q, now, lease) for q in queued])
+        rows = [delivery_row(q, now, lease, holder) for q in queued]
+        await conn.execute(insert(t.deliveries), rows)
     return queued
 
 
@@ -219,8 +225,11 @@ def event_row(e: Event) -> dict[str, Any]:
     }
 
 
-def delivery_row(q: Queued, now: datetime, lease_until: datetime | None) -> dict[str, Any]:
-    """A new pending delivery as the outbox stores it, leased until `lease_until`."""
+def delivery_row(
+    q: Queued, now: datetime, lease_until: datetime | None, holder: str | None = None
+) -> dict[str, Any]:
+    """A new pending delivery as the outbox stores it, leased to `holder` until
+    `lease_until`."""
     return {
         "id": q.delivery.id,
         "event_id": q.event.id,
@@ -233,6 +242,7 @@ def delivery_row(q: Queued, now: datetime, lease_until: datetime | None) -> dict
         "attempts": 0,
         "next_attempt_at": now,
         "lease_until": lease_until,
+        "lease_holder": None if lease_until is None else holder,
         "last_status": None,
         "last_error": None,
         "created_at": now,

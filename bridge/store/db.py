@@ -46,6 +46,9 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_lock = asyncio.Lock()
+        # the name this process's outbox leases are taken under, once it holds the name
+        # (store/instance.py); None: leases name no holder and only run out
+        self.holder: str | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 

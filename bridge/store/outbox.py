@@ -7,6 +7,11 @@ that process's dispatcher in memory (`Queued`); rows whose lease is free or expi
 a crashed or stopped process, or a dead letter re-queued through the API) are claimed here.
 The dispatcher writes what happened to each attempt in batches (`write_marks`) and renews
 the leases of what it holds (`renew`).
+
+A lease names its holder (`lease_holder`, the instance's name: store/instance.py). A name is
+held by one live process at a time, so a process that starts under a name knows the leases
+under it are a dead process's and gives them back at once (`release_stale`): its restart
+sends what the crash left in flight without waiting for the leases to run out.
 """
 
 from __future__ import annotations
@@ -149,10 +154,16 @@ async def _load(conn: AsyncConnection, ids: Sequence[str]) -> list[Queued]:
 
 
 async def claim_ids(
-    conn: AsyncConnection, ids: Sequence[str], now: datetime, *, lease: timedelta
+    conn: AsyncConnection,
+    ids: Sequence[str],
+    now: datetime,
+    *,
+    lease: timedelta,
+    holder: str | None = None,
 ) -> list[Queued]:
-    """Lease those of `ids` that are pending and not leased; returns them with their events.
-    The conditional UPDATE is the claim: of two processes racing for a row, one gets it."""
+    """Lease to `holder` those of `ids` that are pending and not leased; returns them with
+    their events. The conditional UPDATE is the claim: of two processes racing for a row,
+    one gets it."""
     d = t.deliveries
     until = now + lease
     claimed: list[str] = []
@@ -160,7 +171,7 @@ async def claim_ids(
         result = await conn.execute(
             update(d)
             .where(d.c.id.in_(chunk), d.c.status == PENDING, _free(now))
-            .values(lease_until=until)
+            .values(lease_until=until, lease_holder=holder)
             .returning(d.c.id)
         )
         claimed.extend(r[0] for r in result)
@@ -203,7 +214,9 @@ async def earlier_pending(
     return [Earlier(r[0], r[1], None if r[2] is None else utc(r[2])) for r in rows]
 
 
-async def renew(conn: AsyncConnection, ids: Sequence[str], until: datetime) -> None:
+async def renew(
+    conn: AsyncConnection, ids: Sequence[str], until: datetime, *, holder: str | None = None
+) -> None:
     """Extend the leases of rows this process holds (never shortens one)."""
     d = t.deliveries
     for chunk in _chunks(ids):
@@ -214,7 +227,7 @@ async def renew(conn: AsyncConnection, ids: Sequence[str], until: datetime) -> N
                 d.c.status == PENDING,
                 or_(d.c.lease_until.is_(None), d.c.lease_until < until),
             )
-            .values(lease_until=until)
+            .values(lease_until=until, lease_holder=holder)
         )
 
 
@@ -223,8 +236,22 @@ async def release(conn: AsyncConnection, ids: Sequence[str]) -> None:
     d = t.deliveries
     for chunk in _chunks(ids):
         await conn.execute(
-            update(d).where(d.c.id.in_(chunk), d.c.status == PENDING).values(lease_until=None)
+            update(d)
+            .where(d.c.id.in_(chunk), d.c.status == PENDING)
+            .values(lease_until=None, lease_holder=None)
         )
+
+
+async def release_stale(conn: AsyncConnection, holder: str | None) -> int:
+    """Give back the leases a dead process left: those under `holder` (a name the caller
+    holds, so no live process sends under it), or with None every lease (the caller is the
+    only process using the database). Returns how many rows were released."""
+    d = t.deliveries
+    q = update(d).where(d.c.status == PENDING, d.c.lease_until.is_not(None))
+    if holder is not None:
+        q = q.where(d.c.lease_holder == holder)
+    result = await conn.execute(q.values(lease_until=None, lease_holder=None))
+    return int(result.rowcount or 0)
 
 
 _B = bindparam  # the executemany statements below bind one row of values per mark
@@ -239,6 +266,7 @@ _DELIVERED = (
         delivered_at=_B("b_at"),
         updated_at=_B("b_at"),
         lease_until=None,
+        lease_holder=None,
     )
 )
 _DEAD = (
@@ -251,6 +279,7 @@ _DEAD = (
         last_error=_B("b_last_error"),
         updated_at=_B("b_at"),
         lease_until=None,
+        lease_holder=None,
     )
 )
 _RETRY = (
@@ -301,7 +330,9 @@ async def retry_dead(
             t.deliveries.c.account_id == account_id,
             t.deliveries.c.status == DEAD,
         )
-        .values(status=PENDING, next_attempt_at=now, updated_at=now, lease_until=None)
+        .values(
+            status=PENDING, next_attempt_at=now, updated_at=now, lease_until=None, lease_holder=None
+        )
     )
     return bool(result.rowcount)
 

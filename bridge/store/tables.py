@@ -213,6 +213,7 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False),
     _ts("next_attempt_at"),
     _ts("lease_until", nullable=True),
+    Column("lease_holder", String(64)),  # the instance holding the lease (store/instance.py)
     Column("last_status", Integer),
     Column("last_error", Text),
     _ts("created_at"),

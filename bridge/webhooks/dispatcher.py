@@ -21,7 +21,11 @@ receivers dedupe on Idempotency-Key).
 Leases. What this process holds in memory is leased in the outbox, so another bridge
 process does not send it too: the group commit writes new rows already leased (STREAM_LEASE)
 and hands them over with `submit()`; a delivery waiting for a retry is leased past its retry
-time; leases are renewed in batches before they run out, and given back at `stop()`.
+time; leases are renewed in batches before they run out, and given back at `stop()`. A lease
+names this instance (`db.holder`, store/instance.py): a process killed between a send and
+its mark leaves its leases behind, and its restart releases them before this dispatcher
+starts, so the recovery below sends them again at once (the receiver sees that delivery
+twice, same id) rather than when they run out.
 
 Recovery. At start and on every poll (`poll_seconds`, or at once after `notify()`), pending
 rows nobody holds (left by a crashed process, or a dead letter re-queued through the API) are
@@ -279,7 +283,9 @@ class Dispatcher:
         fed = 0
         if ids:
             async with self.db.begin() as conn:
-                claimed = await outbox.claim_ids(conn, ids, now, lease=self.lease)
+                claimed = await outbox.claim_ids(
+                    conn, ids, now, lease=self.lease, holder=self.db.holder
+                )
             fed = self._feed(claimed)
         for s in list(self._blocked):  # the rows they wait for may be done: look again
             self._unblock(s)
@@ -410,7 +416,9 @@ class Dispatcher:
         claimed: list[Queued] = []
         if free:
             async with self.db.begin() as conn:
-                claimed = await outbox.claim_ids(conn, free, now, lease=self.lease)
+                claimed = await outbox.claim_ids(
+                    conn, free, now, lease=self.lease, holder=self.db.holder
+                )
             self._feed(claimed)
         if len(claimed) < len(unknown):  # looked at again at the next poll, or when fed
             self._block(s, self.poll_seconds)
@@ -589,7 +597,7 @@ class Dispatcher:
             return
         until = now + self.lease
         async with self.db.begin() as conn:
-            await outbox.renew(conn, [h.delivery.id for h in due], until)
+            await outbox.renew(conn, [h.delivery.id for h in due], until, holder=self.db.holder)
         for h in due:
             h.lease_until = max(h.lease_until, until)
 

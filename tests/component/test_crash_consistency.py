@@ -10,23 +10,20 @@ directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
+from crash_server import running
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bridge.store import tables as t
 from bridge.store.db import Database
 
-SERVER = Path(__file__).resolve().parents[1] / "crash_server.py"
 CONFERENCES = 12
 KILL_AFTER_ACKS = 150  # acknowledged writes before the kill, so the burst is well under way
 
@@ -42,29 +39,6 @@ class Acked:
         self.count += 1
         if self.count >= KILL_AFTER_ACKS:
             self.enough.set()
-
-
-@contextlib.asynccontextmanager
-async def _server(database_url: str, data_dir: Path) -> AsyncIterator[tuple[str, str, int]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SERVER),
-        database_url,
-        str(data_dir),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-        assert line.startswith("READY "), f"the server did not start: {line!r}"
-        _, url, key = line.split()
-        yield url, key, proc.pid
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        await proc.wait()
 
 
 async def _client(
@@ -122,7 +96,7 @@ async def test_sigkill_in_a_burst_leaves_a_consistent_store(
 ) -> None:
     acked = Acked()
     stop = asyncio.Event()
-    async with _server(database_url, tmp_path) as (url, key, pid):
+    async with running(database_url, tmp_path) as (url, key, pid):
         headers = {"Authorization": f"Bearer {key}"}
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
