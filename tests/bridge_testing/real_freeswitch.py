@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge_testing.process import wait_started
+from bridge_testing.process import free_port, wait_started
 from bridge_testing.wait import Not
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,25 +46,6 @@ def installed(home: Path) -> bool:
     )
 
 
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _free_tcp_udp_port() -> int:
-    """A port free for both TCP and UDP (sofia binds both)."""
-    for _ in range(50):
-        port = _free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no port free for both TCP and UDP")
-
-
 @dataclass(frozen=True)
 class FreeSwitchPorts:
     esl: int
@@ -73,7 +54,8 @@ class FreeSwitchPorts:
 
     @classmethod
     def pick(cls) -> FreeSwitchPorts:
-        return cls(esl=_free_port(), sip=_free_tcp_udp_port(), outbound=_free_port())
+        # sofia binds its SIP port for both TCP and UDP
+        return cls(esl=free_port(), sip=free_port(both=True), outbound=free_port())
 
 
 def _element(xml: str, tag: str, name: str) -> str:
@@ -153,7 +135,7 @@ class FreeSwitchProcess:
         loopback = self.conf / "sip_profiles/loopback.xml"
         if loopback.exists():
             loopback.write_text(
-                _set_param(loopback.read_text(), "sip-port", str(_free_tcp_udp_port()))
+                _set_param(loopback.read_text(), "sip-port", str(free_port(both=True)))
             )
         self.install_shipped_config()
 
