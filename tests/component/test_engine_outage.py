@@ -54,3 +54,30 @@ async def test_the_snapshot_after_a_reconnect_wins_for_flags(bridge: Bridge) -> 
     await bridge.settle()
     got = await bridge.ok("GET", f"/v1/conferences/{cid}/participants/{pid}")
     assert (got["status"], got["muted"], got["deaf"], got["hold"]) == ("joined", False, True, False)
+
+
+async def test_a_leave_the_api_accepted_is_not_undone_by_the_snapshot(bridge: Bridge) -> None:
+    """An eject answered 200 whose kick was lost in the cut: the engine's Snapshot after
+    the reconnect still lists the participant (the kick is carried out later). It stays
+    leaving until the engine says it is gone, and no event says it joined again."""
+    backend = bridge.backend
+    cid, pid = await _joined(bridge)
+    path = f"/v1/conferences/{cid}/participants/{pid}"
+    backend.refuse = {e.Kick}  # lost with the link: the engine still has the call
+    assert (await bridge.ok("DELETE", path))["status"] == "leaving"
+    await bridge.settle()
+    flags = e.MemberFlags(muted=False, deaf=False, hold=False)
+    for _ in range(2):  # a resync after the reconnect, and another before the kick lands
+        await backend._report(e.Snapshot({cid: frozenset({pid})}, {pid: flags}))
+        await bridge.settle()
+        assert (await bridge.ok("GET", path))["status"] == "leaving"
+        listed = await bridge.ok("GET", f"/v1/conferences/{cid}/participants?status=joined")
+        assert listed["items"] == []
+    await backend.leave(cid, pid, None)  # the kick carried out: the engine reports it gone
+    await bridge.settle()
+    got = await bridge.ok("GET", path)
+    assert (got["status"], got["leave_reason"]) == ("left", "kicked"), got
+    page = await bridge.ok("GET", f"/v1/conferences/{cid}/events")
+    mine = [ev["type"] for ev in page["items"] if ev.get("participant_id") == pid]
+    after = mine[mine.index("participant.leaving") :]
+    assert after == ["participant.leaving", "participant.left"], mine
