@@ -51,14 +51,21 @@ PLAYS_SECONDS = 15  # the announcement that plays through a bridge restart
 
 @pytest.fixture(autouse=True)
 async def calls_ended(asterisk: AsteriskProcess) -> AsyncIterator[None]:
-    """After each test, no call of it stays on Asterisk: a killed SIPp sends no BYE, and
-    Asterisk would keep its channel (and its ConfBridge room) until the RTP timeout, into
-    the next test. Its own AMI login: a test may have restarted Asterisk."""
+    """After each test, none of its calls holds a ConfBridge room: a killed SIPp sends no
+    BYE, and Asterisk would keep the call and its room until the RTP timeout, into the next
+    test (whose "no room" checks then fail). Every room is emptied (ConfbridgeKick all)
+    and every channel hung up until no room is listed; a hung-up channel may stay listed a
+    few seconds more while it finishes, outside any room. Its own AMI login: a test may
+    have restarted Asterisk."""
     yield
     client = await AmiTestClient.connect("127.0.0.1", asterisk.ports.ami, AMI_USER, asterisk.secret)
     try:
 
-        async def channels() -> list[str]:
+        async def no_room() -> bool | Not:
+            rooms = await client.send(ami.confbridge_list_rooms(next_action_id()))
+            names = [name for ev in rooms.events if (name := ev.get("Conference"))]
+            for name in names:
+                await client.send(ami.confbridge_kick(name, "all", next_action_id()))
             action_id = next_action_id()
             listing = await client.send(
                 ami.AmiAction(
@@ -68,17 +75,11 @@ async def calls_ended(asterisk: AsteriskProcess) -> AsyncIterator[None]:
                     completion="list",
                 )
             )
-            return [uid for ev in listing.events if (uid := ev.get("Uniqueid"))]
+            for uid in [u for ev in listing.events if (u := ev.get("Uniqueid"))]:
+                await client.send(ami.hangup(uid, next_action_id()))  # refused: it is going
+            return not names or Not(f"rooms {names}")
 
-        async def none_left() -> bool | Not:
-            left = await channels()
-            for uid in left:  # one that is already going refuses: asked again next time
-                await client.send(ami.hangup(uid, next_action_id()))
-            rooms = await client.send(ami.confbridge_list_rooms(next_action_id()))
-            names = [ev.get("Conference") for ev in rooms.events]
-            return (not left and not names) or Not(f"channels {left}, rooms {names}")
-
-        await until(none_left, 20, "every call of the test ended", every=0.2)
+        await until(no_room, 20, "no ConfBridge room left", every=0.1)
     finally:
         await client.close()
 
