@@ -384,7 +384,7 @@ async def test_an_eject_lost_in_a_cut_is_carried_out_and_never_undone(
     seen: list[str] = []
 
     async def left() -> bool:
-        now = (await live.participant(conf_id, pid))["status"]
+        now = str((await live.participant(conf_id, pid))["status"])
         if not seen or seen[-1] != now:
             seen.append(now)
         return now == "left"
