@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from bridge.core import participant as psm
 from bridge.core.dtmf import DigitAction, decide_digit, remember_digit
 from bridge.core.events import EventType
 from bridge.core.models import (
+    LIVE_CONFERENCE,
     EventDraft,
     LeaveReason,
     Participant,
@@ -237,10 +239,28 @@ class Observer:
         kind = EventType.RECORDING_FAILED if o.failed else EventType.RECORDING_COMPLETED
         u.event(EventDraft(kind, data={"recording_id": rec.id, "size_bytes": rec.size_bytes}))
 
+    async def _still_there(self, u: Unit, pid: str) -> None:
+        """The engine lists `pid` in its conference."""
+        p = u.participant(pid)
+        if p is None:
+            return
+        if p.status == ParticipantStatus.LEAVING:  # never joined again: the call must go
+            u.commands.append(cmd.Kick(u.conference, p, p.leave_reason or LeaveReason.KICKED))
+            return
+        if p.status == ParticipantStatus.JOINED and u.conference.status not in LIVE_CONFERENCE:
+            # joined as the conference ended (core/conference.py): the engine must drop it
+            u.commands.append(cmd.Kick(u.conference, p, LeaveReason.CONFERENCE_ENDED))
+            return
+        await self._participant_level(u, obs.MemberJoined(pid))
+
     async def _resync(self, snap: obs.Snapshot) -> None:
         """Converge on the engine's truth: whoever we think is present but the engine does
         not list has left (hangup); whoever it lists as present but we had as joining has
-        joined. Conferences absent from the snapshot are taken to have nobody."""
+        joined. Conferences absent from the snapshot are taken to have nobody.
+
+        A leave we accepted is ours, not the engine's: a participant the engine still lists
+        whose leave the API answered (an eject, an exit digit, lost in a cut) stays leaving
+        and is kicked again; only the engine's word that it is gone makes it left."""
         async with self.s.db.read() as conn:
             q = select(t.participants.c.id, t.participants.c.conference_id).where(
                 t.participants.c.status.in_(["joining", "joined", "leaving"])
@@ -249,7 +269,11 @@ class Observer:
         present = set().union(*snap.present.values()) if snap.present else set()
         for pid, conference_id in ours.items():
             if pid in present:
-                await self.apply(obs.MemberJoined(pid))
+                # a stale copy re-reports the MemberJoined alone (a no-op while leaving):
+                # the kick is then sent again by the next resync
+                joined = obs.MemberJoined(pid)
+                conference_id = self.s.owners.conference_of(pid) or conference_id
+                await self._decide(joined, conference_id, partial(self._still_there, pid=pid))
                 f = snap.flags.get(pid)
                 if f is not None:  # the engine's flags win: a command lost in a cut is undone
                     await self.apply(obs.FlagsChanged(pid, f.muted, f.deaf, f.hold))

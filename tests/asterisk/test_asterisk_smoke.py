@@ -185,8 +185,13 @@ async def test_sipp_call_joins_through_fastagi_and_leaves(
             assert digit.get("Digit") == "1"
 
             await ami_client.wait_event(_is("ConfbridgeLeave", conference), since=since)
+            # this call's: one an earlier test hung up may still be finishing
             result = await ami_client.wait_event(
-                lambda e: e.name == "UserEvent" and e.get("UserEvent") == "BridgeConfLeave",
+                lambda e: (
+                    e.name == "UserEvent"
+                    and e.get("UserEvent") == "BridgeConfLeave"
+                    and e.get("Uniqueid") == join.get("Uniqueid")
+                ),
                 since=since,
             )
             assert result.get("Result") == "HANGUP"

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from bridge_testing.ami_test_client import AmiTestClient
+from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AMI_USER, AsteriskProcess
 from bridge_testing.heard import asterisk_tone as tone_file
 from bridge_testing.heard import hears, new_phone, phone_set
@@ -38,6 +38,8 @@ from live_bridge import Live
 from receiver import WebhookReceiver
 from sipp_phones import Phone, dial, uac_scenario
 
+from bridge.protocols import ami
+
 pytestmark = [
     pytest.mark.asterisk,
     pytest.mark.skipif(not sipp_available(), reason="sipp (package sip-tester) is not installed"),
@@ -45,6 +47,41 @@ pytestmark = [
 
 SERVER = Path(__file__).resolve().parent / "bridge_process.py"
 PLAYS_SECONDS = 15  # the announcement that plays through a bridge restart
+
+
+@pytest.fixture(autouse=True)
+async def calls_ended(asterisk: AsteriskProcess) -> AsyncIterator[None]:
+    """After each test, none of its calls holds a ConfBridge room: a killed SIPp sends no
+    BYE, and Asterisk would keep the call and its room until the RTP timeout, into the next
+    test (whose "no room" checks then fail). Every room is emptied (ConfbridgeKick all)
+    and every channel hung up until no room is listed; a hung-up channel may stay listed a
+    few seconds more while it finishes, outside any room. Its own AMI login: a test may
+    have restarted Asterisk."""
+    yield
+    client = await AmiTestClient.connect("127.0.0.1", asterisk.ports.ami, AMI_USER, asterisk.secret)
+    try:
+
+        async def no_room() -> bool | Not:
+            rooms = await client.send(ami.confbridge_list_rooms(next_action_id()))
+            names = [name for ev in rooms.events if (name := ev.get("Conference"))]
+            for name in names:
+                await client.send(ami.confbridge_kick(name, "all", next_action_id()))
+            action_id = next_action_id()
+            listing = await client.send(
+                ami.AmiAction(
+                    "CoreShowChannels",
+                    action_id,
+                    ami.build_action("CoreShowChannels", [], action_id),
+                    completion="list",
+                )
+            )
+            for uid in [u for ev in listing.events if (u := ev.get("Uniqueid"))]:
+                await client.send(ami.hangup(uid, next_action_id()))  # refused: it is going
+            return not names or Not(f"rooms {names}")
+
+        await until(no_room, 20, "no ConfBridge room left", every=0.1)
+    finally:
+        await client.close()
 
 
 async def _converged(live_api: Any, ami: AmiTestClient, conf_id: str, within: float = 15.0) -> None:
@@ -250,6 +287,28 @@ async def test_bridge_sigkill_during_an_announcement(
 # ---------------------------------------------------------------- AMI outage, commands in flight
 
 
+class StatusWatch:
+    """Every status the API gives one participant, in order, polled until stopped: what a
+    client that polls would have seen (a status that comes back is a rewind)."""
+
+    def __init__(self, live: Live, conf_id: str, pid: str) -> None:
+        self.live, self.conf_id, self.pid = live, conf_id, pid
+        self.seen: list[str] = []
+        self._stop = False
+        self._task = asyncio.create_task(until(self._look, 120, "stopped", every=0.02))
+
+    async def _look(self) -> bool:
+        status = (await self.live.get(self.conf_id, self.pid))["status"]
+        if not self.seen or self.seen[-1] != status:
+            self.seen.append(status)
+        return self._stop
+
+    async def stop(self) -> list[str]:
+        self._stop = True
+        await self._task
+        return self.seen
+
+
 async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
     proxied: tuple[Live, CuttableProxy],
 ) -> None:
@@ -275,6 +334,7 @@ async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
         asyncio.create_task(live.call("PATCH", f"{path}/{b}", json={"hold": True})),
         asyncio.create_task(live.call("DELETE", f"{path}/{c}")),
     ]
+    watch = StatusWatch(live, conf["id"], c)
     await until(lambda: b"ConfbridgeMute" in proxy.swallowed, timeout=5, what="mute sent")
 
     async def decided() -> bool:  # the hold and the eject are decided (the link is up)
@@ -308,6 +368,15 @@ async def test_ami_cut_with_commands_in_flight_converges_asterisk_on_the_api(
     assert (await live.get(conf["id"], a))["muted"] is True
     assert (await live.get(conf["id"], b))["hold"] is True
     assert (await live.get(conf["id"], c))["status"] == "left"
+    # the ejected one was leaving from the DELETE until Asterisk confirmed it gone: never
+    # joined again in between, neither in the API nor in a webhook
+    await live.wait_hooks(conf["id"], "participant.left")
+    seen = await watch.stop()
+    hooks = [h["type"] for h in live.receiver.events(conf["id"]) if h.get("participant_id") == c]
+    print(f"\nthe ejected participant: API {seen}, webhooks {hooks}")
+    assert seen in (["joined", "leaving", "left"], ["leaving", "left"]), seen
+    after = hooks[hooks.index("participant.leaving") :]
+    assert "participant.joined" not in after and after.count("participant.left") == 1, hooks
     # commands flow again
     await live.ok("PATCH", f"{path}/{d}", json={"muted": True})
     await live.ok("PATCH", f"{path}/{b}", json={"hold": False})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness import Bridge
 
 from bridge.core import engine as e
+from bridge.core.models import LeaveReason
 
 
 async def _joined(bridge: Bridge) -> tuple[str, str]:
@@ -54,3 +55,44 @@ async def test_the_snapshot_after_a_reconnect_wins_for_flags(bridge: Bridge) -> 
     await bridge.settle()
     got = await bridge.ok("GET", f"/v1/conferences/{cid}/participants/{pid}")
     assert (got["status"], got["muted"], got["deaf"], got["hold"]) == ("joined", False, True, False)
+
+
+async def test_a_leave_the_api_accepted_is_not_undone_by_the_snapshot(bridge: Bridge) -> None:
+    """An eject answered 200 whose kick was lost in the cut: the engine's Snapshot after
+    the reconnect still lists the participant. It stays leaving, is kicked again, and is
+    left only when the engine says it is gone; no event says it joined again. The rule is
+    the services' (observer): the same for every engine."""
+    backend = bridge.backend
+    cid, pid = await _joined(bridge)
+    path = f"/v1/conferences/{cid}/participants/{pid}"
+    backend.refuse = {e.Kick}  # lost with the link: the engine still has the call
+    assert (await bridge.ok("DELETE", path))["status"] == "leaving"
+    await bridge.settle()
+    flags = e.MemberFlags(muted=False, deaf=False, hold=False)
+    listing = e.Snapshot({cid: frozenset({pid})}, {pid: flags})
+    await backend._report(listing)  # a resync whose kick is lost again
+    await bridge.settle()
+    assert (await bridge.ok("GET", path))["status"] == "leaving"
+    joined = await bridge.ok("GET", f"/v1/conferences/{cid}/participants?status=joined")
+    assert joined["items"] == []
+    backend.refuse = set()
+    await backend._report(listing)  # the next one: the kick is carried out this time
+    await bridge.settle()
+    assert [k.reason for k in backend.of(e.Kick)] == [LeaveReason.KICKED]
+    got = await bridge.ok("GET", path)
+    assert (got["status"], got["leave_reason"]) == ("left", "kicked"), got
+    page = await bridge.ok("GET", f"/v1/conferences/{cid}/events")
+    mine = [ev["type"] for ev in page["items"] if ev.get("participant_id") == pid]
+    assert mine[mine.index("participant.leaving") :] == ["participant.leaving", "participant.left"]
+
+
+async def test_a_snapshot_without_the_leaving_participant_makes_it_left(bridge: Bridge) -> None:
+    backend = bridge.backend
+    cid, pid = await _joined(bridge)
+    path = f"/v1/conferences/{cid}/participants/{pid}"
+    backend.refuse = {e.Kick}
+    await bridge.ok("DELETE", path)
+    await backend._report(e.Snapshot({}, {}))  # the call ended while the link was down
+    await bridge.settle()
+    got = await bridge.ok("GET", path)
+    assert (got["status"], got["leave_reason"]) == ("left", "kicked"), got

@@ -7,6 +7,7 @@ tests cut the real ESL connection with a TCP proxy (bridge_testing/tcp_proxy.py)
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import re
@@ -362,3 +363,34 @@ async def test_a_callers_audio_is_in_the_conference_recording(live: Live, tmp_pa
     middle = samples[len(samples) // 2 - rate // 2 : len(samples) // 2 + rate // 2]
     tone, control = power_at(middle, rate, 660.0), power_at(middle, rate, 1500.0)
     assert tone > 100 * max(control, 1.0), (tone, control)
+
+
+async def test_an_eject_lost_in_a_cut_is_carried_out_and_never_undone(
+    cut_live: Live, proxy: CuttableProxy
+) -> None:
+    """The eject was answered while the link was up, its kick never reached FreeSWITCH:
+    after the reconnect the listing still has the member, and the API keeps it leaving
+    (never joined again) until the kick, sent again, makes FreeSWITCH drop it."""
+    live = cut_live
+    conf_id, pid = await dial_out_member(live, "7215")
+    path = f"/v1/conferences/{conf_id}/participants/{pid}"
+    proxy.swallow = True
+    eject = asyncio.create_task(live.call("DELETE", path))
+    await until(lambda: b" kick " in proxy.swallowed, what="the kick sent")
+    proxy.cut()
+    status, body = await eject
+    assert status == 200 and body["status"] == "leaving", (status, body)
+    assert len(members(live.fs, conf_id)) == 1, "FreeSWITCH never saw the kick"
+    seen: list[str] = []
+
+    async def left() -> bool:
+        now = str((await live.participant(conf_id, pid))["status"])
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        return now == "left"
+
+    proxy.restore()
+    await until(left, 20, "the participant left", every=0.02)
+    assert seen == ["leaving", "left"], seen
+    assert members(live.fs, conf_id) == []
+    await live.ok("DELETE", f"/v1/conferences/{conf_id}")

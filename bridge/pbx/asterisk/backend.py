@@ -852,9 +852,7 @@ class AsteriskBackend:
                 continue
             call.unsynced = False
             if call.kick_reason is not None:
-                with contextlib.suppress(EngineError):  # refused: the call is gone already
-                    await self._kick(call, call.kick_reason)
-                continue
+                continue  # the services kick it again (the Snapshot listed it): not twice
             await self._apply_mute(call)
             self._settle(call)
 
