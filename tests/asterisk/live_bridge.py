@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.app_client import AdminApi, serve_app
 from bridge_testing.asterisk_pbx import AsteriskProcess
+from bridge_testing.sipp_phone import Phone, dial, uac_scenario
 from bridge_testing.wait import until
 from receiver import WebhookReceiver
-from sipp_phones import Phone, dial, uac_scenario
 
 from bridge.app import Parts
 from bridge.config import Config

@@ -191,9 +191,10 @@ async def test_reservation_not_started_busies_or_diverts(live: Live) -> None:
 async def test_wrong_pin_then_right_pin_is_admitted(live: Live) -> None:
     conf = await live.conference("5203", dial_in={"pin": "3456"})
     # "12" times out (wrong: core/pin.py's 8 s digit timeout), then the re-prompt takes
-    # "3456#" (digits must rise: see sipp_phones). In between plays the wrong-PIN prompt
-    # (2.7 s, digits sent during it are lost), then the PIN prompt (2.4 s, which they
-    # interrupt): the digits come 11.5 s after the last wrong one, inside the PIN prompt.
+    # "3456#" (digits must rise: see bridge_testing.sipp_phone). In between plays the
+    # wrong-PIN prompt (2.7 s, digits sent during it are lost), then the PIN prompt (2.4 s,
+    # which they interrupt): the digits come 11.5 s after the last wrong one, inside the PIN
+    # prompt.
     steps = (("pause", 300), ("digit", "1"), ("digit", "2"), ("pause", 11500),
              *[("digit", d) for d in "3456#"])  # fmt: skip
     phone = live.phone("5203", steps=steps)

@@ -12,8 +12,8 @@ import pytest
 from bridge_testing.ami_test_client import AmiTestClient
 from bridge_testing.asterisk_pbx import AsteriskProcess
 from bridge_testing.sipp import sipp_available
+from bridge_testing.sipp_phone import answerer, uas_scenario
 from live_bridge import Live, running_bridge
-from sipp_phones import answerer, uas_scenario
 
 from bridge.app import make_backend
 from bridge.config import load

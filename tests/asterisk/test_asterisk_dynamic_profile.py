@@ -20,9 +20,9 @@ import pytest
 from bridge_testing.ami_test_client import AmiTestClient, next_action_id
 from bridge_testing.asterisk_pbx import AsteriskProcess
 from bridge_testing.sipp import sipp_available
+from bridge_testing.sipp_phone import Phone, dial, uac_scenario
 from bridge_testing.wait import until
 from live_bridge import Live
-from sipp_phones import Phone, dial, uac_scenario
 
 from bridge.core.models import Conference, Participant, ParticipantOptions, PlayBeep
 from bridge.pbx.asterisk import mapping

@@ -32,11 +32,11 @@ from bridge_testing.heard import asterisk_tone as tone_file
 from bridge_testing.heard import hears, new_phone, phone_set
 from bridge_testing.pbx_truth import api_places, pbx_places
 from bridge_testing.sipp import sipp_available
+from bridge_testing.sipp_phone import Phone, dial, uac_scenario
 from bridge_testing.tcp_proxy import CuttableProxy
 from bridge_testing.wait import Not, until
 from live_bridge import Live
 from receiver import WebhookReceiver
-from sipp_phones import Phone, dial, uac_scenario
 
 from bridge.protocols import ami
 
