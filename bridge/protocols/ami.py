@@ -334,6 +334,10 @@ def confbridge_list_rooms(action_id: str) -> AmiAction:
     return _action("ConfbridgeListRooms", action_id, completion="list")
 
 
+def core_show_channels(action_id: str) -> AmiAction:
+    return _action("CoreShowChannels", action_id, completion="list")
+
+
 def _conference_channel(name: str, conference: str, channel: str, action_id: str) -> AmiAction:
     # Channel is prefix-matched by Asterisk: pass the exact name from ConfbridgeJoin,
     # or ``all`` / ``participants``.

@@ -24,11 +24,7 @@ def _pin(digits: str) -> tuple[tuple[str, str | int], ...]:
 
 
 async def _channels(live: Live) -> list[ami.AmiEvent]:
-    aid = next_action_id()
-    action = ami.AmiAction(
-        "CoreShowChannels", aid, ami.build_action("CoreShowChannels", [], aid), "list"
-    )
-    result = await live.ami.send(action)
+    result = await live.ami.send(ami.core_show_channels(next_action_id()))
     assert result.ok, result
     return list(result.events)
 

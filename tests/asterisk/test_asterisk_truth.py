@@ -66,15 +66,7 @@ async def calls_ended(asterisk: AsteriskProcess) -> AsyncIterator[None]:
             names = [name for ev in rooms.events if (name := ev.get("Conference"))]
             for name in names:
                 await client.send(ami.confbridge_kick(name, "all", next_action_id()))
-            action_id = next_action_id()
-            listing = await client.send(
-                ami.AmiAction(
-                    "CoreShowChannels",
-                    action_id,
-                    ami.build_action("CoreShowChannels", [], action_id),
-                    completion="list",
-                )
-            )
+            listing = await client.send(ami.core_show_channels(next_action_id()))
             for uid in [u for ev in listing.events if (u := ev.get("Uniqueid"))]:
                 await client.send(ami.hangup(uid, next_action_id()))  # refused: it is going
             return not names or Not(f"rooms {names}")

@@ -28,15 +28,7 @@ async def pbx_places(client: AmiTestClient, conference_id: str) -> dict[str, tup
         pid = await _participant_of(client, member)
         if pid:
             out[pid] = ("conf", (member.get("Muted") or "").lower() == "yes")
-    action_id = next_action_id()
-    channels = await client.send(
-        ami.AmiAction(
-            "CoreShowChannels",
-            action_id,
-            ami.build_action("CoreShowChannels", [], action_id),
-            completion="list",
-        )
-    )
+    channels = await client.send(ami.core_show_channels(next_action_id()))
     for channel in channels.events:
         place = PLACES.get(channel.get("Context") or "")
         if place is None or await _getvar(client, channel, "BRIDGE_CONF") != name:

@@ -794,7 +794,7 @@ class AsteriskBackend:
             for member in listing.events:
                 if uid := _uid_of(member):
                     members[uid] = member
-        channels = await self._send(_core_show_channels, early=True)
+        channels = await self._send(ami.core_show_channels, early=True)
         alive = {uid: ev for ev in channels.events if (uid := _uid_of(ev))}
         await self._readopt_announcers(alive)
         present: dict[str, set[str]] = {}
@@ -976,15 +976,6 @@ def _file_size(path: str) -> int:
 
 def _setvar(name: str, value: ami.Value, uniqueid: str, action_id: str) -> AmiAction:
     return ami.setvar(name, value, action_id, channel=uniqueid)
-
-
-def _core_show_channels(action_id: str) -> AmiAction:
-    return AmiAction(
-        "CoreShowChannels",
-        action_id,
-        ami.build_action("CoreShowChannels", [], action_id),
-        completion="list",
-    )
 
 
 __all__ = ["AsteriskBackend"]
